@@ -1,0 +1,3 @@
+from mmar_automl.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The ``mmar-automl`` command line. Thin: each command is a module of this package that imports only
+typer at the top and the heavy libraries (torch, monai, mlflow, optuna) inside its function, so that
+``mmar-automl --help`` stays fast. Library code raises; only ``main`` prints errors and picks exit codes:
+0 done, 1 the run ended with errors, 2 usage or configuration error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from mmar_automl.cli.console import console
+
+app = typer.Typer(
+    name="mmar-automl",
+    help="AutoML for MONAI/PyTorch MMARs: search hyperparameters the way Clara Train AutoML did, tracked in MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state = {"debug": bool(os.environ.get("MMAR_AUTOML_DEBUG"))}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    if debug:
+        _state["debug"] = True
+
+
+def _add_commands() -> None:
+    # Each module registers its command(s) on `app` when imported; keep their top-level imports light.
+    from mmar_automl.cli import export_best, init, report, run, sync, train, validate  # noqa: F401
+
+
+_add_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) the exit code."""
+    import click
+
+    from mmar_automl.errors import MmarAutomlError
+
+    args = sys.argv[1:] if argv is None else argv
+    if "--debug" in args:
+        _state["debug"] = True
+    command = typer.main.get_command(app)
+    code = 0
+    try:
+        result = command.main(args=args, prog_name="mmar-automl", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except MmarAutomlError as err:
+        _print_error(err)
+        code = err.exit_code
+    except click.exceptions.Exit as err:
+        code = err.exit_code
+    except click.exceptions.Abort:
+        console.print("interrupted")
+        code = 130
+    except click.ClickException as err:
+        err.show()
+        code = err.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        code = 130
+    except Exception as err:  # noqa: BLE001 - last line of defence: one line, traceback only with --debug
+        _print_error(err, prefix=f"error ({type(err).__name__})")
+        code = 1
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _print_error(err: BaseException, prefix: str = "error") -> None:
+    if _state["debug"]:
+        console.print_exception(show_locals=False)
+    console.print(f"{prefix}: {err}")

@@ -1,0 +1,1 @@
+"""`mmar-automl export-best` (placeholder: its issue registers the command here)."""

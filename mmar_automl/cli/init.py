@@ -1,0 +1,1 @@
+"""`mmar-automl init` (placeholder: its issue registers the command here)."""

@@ -1,0 +1,1 @@
+"""`mmar-automl report` (placeholder: its issue registers the command here)."""

@@ -1,0 +1,1 @@
+"""`mmar-automl run` (placeholder: its issue registers the command here)."""

@@ -1,0 +1,1 @@
+"""`mmar-automl sync` (placeholder: its issue registers the command here)."""

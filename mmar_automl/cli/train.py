@@ -1,0 +1,1 @@
+"""`mmar-automl train` (placeholder: its issue registers the command here)."""

@@ -1,0 +1,1 @@
+"""`mmar-automl validate` (placeholder until the search-space parser lands)."""
