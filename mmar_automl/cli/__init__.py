@@ -80,4 +80,4 @@ def main(argv: list[str] | None = None) -> int:
 def _print_error(err: BaseException, prefix: str = "error") -> None:
     if _state["debug"]:
         console.print_exception(show_locals=False)
-    console.print(f"{prefix}: {err}")
+    console.print(f"{prefix}: {err}", soft_wrap=True)  # soft_wrap: one line, never cut at 80 columns

@@ -1,1 +1,133 @@
-"""`mmar-automl validate` (placeholder until the search-space parser lands)."""
+"""`mmar-automl validate MMAR_ROOT`: check config_train.json (search space) and config_automl.json.
+
+Prints the space as a table (or JSON with --json) on stdout; any problem is one line on stderr and
+exit code 2 (raised as ConfigError, printed by ``cli.main``). Imports only light modules: no torch,
+monai, mlflow or optuna.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from mmar_automl.cli import app
+
+DEFAULT_TRAIN_CONFIG = Path("config") / "config_train.json"
+DEFAULT_AUTOML_CONFIG = Path("config") / "config_automl.json"
+
+
+@app.command()
+def validate(
+    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json)."),
+    train_config: Optional[Path] = typer.Option(
+        None, "--train-config", help="config_train.json to check [default: MMAR_ROOT/config/config_train.json]."),
+    automl_config: Optional[Path] = typer.Option(
+        None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
+        "skipped when missing]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
+) -> None:
+    """Check an MMAR's configs and show its search space: dimensions, PRLs, choices, grid size."""
+    from mmar_automl.cli.console import console
+    from mmar_automl.errors import ConfigError
+
+    if not mmar_root.is_dir():
+        what = "is not a folder" if mmar_root.exists() else "not found"
+        raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
+    train_path = _resolve(mmar_root, train_config, DEFAULT_TRAIN_CONFIG)
+    automl_path = _resolve(mmar_root, automl_config, DEFAULT_AUTOML_CONFIG)
+    report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
+    if report["automl"] is None and automl_config is None:
+        console.print(f"note: no {automl_path}: checked {train_path} only", soft_wrap=True)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print_table(report)
+
+
+def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
+    """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
+    from mmar_automl.automl_config import load_automl_config
+    from mmar_automl.jsonfile import load_json
+    from mmar_automl.search.parse import parse_search_space
+
+    space = parse_search_space(load_json(train_path), train_path)
+    automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
+    return {
+        **space.to_json(),
+        "grid_size": space.grid_size,
+        "continuous": [d.name for d in space.continuous],
+        "train_config": str(train_path),
+        "automl_config": str(automl_path) if automl_path is not None else None,
+        "automl": automl.to_json() if automl is not None else None,
+    }
+
+
+def _resolve(root: Path, given: Path | None, default: Path) -> Path:
+    # A relative --train-config is taken from the current folder when it exists there, else from the MMAR root
+    # (Clara's commands/ scripts pass paths such as config/config_train.json relative to the MMAR).
+    if given is None:
+        return root / default
+    if given.is_absolute() or given.exists():
+        return given
+    return root / given
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from mmar_automl.cli.console import stdout
+    from mmar_automl.errors import format_json_path
+
+    dims = report["dimensions"]
+    if not dims:
+        stdout.print(f"{report['train_config']}: valid, no search blocks (nothing to search)", soft_wrap=True)
+    else:
+        out = _wide(stdout)
+        out.print(f"Search space of {report['train_config']}", soft_wrap=True)
+        table = Table()
+        for column in ("name", "PRL", "domain", "type", "range or choices", "consumers"):
+            table.add_column(column, overflow="fold")
+        for d in dims:
+            if d["type"] == "float":
+                values = f"[{d['low']}, {d['high']}]"
+            else:
+                values = " | ".join(_compact(c) for c in d["choices"])
+            consumers = []
+            for c in d["consumers"]:
+                place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
+                consumers.append(place + (f" <- [{c['index']}]" if len(d["args"]) > 1 and d["type"] == "enum" else ""))
+            table.add_row(d["name"], d["prl"], d["domain"], d["type"], values, "\n".join(consumers))
+        out.print(table)
+        cont = ", ".join(report["continuous"]) or "none"
+        stdout.print(f"{len(dims)} dimension(s); grid size {report['grid_size']} (enum combinations); "
+                     f"continuous: {cont}", soft_wrap=True)
+    automl = report["automl"]
+    if automl is not None:
+        handlers = ", ".join(_label(h) for h in automl["handlers"]) or "none"
+        executor = _label(automl["executor"]) if automl["executor"] else "default"
+        stdout.print(f"{report['automl_config']}: controller {_label(automl['controller'])}; executor {executor}; "
+                     f"handlers {handlers}", soft_wrap=True)
+
+
+def _wide(console: Any) -> Any:
+    """The console itself on a terminal; piped or captured output is not cut to 80 columns (a PRL or a
+    JSON path is best read whole)."""
+    if console.is_terminal:
+        return console
+    from rich.console import Console
+
+    return Console(file=console.file, width=max(console.width, 200), markup=False, emoji=False, highlight=False)
+
+
+def _label(spec: dict[str, Any]) -> str:
+    return f"{spec['path']} (path)" if "path" in spec else spec["name"]
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(", ", ": "))

@@ -1,0 +1,182 @@
+"""config_automl.json: which controller, executor and handlers a search uses (DESIGN.md section 4).
+
+The file is checked against ``schemas/config_automl.schema.json`` (its shape) and against
+``registry.py`` (the names). Component args are not checked here: each component checks its own,
+and Clara's ``{trainconf}``-style placeholders are legal values. ``path`` components (bring your own
+code) are only imported when a run needs them: ``ComponentSpec.load_class``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mmar_automl import registry
+from mmar_automl.errors import ConfigError
+from mmar_automl.jsonfile import load_json
+from mmar_automl.suggest import did_you_mean
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config_automl.schema.json"
+BYOC_DIRS = ("custom", "BYOC")   # folders of an MMAR (besides its root) that ``path`` components import from
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One component of config_automl.json as written.
+
+    ``kind`` is the registry key: "controller", "executor" or "handlers". ``path`` ("module.Class"),
+    when given, wins over ``name`` (Clara's BYO example has both; the name is then just a label).
+    ``json_path`` locates it in ``file`` for error messages, e.g. ``handlers[3]``.
+    """
+
+    kind: str
+    name: str | None
+    path: str | None
+    args: dict[str, Any]
+    json_path: str
+    file: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What to call it in messages and tables: the name, else the class of the path."""
+        return self.name or (self.path or "").rpartition(".")[2]
+
+    @property
+    def target(self) -> str:
+        """What gets imported: the user's "module.Class", or the registry's "package.module:Class"."""
+        return self.path or registry.KINDS[self.kind][self.name or ""]
+
+    def load_class(self, mmar_root: str | Path | None = None) -> Any:
+        """Import the component's class. A ``path`` is imported with the MMAR root, its ``custom/`` and
+        its ``BYOC/`` folders on sys.path. Raises ConfigError (naming ``<json_path>.path``) on failure."""
+        if self.path:
+            if mmar_root is not None:
+                add_mmar_to_sys_path(mmar_root)
+            where = f"{self.json_path}.path"
+            module_name, _, attr = self.path.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as err:  # noqa: BLE001 - user code: any failure is a config problem
+                searched = f" (searched {mmar_root} and its {', '.join(BYOC_DIRS)} folders)" if mmar_root else ""
+                raise ConfigError(self.file, where, f"cannot import module {module_name!r}{searched}: "
+                                  f"{type(err).__name__}: {err}") from err
+            if not hasattr(module, attr):
+                raise ConfigError(self.file, where, f"module {module_name!r} has no {attr!r}"
+                                  f"{did_you_mean(attr, [n for n in dir(module) if not n.startswith('_')])}")
+            return getattr(module, attr)
+        try:
+            return registry.import_target(self.target)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(self.file, f"{self.json_path}.name",
+                              f"{self.name} is not available in this installation: {type(err).__name__}: {err}") from err
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "json_path": self.json_path}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.path is not None:
+            out["path"] = self.path
+        out["args"] = self.args
+        return out
+
+
+@dataclass(frozen=True)
+class AutomlConfig:
+    """A loaded config_automl.json. ``executor`` is None when the file has none (the run's default)."""
+
+    file: str
+    controller: ComponentSpec
+    executor: ComponentSpec | None
+    handlers: list[ComponentSpec] = field(default_factory=list)
+    mmar_root: str | None = None
+
+    @property
+    def components(self) -> list[ComponentSpec]:
+        return [self.controller, *([self.executor] if self.executor else []), *self.handlers]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "controller": self.controller.to_json(),
+            "executor": self.executor.to_json() if self.executor else None,
+            "handlers": [h.to_json() for h in self.handlers],
+        }
+
+
+def add_mmar_to_sys_path(mmar_root: str | Path) -> None:
+    """Put the MMAR root and its custom/ and BYOC/ folders at the front of sys.path (once each)."""
+    root = Path(mmar_root).resolve()
+    for folder in reversed([root, *(root / d for d in BYOC_DIRS)]):
+        text = str(folder)
+        if folder.is_dir() and text not in sys.path:
+            sys.path.insert(0, text)
+
+
+def load_automl_config(path: str | Path, mmar_root: str | Path | None = None) -> AutomlConfig:
+    """Load and check config_automl.json; raise ConfigError(file, JSON path, message) when it is wrong."""
+    file = str(path)
+    data = load_json(path)
+    check_schema(data, file)
+    controller = _spec("controller", data["controller"], "controller", file)
+    executor = _spec("executor", data["executor"], "executor", file) if "executor" in data else None
+    handlers = [_spec("handlers", h, f"handlers[{i}]", file) for i, h in enumerate(data.get("handlers", []))]
+    return AutomlConfig(file, controller, executor, handlers, str(mmar_root) if mmar_root is not None else None)
+
+
+def _spec(kind: str, raw: dict[str, Any], json_path: str, file: str) -> ComponentSpec:
+    name, path = raw.get("name"), raw.get("path")
+    if path is None:
+        known = registry.KINDS[kind]
+        if name not in known:
+            what = "handler" if kind == "handlers" else kind
+            raise ConfigError(file, f"{json_path}.name",
+                              f"unknown {what} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)} "
+                              "(or give \"path\": \"module.Class\" for your own)")
+    return ComponentSpec(kind, name, path, dict(raw.get("args", {})), json_path, file)
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def check_schema(data: Any, file: str) -> None:
+    """Validate ``data`` against the JSON Schema; the first problem becomes a one-line ConfigError."""
+    import jsonschema  # imported here: only validate/run need it
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise _translate(errors[0], file)
+
+
+def _translate(err: Any, file: str) -> ConfigError:
+    """A jsonschema error in our words: what is wrong here and what is expected."""
+    where = list(err.absolute_path)
+    inst, kind = err.instance, err.validator
+    if kind == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else "?"
+        return ConfigError(file, where, f"missing {missing!r}: config_automl.json needs a controller, "
+                           "e.g. \"controller\": {\"name\": \"GridController\"}")
+    if kind == "additionalProperties" and isinstance(inst, dict):
+        allowed = list(err.schema.get("properties", {}))
+        extra = next(k for k in inst if k not in allowed)
+        return ConfigError(file, [*where, extra], f"unknown key {extra!r}{did_you_mean(extra, allowed)}: "
+                           f"expected {', '.join(allowed)}")
+    if kind == "anyOf":
+        return ConfigError(file, where, "a component needs \"name\" (a built-in) or \"path\" (\"module.Class\" "
+                           "from the MMAR)")
+    if kind == "type":
+        want = {"object": "an object", "array": "a list", "string": "a string"}.get(err.validator_value, err.validator_value)
+        return ConfigError(file, where, f"expected {want}, got {json.dumps(inst)[:60]}")
+    if kind == "pattern":
+        return ConfigError(file, where, f"path must be a dotted 'module.Class', got {inst!r}")
+    if kind == "minLength":
+        return ConfigError(file, where, "must not be empty")
+    return ConfigError(file, where, err.message)
+

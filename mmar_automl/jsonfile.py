@@ -1,0 +1,70 @@
+"""Read a user's JSON file strictly: one-line ConfigError with line/column, duplicate keys are errors.
+
+Python's ``json`` keeps the last of two equal keys silently; in a config that is almost always an
+edit gone wrong (two ``"args"`` in one component), so we refuse it and name the JSON path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import ConfigError, JsonPath
+
+
+class _Pairs(list):
+    """An object as read, before duplicate keys are checked (object_pairs_hook result)."""
+
+
+def load_json(path: str | Path) -> Any:
+    """Parse the JSON file at ``path``.
+
+    Raises ConfigError(file, None, ...) when the file is missing, unreadable or not JSON (the message
+    gives line and column), and ConfigError(file, json path, ...) for a key that appears twice in one object.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a BOM written by some editors is harmless
+    except FileNotFoundError:
+        raise ConfigError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, "is a folder, expected a JSON file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(path, None, f"not UTF-8 text (byte {err.start}): expected a JSON file") from None
+    except OSError as err:
+        raise ConfigError(path, None, f"cannot read: {err.strerror}") from None
+    return loads_json(text, path)
+
+
+def loads_json(text: str, file: str | Path | None = None) -> Any:
+    """Parse JSON text with the same checks as :func:`load_json`; ``file`` only labels the errors."""
+    try:
+        raw = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise ConfigError(file, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except _ConstantError as err:
+        raise ConfigError(file, None, f"invalid JSON: {err} is not a JSON number (use null or a finite number)") from None
+    return _build(raw, (), file)
+
+
+class _ConstantError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are Python extensions to JSON; other tools (and JSON Schema) reject them.
+    raise _ConstantError(name)
+
+
+def _build(value: Any, path: JsonPath, file: str | Path | None) -> Any:
+    if isinstance(value, _Pairs):
+        out: dict[str, Any] = {}
+        for key, item in value:
+            if key in out:
+                raise ConfigError(file, (*path, key), f"duplicate key {key!r} in one object: keep only one")
+            out[key] = _build(item, (*path, key), file)
+        return out
+    if isinstance(value, list):
+        return [_build(item, (*path, i), file) for i, item in enumerate(value)]
+    return value

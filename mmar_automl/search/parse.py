@@ -1,0 +1,385 @@
+"""config_train.json -> SearchSpace: every construct of Clara's search grammar (DESIGN.md section 3).
+
+Three passes, each with one job:
+1. find the markers (``search`` lists, ``apply`` objects, the legacy ``lr_search``) and check each
+   search entry on its own: keys, domain, type, args, targets, and that each arg exists;
+2. link the variables (aliases, free variables, searched first-level keys) to their ``apply``
+   consumers, and check that no place is written by two dimensions;
+3. name the dimensions (PRL and readable name) and build the frozen value classes.
+
+Every malformed input raises ConfigError(file, JSON path, what is wrong and what is expected).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import ConfigError, format_json_path
+from mmar_automl.search import markers as mk
+from mmar_automl.search.names import readable_names
+from mmar_automl.search.space import (
+    DISABLED_ARG,
+    Consumer,
+    Dimension,
+    EnumDimension,
+    FloatDimension,
+    JsonPathParts,
+    SearchSpace,
+)
+from mmar_automl.suggest import did_you_mean
+
+
+@dataclass
+class _Arg:
+    text: str                      # as written, e.g. "probability#myProb" or "@myVar"
+    target: str | None             # the arg / first-level key / "@disabled" it writes; None for a free variable
+    variable: str | None           # the name ``apply`` can use: alias, free variable or first-level key
+    where: JsonPathParts           # JSON path of this arg in the entry
+
+
+@dataclass
+class _Entry:
+    component: JsonPathParts       # () for the top level
+    label: str | None              # the component's key or name, for the readable name
+    index: int                     # position in its search list
+    where: JsonPathParts           # JSON path of the entry
+    domain: str
+    type: str
+    args: list[_Arg]
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[tuple[Any, ...], ...] = ()
+    consumers: list[Consumer] = field(default_factory=list)
+    consumer_where: list[JsonPathParts] = field(default_factory=list)   # where each consumer was written
+    prl: str = ""
+
+    def value_at(self, k: int) -> list[Any]:
+        """Every value arg ``k`` can take (enum), for checks such as '@disabled needs booleans'."""
+        return [choice[k] for choice in self.choices]
+
+
+def parse_search_space(train_config: Any, file: str | Path = "config_train.json") -> SearchSpace:
+    """Build the search space of a config_train.json (already loaded, e.g. by ``jsonfile.load_json``).
+
+    Raises ConfigError naming ``file`` and the JSON path of the first malformed construct.
+    """
+    return _Parser(train_config, str(file)).parse()
+
+
+class _Parser:
+    def __init__(self, config: Any, file: str):
+        self.config = config
+        self.file = file
+        self.entries: list[_Entry] = []
+        self.applies: list[tuple[JsonPathParts, dict[str, Any]]] = []
+        self.used: set[str] = set()        # variables that some ``apply`` consumes
+
+    def error(self, where: JsonPathParts, message: str) -> ConfigError:
+        return ConfigError(self.file, where, message)
+
+    # -- pass 1: markers and entries --------------------------------------------------------------
+    def parse(self) -> SearchSpace:
+        if not isinstance(self.config, dict):
+            raise ConfigError(self.file, None, f"expected a JSON object at the top level, got {_kind(self.config)}")
+        for path, node in mk.iter_components(self.config):
+            if mk.SEARCH_KEY in node:
+                self._search_block(path, node)
+            if mk.APPLY_KEY in node:
+                if not path:
+                    raise self.error((mk.APPLY_KEY,), "'apply' belongs inside a component, not at the top level")
+                self.applies.append((path, node))
+            if not path and mk.LEGACY_LR_KEY in node:
+                self._legacy_lr(node[mk.LEGACY_LR_KEY])
+        variables = self._variables()
+        self._link_applies(variables)
+        self._check_consumers(variables)
+        return self._build()
+
+    def _search_block(self, path: JsonPathParts, node: dict[str, Any]) -> None:
+        block = node[mk.SEARCH_KEY]
+        where = (*path, mk.SEARCH_KEY)
+        if not isinstance(block, list):
+            raise self.error(where, f"'search' must be a list of entries, got {_kind(block)}")
+        label = _component_label(path, node)
+        for i, entry in enumerate(block):
+            self.entries.append(self._entry(path, node, label, i, entry, (*where, i)))
+
+    def _entry(self, path: JsonPathParts, node: dict[str, Any], label: str | None, index: int,
+               raw: Any, where: JsonPathParts) -> _Entry:
+        if not isinstance(raw, dict):
+            raise self.error(where, f"a search entry must be an object with {_keys_text()}, got {_kind(raw)}")
+        for key in raw:
+            if key not in mk.ENTRY_KEYS:
+                raise self.error((*where, key), f"unknown key {key!r}{did_you_mean(key, mk.ENTRY_KEYS)}: "
+                                 f"a search entry has exactly {_keys_text()}")
+        for key in mk.ENTRY_KEYS:
+            if key not in raw:
+                raise self.error(where, f"search entry has no {key!r}: it needs {_keys_text()}")
+        domain = raw["domain"]
+        if not isinstance(domain, str) or not mk.is_domain(domain):
+            raise self.error((*where, "domain"), f"domain must be a word such as 'lr', 'net' or 'transform', got {domain!r}")
+        type_ = raw["type"]
+        if type_ not in mk.TYPES:
+            hint = did_you_mean(type_, mk.TYPES) if isinstance(type_, str) else ""
+            raise self.error((*where, "type"), f"unknown type {type_!r}{hint}: expected 'float' or 'enum' "
+                             "(search ints and booleans as enum)")
+        entry = _Entry(path, label, index, where, domain, type_, self._args(path, node, raw["args"], (*where, "args")))
+        entry.prl = _prl(entry, [a.text for a in entry.args])
+        if type_ == "float":
+            self._float_targets(entry, raw["targets"], (*where, "targets"))
+        else:
+            self._enum_targets(entry, raw["targets"], (*where, "targets"))
+        return entry
+
+    def _args(self, path: JsonPathParts, node: dict[str, Any], raw: Any, where: JsonPathParts) -> list[_Arg]:
+        if isinstance(raw, str):
+            raw, items = [raw], [(where, raw)]                 # a bare string is one arg
+        elif isinstance(raw, list):
+            if not raw:
+                raise self.error(where, "args is empty: name at least one arg to search")
+            items = [((*where, i), text) for i, text in enumerate(raw)]
+        else:
+            raise self.error(where, f"args must be a list of arg names (or one name), got {_kind(raw)}")
+        out: list[_Arg] = []
+        seen: dict[str, JsonPathParts] = {}
+        for at, text in items:
+            if not isinstance(text, str) or not text.strip():
+                raise self.error(at, f"an arg must be a non-empty name, got {text!r}")
+            arg = self._top_arg(text, at) if not path else self._component_arg(path, node, text, at)
+            key = arg.target or arg.variable or text
+            if key in seen:
+                raise self.error(at, f"{key!r} is listed twice in args (first at {format_json_path(seen[key])})")
+            seen[key] = at
+            out.append(arg)
+        return out
+
+    def _component_arg(self, path: JsonPathParts, node: dict[str, Any], text: str, at: JsonPathParts) -> _Arg:
+        name, alias = mk.split_alias(text)
+        if alias is not None and not mk.is_variable_name(alias):
+            raise self.error(at, f"alias {alias!r} in {text!r} is not a valid name: use letters, digits and _ "
+                             "after '#', e.g. 'probability#myProb'")
+        if mk.is_disabled_arg(name):
+            return _Arg(text, DISABLED_ARG, alias, at)
+        if name.startswith(mk.VAR_PREFIX):
+            raise self.error(at, f"{text!r}: only '@disabled' may start with '@' in a component; "
+                             "free variables such as '@myVar' belong in the top-level search")
+        self._require_arg(path, node, name, at, "search")
+        return _Arg(text, name, alias, at)
+
+    def _top_arg(self, text: str, at: JsonPathParts) -> _Arg:
+        name, alias = mk.split_alias(text)
+        bare = name[len(mk.VAR_PREFIX):] if name.startswith(mk.VAR_PREFIX) else name
+        if mk.is_disabled_arg(name):
+            raise self.error(at, "'@disabled' needs a component: search it inside the component, or name a "
+                             "free variable here and use \"apply\": {\"@disabled\": \"myVar\"} in the component")
+        if bare in self.config and bare not in (mk.SEARCH_KEY, mk.LEGACY_LR_KEY):
+            if alias is not None and not mk.is_variable_name(alias):
+                raise self.error(at, f"alias {alias!r} in {text!r} is not a valid name: use letters, digits and _")
+            return _Arg(text, bare, alias or bare, at)
+        if alias is not None:
+            raise self.error(at, f"{text!r}: {bare!r} is a free variable (not a first-level key), which is "
+                             f"already a name; drop '#{alias}'")
+        if not mk.is_variable_name(bare):
+            raise self.error(at, f"{text!r} is neither a first-level key of the config nor a valid variable "
+                             "name (letters, digits and _)")
+        return _Arg(text, None, bare, at)
+
+    def _require_arg(self, path: JsonPathParts, node: dict[str, Any], arg: str, at: JsonPathParts, verb: str) -> None:
+        args = node.get("args")
+        comp = format_json_path(path)
+        if not isinstance(args, dict):
+            raise self.error(at, f"cannot {verb} {arg!r}: {comp} has no 'args' object; add \"args\": "
+                             f"{{\"{arg}\": ...}} or search '@disabled'")
+        if arg not in args:
+            known = ", ".join(args) or "none"
+            raise self.error(at, f"{arg!r} is not an arg of {comp}{did_you_mean(arg, args)}; its args are: {known}")
+
+    def _float_targets(self, entry: _Entry, raw: Any, where: JsonPathParts) -> None:
+        for arg in entry.args:
+            if arg.target == DISABLED_ARG:
+                raise self.error(arg.where, "'@disabled' is true or false: search it with type 'enum' and "
+                                 "targets [[true], [false]]")
+        entry.low, entry.high = self._range(raw, where)
+
+    def _range(self, raw: Any, where: JsonPathParts) -> tuple[float, float]:
+        if not isinstance(raw, list) or len(raw) != 2:
+            got = f"{len(raw)} values" if isinstance(raw, list) else _kind(raw)
+            raise self.error(where, f"a float range needs exactly [min, max], got {got}")
+        for i, value in enumerate(raw):
+            if not _is_number(value):
+                raise self.error((*where, i), f"a float range needs numbers, got {value!r}")
+            if not math.isfinite(value):
+                raise self.error((*where, i), f"a float range needs finite numbers, got {value!r}")
+        low, high = raw
+        if low > high:
+            raise self.error(where, f"a float range needs min <= max, got [{low}, {high}]")
+        return low, high
+
+    def _enum_targets(self, entry: _Entry, raw: Any, where: JsonPathParts) -> None:
+        n = len(entry.args)
+        if not isinstance(raw, list):
+            raise self.error(where, f"enum targets must be a list of choices, each a list of {n} value(s), got {_kind(raw)}")
+        if not raw:
+            raise self.error(where, "enum targets are empty: give at least one choice, e.g. [[1], [2]]")
+        choices: list[tuple[Any, ...]] = []
+        seen: dict[str, int] = {}
+        for k, choice in enumerate(raw):
+            at = (*where, k)
+            if not isinstance(choice, list):
+                raise self.error(at, f"each enum choice must be a list with one value per arg ({n}), got {choice!r}; "
+                                 f"e.g. [[5000], [1000]]")
+            if len(choice) != n:
+                hint = (" (a list-valued arg needs one more level of nesting, e.g. [[[16, 32, 64]], [[8, 16, 32]]])"
+                        if n == 1 else "")
+                raise self.error(at, f"choice has {len(choice)} value(s) but args has {n} "
+                                 f"({', '.join(a.text for a in entry.args)}){hint}")
+            key = _canonical(choice)
+            if key in seen:
+                raise self.error(at, f"choice repeats choice {seen[key]}: each choice must differ")
+            seen[key] = k
+            choices.append(tuple(choice))
+        entry.choices = tuple(choices)
+        for i, arg in enumerate(entry.args):
+            if arg.target == DISABLED_ARG:
+                self._require_bools(entry, i, where, "'@disabled'")
+
+    def _require_bools(self, entry: _Entry, i: int, where: JsonPathParts, what: str) -> None:
+        for k, value in enumerate(entry.value_at(i)):
+            if not isinstance(value, bool):
+                raise self.error((*where, k, i), f"{what} takes true or false, got {value!r}")
+
+    def _legacy_lr(self, raw: Any) -> None:
+        where: JsonPathParts = (mk.LEGACY_LR_KEY,)
+        low, high = self._range(raw, where)
+        entry = _Entry((), None, 0, where, "lr", "float",
+                       [_Arg(mk.LEGACY_LR_ARG, mk.LEGACY_LR_ARG, mk.LEGACY_LR_ARG, where)], low, high)
+        entry.prl = f"lr.float.{mk.LEGACY_LR_KEY}$0:{mk.LEGACY_LR_ARG}"
+        self.entries.append(entry)
+
+    # -- pass 2: variables, apply, consumers -------------------------------------------------------
+    def _variables(self) -> dict[str, tuple[_Entry, int]]:
+        out: dict[str, tuple[_Entry, int]] = {}
+        for entry in self.entries:
+            for i, arg in enumerate(entry.args):
+                if arg.variable is not None:
+                    if arg.variable in out:
+                        first = out[arg.variable][0].args[out[arg.variable][1]].where
+                        raise self.error(arg.where, f"{arg.variable!r} is already defined at "
+                                         f"{format_json_path(first)}: aliases and free variables must be unique")
+                    out[arg.variable] = (entry, i)
+                if arg.target is not None:
+                    entry.consumers.append(Consumer(entry.component, arg.target, self._index(entry, i)))
+                    entry.consumer_where.append(arg.where)
+        return out
+
+    @staticmethod
+    def _index(entry: _Entry, i: int) -> int:
+        return 0 if entry.type == "float" else i       # a float's one value goes to every arg
+
+    def _link_applies(self, variables: dict[str, tuple[_Entry, int]]) -> None:
+        for path, node in self.applies:
+            where = (*path, mk.APPLY_KEY)
+            apply = node[mk.APPLY_KEY]
+            if not isinstance(apply, dict) or not apply:
+                raise self.error(where, "'apply' must be a non-empty object {\"arg\": \"variable\"}, "
+                                 f"e.g. {{\"@disabled\": \"myVar\"}}, got {apply!r}")
+            for arg, ref in apply.items():
+                at = (*where, arg)
+                if not isinstance(ref, str) or not ref:
+                    raise self.error(at, f"apply needs a variable name (a string), got {ref!r}")
+                name = ref[len(mk.VAR_PREFIX):] if ref.startswith(mk.VAR_PREFIX) else ref
+                if name not in variables:
+                    known = ", ".join(sorted(variables)) or "none (define one in a search: '@myVar' at the top level or 'arg#alias')"
+                    raise self.error(at, f"apply names {ref!r}, which no search defines{did_you_mean(name, variables)}; "
+                                     f"defined: {known}")
+                entry, i = variables[name]
+                if mk.is_disabled_arg(arg):
+                    if entry.type == "float":
+                        raise self.error(at, f"'@disabled' takes true or false but {name!r} is a float range; "
+                                         "use an enum variable with targets [[true], [false]]")
+                    self._require_bools(entry, i, (*entry.where, "targets"), f"{name!r} applied to '@disabled'")
+                elif arg.startswith(mk.VAR_PREFIX):
+                    raise self.error(at, f"{arg!r}: only '@disabled' may start with '@' in apply")
+                else:
+                    self._require_arg(path, node, arg, at, "apply to")
+                entry.consumers.append(Consumer(path, arg, self._index(entry, i)))
+                entry.consumer_where.append(at)
+                self.used.add(name)
+
+    def _check_consumers(self, variables: dict[str, tuple[_Entry, int]]) -> None:
+        written: dict[tuple[JsonPathParts, str], JsonPathParts] = {}
+        for entry in self.entries:
+            for c, at in zip(entry.consumers, entry.consumer_where):
+                key = (c.component, c.arg)
+                if key in written:
+                    place = f"{format_json_path(c.component)}.{c.arg}" if c.component else c.arg
+                    raise self.error(at, f"{place} is already searched at {format_json_path(written[key])}: "
+                                     "one place takes one dimension")
+                written[key] = at
+        for name, (entry, i) in variables.items():
+            if entry.args[i].target is None and name not in self.used:
+                raise self.error(entry.args[i].where, f"free variable {name!r} is not a first-level key and no "
+                                 f"\"apply\" uses it (a typo?): add \"apply\": {{\"arg\": \"{name}\"}} to a component")
+
+    # -- pass 3: names and value classes -----------------------------------------------------------
+    def _build(self) -> SearchSpace:
+        names = readable_names([(e.component, e.label, _fixed_name(e), [a.target or a.text for a in e.args])
+                                for e in self.entries])
+        dims: list[Dimension] = []
+        for entry, name in zip(self.entries, names):
+            args = tuple(a.text for a in entry.args)
+            try:
+                if entry.type == "float":
+                    dims.append(FloatDimension(entry.prl, name, entry.domain, args, entry.low, entry.high,
+                                               tuple(entry.consumers)))
+                else:
+                    dims.append(EnumDimension(entry.prl, name, entry.domain, args, entry.choices,
+                                              tuple(entry.consumers)))
+            except ValueError as err:       # the checks above should make this unreachable
+                raise self.error(entry.where, str(err)) from None
+        try:
+            return SearchSpace(tuple(dims))
+        except ValueError as err:
+            raise ConfigError(self.file, mk.SEARCH_KEY, str(err)) from None
+
+
+def _fixed_name(entry: _Entry) -> str | None:
+    """The readable name when every arg has a variable name (alias, free variable, first-level key)."""
+    if all(a.variable for a in entry.args):
+        return ",".join(a.variable for a in entry.args if a.variable)
+    return None
+
+
+def _component_label(path: JsonPathParts, node: dict[str, Any]) -> str | None:
+    if not path:
+        return None
+    if isinstance(path[-1], str):
+        return path[-1]
+    return mk.component_label(node)
+
+
+def _prl(entry: _Entry, args: list[str]) -> str:
+    where = format_json_path(entry.component) if entry.component else ""
+    return f"{entry.domain}.{entry.type}.{where}${entry.index}:{','.join(args)}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number") if not isinstance(value, str) else f"the string {value!r}"
+
+
+def _keys_text() -> str:
+    return ", ".join(f"'{k}'" for k in mk.ENTRY_KEYS)
+
+
+def _canonical(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,51 @@
+"""Space + one point -> the concrete config_train.json of a job (Clara's ``remove_search_augs``)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from mmar_automl.search import markers as mk
+from mmar_automl.search.space import DISABLED_ARG, EnumDimension, SearchSpace
+
+
+def render_config(train_config: dict[str, Any], space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any]:
+    """A new config with each dimension's value written at each of its consumers, ``disabled`` set for
+    ``@disabled`` consumers, and every ``search``/``apply`` marker (and ``lr_search``) removed.
+
+    ``train_config`` is left untouched. Raises ValueError when ``point`` lacks a dimension or holds a
+    value outside it (a bug in the caller, not a user error).
+    """
+    space.validate_point(point)
+    out = copy.deepcopy(train_config)
+    for dim in space:
+        value = point[dim.name]
+        for c in dim.consumers:
+            v = value[c.index] if isinstance(dim, EnumDimension) else value
+            node = _at(out, c.component)
+            if c.arg == DISABLED_ARG:
+                node[mk.DISABLED_KEY] = copy.deepcopy(v)
+            elif not c.component:
+                node[c.arg] = copy.deepcopy(v)
+            else:
+                node.setdefault("args", {})[c.arg] = copy.deepcopy(v)
+    strip_markers(out)
+    return out
+
+
+def strip_markers(config: dict[str, Any]) -> None:
+    """Delete, in place, every ``search`` and ``apply`` marker and the legacy ``lr_search``."""
+    found = list(mk.iter_components(config))     # collect first: we delete while walking otherwise
+    for path, node in found:
+        node.pop(mk.SEARCH_KEY, None)
+        node.pop(mk.APPLY_KEY, None)
+        if not path:
+            node.pop(mk.LEGACY_LR_KEY, None)
+
+
+def _at(config: Any, path: tuple) -> Any:
+    node = config
+    for part in path:
+        node = node[part]
+    return node
