@@ -1,0 +1,401 @@
+"""Clara's MMARExecutor: write a job folder, run ``train`` in it, follow its metrics, return its score.
+
+How a job process is started is a backend's business (``Backend``: ``submit``/``poll``/``kill``);
+``LocalBackend`` forks from the preloaded launcher (zygote) and falls back to a fresh interpreter when
+the zygote is gone (restarting it). Job-folder writing, metrics following and scoring stay here, so a
+distributed backend only has to move processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mmar_automl.context import Context, ContextKey
+from mmar_automl.job import JobRecord
+from mmar_automl.jobfolder import absolutize_overrides, write_job_folder
+from mmar_automl.launcher import (
+    KILL_GRACE_S,
+    Launcher,
+    LauncherError,
+    default_entry,
+    default_preload,
+    kill_group,
+    spawn_cold,
+)
+from mmar_automl.recommendation import JobState, Recommendation
+
+log = logging.getLogger("mmar_automl.executor")
+RUN_MARKER_ENV = "MMAR_AUTOML_RUN_MARKER"   # in every job's environment: "<run dir>::<job uid>"
+LOG_TAIL_LINES = 20
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backends: how a process is started, watched and killed
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JobSpec:
+    """What a backend needs to start one job process."""
+
+    job_uid: str
+    entry: str                 # "module:function" called with argv
+    argv: list[str]
+    cwd: str                   # the job folder
+    env: dict[str, str]
+    log: str                   # stdout + stderr
+
+
+@dataclass
+class Handle:
+    spec: JobSpec
+    pid: int                   # also the process group id (the job leader called setsid)
+    via: str                   # "launcher" or "cold"
+    popen: Any = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Backend(Protocol):
+    def submit(self, spec: JobSpec) -> Handle: ...
+    def poll(self, handle: Handle) -> int | None: ...   # exit code (negative: signal) or None while running
+    def kill(self, handle: Handle, sig: int) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+UNKNOWN_EXIT = -1000  # the process is gone but nobody could tell its status (its zygote died)
+
+
+class LocalBackend:
+    """Processes on this machine: forked from the zygote, else a fresh ``python`` (cold)."""
+
+    def __init__(self, use_launcher: bool = True, preload: str | None = None, launcher_log: str | Path | None = None,
+                 ready_timeout: float = 180.0):
+        self.use_launcher = use_launcher
+        self.preload = default_preload() if preload is None else (preload or None)
+        self.launcher_log = launcher_log
+        self.ready_timeout = ready_timeout
+        self.launcher: Launcher | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        if self.use_launcher and self.launcher is None:
+            self.launcher = Launcher(self.preload, self.launcher_log)
+            self.launcher.start()
+
+    def submit(self, spec: JobSpec) -> Handle:
+        self.start()
+        if self.launcher is not None:
+            if not self.launcher.alive():
+                log.warning("the job launcher died; restarting it (this job starts cold)")
+                self.restarts += 1
+                self.launcher = Launcher(self.preload, self.launcher_log)
+                self.launcher.start()
+            else:
+                try:
+                    pid = self.launcher.spawn(spec.entry, spec.argv, spec.cwd, spec.env, spec.log,
+                                              timeout=self.ready_timeout)
+                    return Handle(spec, pid, "launcher")
+                except LauncherError as err:
+                    log.warning("job launcher unavailable (%s); starting %s cold", err, spec.job_uid)
+        popen = spawn_cold(spec.entry, spec.argv, spec.cwd, spec.env, spec.log)
+        return Handle(spec, popen.pid, "cold", popen)
+
+    def poll(self, handle: Handle) -> int | None:
+        if handle.popen is not None:
+            code = handle.popen.poll()
+            if code is not None:
+                kill_group(handle.pid, signal.SIGKILL)  # sweep the job's leftovers
+            return code
+        assert self.launcher is not None
+        code = self.launcher.exit_code(handle.pid)
+        if code is not None:
+            return code
+        if not self.launcher.alive():
+            try:
+                os.kill(handle.pid, 0)
+            except ProcessLookupError:
+                return UNKNOWN_EXIT
+        return None
+
+    def kill(self, handle: Handle, sig: int) -> None:
+        kill_group(handle.pid, sig)
+
+    def shutdown(self) -> None:
+        if self.launcher is not None:
+            self.launcher.close()
+            self.launcher = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Following a running job
+# ---------------------------------------------------------------------------------------------------
+
+
+class MetricsFollower:
+    """Reads the complete new lines of a growing ``metrics.jsonl`` (a half-written line waits)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        records = []
+        for line in data[: end + 1].splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+
+@dataclass
+class RunningJob:
+    job: JobRecord
+    handle: Handle
+    follower: MetricsFollower
+    deadline: float | None = None           # monotonic time of --job-timeout
+    kill_reason: JobState | None = None     # why we killed it (TIMED_OUT, PRUNED, ABORTED)
+    kill_message: str | None = None
+    term_sent: float | None = None          # monotonic time SIGTERM went out
+    killed_hard: bool = False
+
+
+def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def read_train_stats(models_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((models_dir / "train_stats.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def judge(exit_code: int | None, stats: dict[str, Any] | None, log_tail: str) -> tuple[JobState, float | None, str | None]:
+    """A finished process -> (state, score, reason). Score = best_validation_metric; None = no score."""
+    score = None
+    if stats is not None:
+        value = stats.get("best_validation_metric")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            score = float(value)
+    if exit_code == 0:
+        if stats is None:
+            return JobState.FAILED, None, "exited 0 but wrote no models/train_stats.json"
+        if str(stats.get("status", "complete")).lower() not in ("complete", "completed", "ok"):
+            return JobState.FAILED, None, str(stats.get("reason") or f"status {stats.get('status')}")
+        return JobState.COMPLETE, score, None if score is not None else "never validated: no score"
+    if exit_code == UNKNOWN_EXIT:
+        if stats is not None and str(stats.get("status", "")).lower() == "complete":
+            return JobState.COMPLETE, score, None
+        return JobState.FAILED, None, "the job process vanished (its launcher died)"
+    if exit_code is not None and exit_code < 0:
+        reason = f"killed by {_signal_name(exit_code)}"
+    else:
+        reason = (stats or {}).get("reason") or _last_line(log_tail) or f"exit code {exit_code}"
+        reason = f"exit code {exit_code}: {reason}"
+    return JobState.FAILED, None, reason
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The executor
+# ---------------------------------------------------------------------------------------------------
+
+
+class MMARExecutor:
+    """Clara's executor. Clara's args (``remove_search_augs``, ``msg_destination`` ...) are accepted;
+    search keys are always removed from concrete configs."""
+
+    def __init__(self, remove_search_augs: bool = True, **clara_args: Any):
+        self.remove_search_augs = remove_search_augs
+        self.clara_args = clara_args
+        self.backend: Backend | None = None
+        self.mmar_root: Path | None = None
+        self.train_config: dict[str, Any] | None = None
+        self.train_config_file: str = "config_train.json"
+        self.environment: dict[str, Any] | None = None
+        self.overrides: dict[str, str] = {}
+        self.entry = default_entry()
+        self.job_timeout: float | None = None
+        self.run_marker = ""
+        self.base_env: dict[str, str] = dict(os.environ)
+        self._running: dict[str, RunningJob] = {}
+
+    def configure(self, *, mmar_root: Path, train_config: dict[str, Any], train_config_file: str,
+                  environment: dict[str, Any] | None, backend: Backend, overrides: dict[str, str] | None = None,
+                  entry: str | None = None, job_timeout: float | None = None, run_marker: str = "") -> None:
+        """Called by the engine before any job (Clara had this wiring inside its own framework)."""
+        self.mmar_root = Path(mmar_root).resolve()
+        self.train_config = train_config
+        self.train_config_file = train_config_file
+        self.environment = environment
+        self.backend = backend
+        self.overrides = absolutize_overrides(dict(overrides or {}), self.mmar_root)
+        self.entry = entry or default_entry()
+        self.job_timeout = job_timeout
+        self.run_marker = run_marker
+
+    # -- Clara's methods ------------------------------------------------------------------------
+    def determine_search_space(self, ctx: Context):
+        from mmar_automl.search import parse_search_space
+
+        return parse_search_space(self.train_config, self.train_config_file)
+
+    def execute(self, recommendation: Recommendation, ctx: Context) -> float | None:
+        """Clara's blocking call: run one job (ctx ``JOB`` = its JobRecord) to the end; returns the score."""
+        job: JobRecord = ctx.get_prop(ContextKey.JOB)
+        running = self.start(job, ctx)
+        while True:
+            self.read_metrics(running)
+            code = self.poll(running)
+            if code is not None:
+                self.finish(running, code)
+                return running.job.score
+            time.sleep(0.1)
+
+    def abort(self, ctx: Context) -> None:
+        for running in list(self._running.values()):
+            self.terminate(running, JobState.ABORTED, "aborted")
+
+    def shutdown(self, ctx: Context) -> None:
+        if self.backend is not None:
+            self.backend.shutdown()
+
+    # -- non-blocking steps used by the engine --------------------------------------------------
+    def prepare(self, job: JobRecord) -> Path:
+        """Write the job folder: key content, concrete config, absolute environment paths."""
+        from mmar_automl.search import render_config
+
+        assert self.mmar_root is not None and self.train_config is not None
+        space = self._space
+        concrete = render_config(self.train_config, space, dict(job.recommendation.point))
+        extra = {"job": job.name, "job_uid": job.job_uid, "rec_id": job.recommendation.rec_id,
+                 "point": dict(job.recommendation.point), "attempt": job.attempt, "retry_of": job.retry_of}
+        return write_job_folder(self.mmar_root, Path(job.folder), concrete, self.environment, extra)
+
+    _space = None
+
+    def set_space(self, space) -> None:
+        self._space = space
+
+    def job_argv(self, job: JobRecord) -> list[str]:
+        argv = [job.folder, "--config", "config/config_train.json"]
+        for key, value in self.overrides.items():
+            argv += ["--set", f"{key}={value}"]
+        return argv
+
+    def start(self, job: JobRecord, ctx: Context | None = None, env: dict[str, str] | None = None) -> RunningJob:
+        """Prepare the folder (if not there yet) and start the process; non-blocking."""
+        assert self.backend is not None
+        folder = Path(job.folder)
+        if not (folder / "config" / "config_train.json").exists():
+            self.prepare(job)
+        job_env = dict(env if env is not None else self.base_env)
+        job_env[RUN_MARKER_ENV] = f"{self.run_marker}::{job.job_uid}"
+        job_env["MMAR_ROOT"] = str(folder)
+        spec = JobSpec(job.job_uid, self.entry, self.job_argv(job), str(folder), job_env, str(folder / "log.txt"))
+        handle = self.backend.submit(spec)
+        models = folder / _ckpt_dir(self.environment)
+        running = RunningJob(job, handle, MetricsFollower(models / "metrics.jsonl"))
+        if self.job_timeout:
+            running.deadline = time.monotonic() + self.job_timeout
+        self._running[job.job_uid] = running
+        return running
+
+    def read_metrics(self, running: RunningJob) -> list[dict[str, Any]]:
+        return running.follower.read_new()
+
+    def poll(self, running: RunningJob) -> int | None:
+        """Exit code once the process ended; enforces the time-out and the SIGKILL after the grace period."""
+        assert self.backend is not None
+        code = self.backend.poll(running.handle)
+        if code is not None:
+            return code
+        now = time.monotonic()
+        if running.deadline is not None and now > running.deadline and running.kill_reason is None:
+            self.terminate(running, JobState.TIMED_OUT, f"ran past --job-timeout {self.job_timeout:g} s")
+        if running.term_sent is not None and not running.killed_hard and now - running.term_sent > KILL_GRACE_S:
+            self.kill_now(running)
+        return None
+
+    def terminate(self, running: RunningJob, reason: JobState, message: str) -> None:
+        """SIGTERM the job's process group; SIGKILL follows after the grace period (see poll)."""
+        assert self.backend is not None
+        if running.kill_reason is None:
+            running.kill_reason = reason
+            running.kill_message = message
+        if running.term_sent is None:
+            running.term_sent = time.monotonic()
+            self.backend.kill(running.handle, signal.SIGTERM)
+
+    def kill_now(self, running: RunningJob) -> None:
+        assert self.backend is not None
+        running.killed_hard = True
+        self.backend.kill(running.handle, signal.SIGKILL)
+
+    def finish(self, running: RunningJob, exit_code: int) -> JobRecord:
+        """Fill the job record from the exit code, train_stats.json and the log."""
+        self._running.pop(running.job.job_uid, None)
+        job = running.job
+        folder = Path(job.folder)
+        stats = read_train_stats(folder / _ckpt_dir(self.environment))
+        tail = read_log_tail(folder / "log.txt")
+        state, score, reason = judge(exit_code, stats, tail)
+        if running.kill_reason is not None and state is not JobState.COMPLETE:
+            state, reason = running.kill_reason, running.kill_message
+            if state is JobState.PRUNED:
+                score = None
+        job.state = state
+        job.score = score
+        job.exit_code = None if exit_code == UNKNOWN_EXIT else exit_code
+        job.reason = reason
+        job.log_tail = tail if state not in (JobState.COMPLETE,) else None
+        job.ended_at = time.time()
+        return job
+
+    def running_jobs(self) -> list[RunningJob]:
+        return list(self._running.values())
+
+
+def _ckpt_dir(environment: dict[str, Any] | None) -> str:
+    value = (environment or {}).get("MMAR_CKPT_DIR") or "models"
+    return value if isinstance(value, str) and "{" not in value else "models"

@@ -1,0 +1,112 @@
+"""Job folders ``automl/<run_id>/W<w>_<n>_J<j>``: a clone of the MMAR's key content plus the concrete config.
+
+A job runs with its folder as cwd, so every relative path that points outside it (environment.json
+``DATA_ROOT``/``DATASET_JSON``, data files named in the config, BYOC code) is resolved against the
+parent MMAR and written as an absolute path (Ray Tune's chdir broke exactly this: ray#9571).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import UsageError
+
+# Folders that make up an MMAR's key content; anything else at the root holding Python code is BYOC.
+KEY_DIRS = ("config", "commands", "resources", "custom", "BYOC", "docs")
+SKIP_DIRS = {"automl", "models", "eval", "data", "dataset", "datasets", "mlruns", "__pycache__", ".git"}
+ENV_PATH_KEYS = ("DATA_ROOT", "DATASET_JSON")
+CONFIG_NAME = "config_train.json"
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id names a folder under automl/: no separators, no ``..``, no leading dot."""
+    if not _RUN_ID.match(run_id or "") or ".." in run_id:
+        raise UsageError(
+            f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-' (no path separators or '..')")
+    return run_id
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _ignore(root: Path):
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in SKIP_DIRS or n.endswith(".pyc")}
+    return ignore
+
+
+def clone_key_content(mmar_root: Path, dest: Path) -> None:
+    """Copy config/, commands/, resources/, custom code and top-level .py files of the MMAR into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=False)
+    for entry in sorted(mmar_root.iterdir()):
+        if entry.name in SKIP_DIRS or entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if entry.name in KEY_DIRS or any(entry.rglob("*.py")):
+                shutil.copytree(entry, dest / entry.name, symlinks=True, ignore=_ignore(mmar_root))
+        elif entry.suffix == ".py":
+            shutil.copy2(entry, dest / entry.name)
+    (dest / "config").mkdir(exist_ok=True)
+    (dest / "models").mkdir(exist_ok=True)
+
+
+def absolutize_environment(env: dict[str, Any], mmar_root: Path) -> dict[str, Any]:
+    """DATA_ROOT / DATASET_JSON relative to the parent MMAR -> absolute (``{VAR}`` strings left alone)."""
+    out = dict(env)
+    for key in ENV_PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value and "{" not in value and not os.path.isabs(value):
+            out[key] = str((mmar_root / value).resolve())
+    return out
+
+
+def absolutize_config_paths(config: Any, mmar_root: Path, job_dir: Path) -> Any:
+    """Strings that are relative paths existing in the parent MMAR but not in the job folder -> absolute."""
+    if isinstance(config, dict):
+        return {k: absolutize_config_paths(v, mmar_root, job_dir) for k, v in config.items()}
+    if isinstance(config, list):
+        return [absolutize_config_paths(v, mmar_root, job_dir) for v in config]
+    if (isinstance(config, str) and config and config[0] not in "{#@$" and "{" not in config
+            and not os.path.isabs(config) and ("/" in config or "." in config) and len(config) < 4096):
+        try:
+            if (mmar_root / config).exists() and not (job_dir / config).exists():
+                return str((mmar_root / config).resolve())
+        except OSError:
+            pass
+    return config
+
+
+def absolutize_overrides(overrides: dict[str, str], mmar_root: Path) -> dict[str, str]:
+    """``--set DATA_ROOT=data`` means the parent's data, not the job folder's."""
+    return {k: absolutize_environment({k: v}, mmar_root)[k] if k in ENV_PATH_KEYS else v
+            for k, v in overrides.items()}
+
+
+def write_job_folder(
+    mmar_root: Path,
+    job_dir: Path,
+    concrete_config: dict[str, Any],
+    environment: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Create the job folder; returns the path of its concrete config_train.json."""
+    mmar_root = mmar_root.resolve()
+    clone_key_content(mmar_root, job_dir)
+    config = absolutize_config_paths(concrete_config, mmar_root, job_dir)
+    config_path = job_dir / "config" / CONFIG_NAME
+    write_json_atomic(config_path, config)
+    if environment is not None:
+        write_json_atomic(job_dir / "config" / "environment.json", absolutize_environment(environment, mmar_root))
+    if extra:
+        write_json_atomic(job_dir / "automl_job.json", extra)
+    return config_path
