@@ -1,0 +1,170 @@
+"""Component names -> Python classes, and the Clara 4.1 -> MONAI 1.6 translation table.
+
+A Clara component is ``{"name": "UNet", "args": {...}}`` (looked up in MONAI, torch and ignite, in
+the order of ``SEARCH_MODULES``) or ``{"path": "module.Class", "args": {...}}`` (imported, e.g. from the
+MMAR's ``custom/`` folder). MONAI renamed or dropped some names and args since Clara 4.1: every known
+case goes through ``translate`` with one warning; anything else unknown is a ConfigError naming the
+JSON path, with the nearest name as a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from mmar_automl.errors import ConfigError, JsonPath
+
+# Where a bare ``name`` is looked up, first match wins. Trainer-side helpers of our own come first so
+# that Clara names MONAI lacks (``Accuracy`` on decollated batches) resolve to a working equivalent.
+SEARCH_MODULES = (
+    "mmar_automl.train.clara_compat",
+    "monai.transforms",
+    "monai.networks.nets",
+    "monai.losses",
+    "monai.handlers",
+    "monai.metrics",
+    "monai.inferers",
+    "monai.data",
+    "monai.optimizers",
+    "monai.engines",
+    "torch.optim",
+    "torch.optim.lr_scheduler",
+    "torch.nn",
+    "ignite.metrics",
+    "ignite.handlers",
+)
+
+# Clara 4.1 component names that MONAI 1.6 no longer has: name -> (new name, args to add).
+RENAMED_COMPONENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "AddChanneld": ("EnsureChannelFirstd", {"channel_dim": "no_channel"}),
+    "AddChannel": ("EnsureChannelFirst", {"channel_dim": "no_channel"}),
+    "AsChannelFirstd": ("EnsureChannelFirstd", {}),
+    "AsChannelFirst": ("EnsureChannelFirst", {}),
+}
+
+# (component name or "*", old arg) -> new arg name.
+RENAMED_ARGS: dict[tuple[str, str], str] = {
+    ("UNet", "dimensions"): "spatial_dims",
+    ("BasicUNet", "dimensions"): "spatial_dims",
+    ("DynUNet", "dimensions"): "spatial_dims",
+    ("SegResNet", "dimensions"): "spatial_dims",
+    ("DenseNet121", "dimensions"): "spatial_dims",
+    ("DenseNet", "dimensions"): "spatial_dims",
+    ("HighResNet", "dimensions"): "spatial_dims",
+    ("VNet", "dimensions"): "spatial_dims",
+    ("AHNet", "dimensions"): "spatial_dims",
+    ("SlidingWindowInferer", "sw_roi_size"): "roi_size",
+}
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn(warn: Callable[[str], None] | None, key: tuple[str, str], message: str) -> None:
+    if warn is not None and key not in _warned:
+        _warned.add(key)
+        warn(message)
+
+
+def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | None = None) -> tuple[str, dict]:
+    """Rewrite a Clara 4.1 (name, args) into MONAI 1.6 spelling; each rewrite is warned once per process."""
+    args = dict(args)
+    if name in RENAMED_COMPONENTS:
+        new, extra = RENAMED_COMPONENTS[name]
+        _warn(warn, (name, ""), f"Clara name {name} is {new} in MONAI 1.6: translated")
+        for key, value in extra.items():
+            args.setdefault(key, value)
+        name = new
+    for (owner, old), new in RENAMED_ARGS.items():
+        if owner in (name, "*") and old in args and old != new:
+            _warn(warn, (name, old), f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
+            args.setdefault(new, args.pop(old))
+    if name in ("AsDiscreted", "AsDiscrete"):
+        args = _as_discrete(name, args, warn)
+    return name, args
+
+
+def _as_discrete(name: str, args: dict, warn: Callable[[str], None] | None) -> dict:
+    """Clara 4.1 spelled one-hot as ``to_onehot: true, n_classes: N``; MONAI 1.6 wants ``to_onehot: N``.
+    ``threshold_values: true, logit_thresh: t`` became ``threshold: t``."""
+    if "n_classes" in args or "num_classes" in args:
+        n = args.pop("n_classes", None)
+        n = args.pop("num_classes", n)
+        _warn(warn, (name, "n_classes"), f"{name}: n_classes is folded into to_onehot in MONAI 1.6: translated")
+        onehot = args.get("to_onehot")
+        if onehot is True:
+            args["to_onehot"] = n
+        elif isinstance(onehot, list):
+            args["to_onehot"] = [n if v is True else (None if v is False else v) for v in onehot]
+    if "threshold_values" in args:
+        flag = args.pop("threshold_values")
+        thresh = args.pop("logit_thresh", 0.5)
+        _warn(warn, (name, "threshold_values"), f"{name}: threshold_values/logit_thresh is threshold in MONAI 1.6: translated")
+        if isinstance(flag, list):
+            args["threshold"] = [thresh if v else None for v in flag]
+        elif flag:
+            args["threshold"] = thresh
+    return args
+
+
+def lookup_name(name: str, file: str | None, path: JsonPath) -> Any:
+    """The class or function called ``name``; a dotted name is imported as ``module.Attr``."""
+    if "." in name:
+        return import_path(name, file, path, key="name")
+    for module_name in SEARCH_MODULES:
+        module = importlib.import_module(module_name)
+        obj = getattr(module, name, None)
+        if obj is not None and callable(obj):
+            return obj
+    suggestion = difflib.get_close_matches(name, sorted(_all_names()), n=1, cutoff=0.6)
+    hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else ""
+    raise ConfigError(file, (*path, "name"), f"unknown component {name!r}: not in MONAI, torch.optim or ignite{hint}")
+
+
+def import_path(target: str, file: str | None, path: JsonPath, key: str = "path") -> Any:
+    """Import ``package.module.Class`` (the MMAR's root, custom/ and BYOC/ are on sys.path meanwhile)."""
+    module_name, _, attr = target.rpartition(".")
+    if not module_name:
+        raise ConfigError(file, (*path, key), f"{target!r} must be module.Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(file, (*path, key), f"cannot import {module_name!r}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - user code failing at import time is their config's problem
+        raise ConfigError(file, (*path, key), f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        suggestion = difflib.get_close_matches(attr, names, n=1)
+        hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else ""
+        raise ConfigError(file, (*path, key), f"module {module_name!r} has no {attr!r}{hint}") from None
+
+
+def _all_names() -> set[str]:
+    names: set[str] = set()
+    for module_name in SEARCH_MODULES:
+        module = importlib.import_module(module_name)
+        names.update(n for n in dir(module) if not n.startswith("_") and n[:1].isupper())
+    names.update(RENAMED_COMPONENTS)
+    return names
+
+
+def check_args(cls: Any, name: str, args: dict, file: str | None, path: JsonPath) -> None:
+    """Unknown argument names are ConfigErrors (with the nearest real one), unless the callable takes
+    ``**kwargs``, in which case it checks them itself."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for arg in args:
+        if arg not in accepted:
+            suggestion = difflib.get_close_matches(arg, accepted, n=1)
+            hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else f" (it takes: {', '.join(accepted)})"
+            raise ConfigError(file, (*path, "args", arg), f"{name} has no argument {arg!r}{hint}")

@@ -1,0 +1,74 @@
+"""The shape of a Clara 4.x config_train.json: markers and predicates, no building.
+
+Sections ``train`` and ``validate`` map keys to a component (``{"name"|"path", "args", ...}``), a
+list of components, or a plain value. The markers live here (STYLE.md 2.3).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mmar_automl.errors import ConfigError, JsonPath
+from mmar_automl.mmar import unresolved_variable
+
+SECTIONS = ("train", "validate")
+REF_PREFIX = "@"  # "@model": the sibling component of that name
+EXPR_PREFIX = "#"  # "#@model.parameters()": a Python expression
+CONF_REF = "conf"  # "@conf": the whole config
+LAMBDA = re.compile(r"^\s*lambda\b[^:]*:")
+REF_IN_EXPR = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
+
+# Component keys besides name/path/args. search/apply belong to the search space and are ignored here
+# (a rendered config has none; an unrendered one trains at its own values).
+COMPONENT_KEYS = frozenset(
+    {"name", "path", "args", "disabled", "rank", "search", "apply", "log_label", "ref",
+     "data_list_file_path", "data_file_base_dir", "data_list_key"}
+)
+
+
+def is_component(node: Any) -> bool:
+    return isinstance(node, dict) and ("name" in node or "path" in node)
+
+
+def is_ref(node: Any) -> bool:
+    return isinstance(node, dict) and set(node) == {"ref"}
+
+
+def is_reference(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(REF_PREFIX) and REF_IN_EXPR.fullmatch(value) is not None
+
+
+def is_expression(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(EXPR_PREFIX)
+
+
+def is_lambda(value: Any) -> bool:
+    return isinstance(value, str) and LAMBDA.match(value) is not None
+
+
+def is_collection_key(key: str) -> bool:
+    """Lists under these keys are collections (all enabled items are used: transforms, handlers,
+    metrics); a list under any other key (``loss``, ``optimizer``) holds alternatives, one enabled."""
+    return key.endswith(("transforms", "handlers", "metrics", "callbacks")) or key in ("handlers",)
+
+
+def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
+    """``disabled``: a bool, ``"true"``/``"false"`` or a ``{VAR}`` already substituted."""
+    value = node.get("disabled", False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    name = unresolved_variable(value)
+    if name:
+        raise ConfigError(file, (*path, "disabled"), f"unknown variable {{{name}}} (set it in environment.json or with --set)")
+    raise ConfigError(file, (*path, "disabled"), f"disabled must be true or false, got {value!r}")
+
+
+def skipped_by_rank(node: dict, rank: int = 0) -> bool:
+    """``"rank": 0`` builds the component only on that process; single-process training is rank 0."""
+    value = node.get("rank")
+    return value is not None and value != rank

@@ -1,0 +1,294 @@
+"""Build the objects of a Clara 4.x config on demand, resolving ``@name``, ``@conf``, ``#expr``,
+``"lambda ..."`` strings and ``{"ref": "Name"}``.
+
+Our own small layer rather than a translation into ``monai.bundle.ConfigParser`` (docs/training.md says
+why): every node is built lazily from its JSON path, results are cached, cycles are caught, and every
+error is one ConfigError naming the file, the JSON path and the component.
+A reference looks in its own section first, then in the other one: train handlers name the
+validate ``@evaluator``, validate names the train ``@model``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import ConfigError, JsonPath, format_json_path
+from mmar_automl.mmar import unresolved_variable
+from mmar_automl.train import config as cfg
+from mmar_automl.train.components import check_args, import_path, lookup_name, translate
+from mmar_automl.train.data import DATALIST_KEYS, has_datalist, load_datalist
+
+_ENGINES = ("SupervisedTrainer", "SupervisedEvaluator", "EnsembleEvaluator", "GanTrainer")
+
+
+class Builder:
+    """Turns the sections of one substituted config into objects; one instance per training run."""
+
+    def __init__(
+        self,
+        config: dict,
+        file: str | Path,
+        root: Path,
+        device: str,
+        warn: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.file = str(file)
+        self.root = root
+        self.device = device
+        self.warn = warn
+        self.built: dict[tuple[str, str], Any] = {}
+        self._building: list[tuple[str, str]] = []
+        self.checkpoint_dict: dict[str, Any] | None = None  # save_dict of the key-metric CheckpointSaver
+        self._conf: Any = None
+        for section in cfg.SECTIONS:
+            if section in config and not isinstance(config[section], dict):
+                raise ConfigError(self.file, (section,), "must be an object of components")
+
+    # -- entries -------------------------------------------------------------------------------
+
+    def section(self, name: str) -> dict:
+        return self.config.get(name) or {}
+
+    def get(self, section: str, key: str) -> Any:
+        """The built object of ``section.key`` (cached)."""
+        ident = (section, key)
+        if ident in self.built:
+            return self.built[ident]
+        if ident in self._building:
+            cycle = " -> ".join(f"{s}.{k}" for s, k in [*self._building[self._building.index(ident):], ident])
+            raise ConfigError(self.file, ident, f"circular reference: {cycle}")
+        self._building.append(ident)
+        try:
+            value = self._build_entry(section, key, self.section(section)[key])
+        finally:
+            self._building.pop()
+        self.built[ident] = value
+        return value
+
+    def has(self, section: str, key: str) -> bool:
+        return key in self.section(section)
+
+    def _build_entry(self, section: str, key: str, node: Any) -> Any:
+        path: JsonPath = (section, key)
+        if isinstance(node, list) and cfg.is_collection_key(key):
+            items = self._build_list(node, section, path)
+            if key.endswith("transforms"):
+                from monai.transforms import Compose
+
+                return Compose(items)
+            if key.endswith("metrics"):
+                merged: dict[str, Any] = {}
+                for item in items:
+                    merged.update(item)
+                return merged
+            return items
+        if isinstance(node, list) and any(cfg.is_component(n) for n in node):
+            return self._alternative(node, section, path)
+        if cfg.is_component(node):
+            if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):
+                return None
+            obj = self.build_component(node, section, path)
+            return self._metric_entry(node, obj) if key.endswith("metric") else obj
+        return self.value(node, section, path)
+
+    def _alternative(self, node: list, section: str, path: JsonPath) -> Any:
+        """``"loss": [DiceLoss, FocalLoss]`` with ``disabled`` set by the search: the enabled one."""
+        enabled = [i for i, n in enumerate(node) if cfg.is_component(n) and not cfg.is_disabled(n, self.file, (*path, i))]
+        if not enabled:
+            raise ConfigError(self.file, path, "every alternative is disabled; enable exactly one")
+        if len(enabled) > 1:
+            names = ", ".join(str(node[i].get("name") or node[i].get("path")) for i in enabled)
+            self.warn(f"note: {format_json_path(path)}: {len(enabled)} alternatives enabled ({names}); using the first")
+        i = enabled[0]
+        obj = self.build_component(node[i], section, (*path, i))
+        return self._metric_entry(node[i], obj) if str(path[-1]).endswith("metric") else obj
+
+    def _build_list(self, node: list, section: str, path: JsonPath) -> list:
+        out = []
+        for i, item in enumerate(node):
+            item_path = (*path, i)
+            if cfg.is_ref(item):
+                obj = self._train_ref(item["ref"], section, item_path)
+            elif cfg.is_component(item):
+                if cfg.is_disabled(item, self.file, item_path) or cfg.skipped_by_rank(item):
+                    continue
+                obj = self.build_component(item, section, item_path)
+                if str(path[-1]).endswith("metrics"):
+                    obj = self._metric_entry(item, obj)
+            else:
+                obj = self.value(item, section, item_path)
+            if obj is not None:
+                out.append(obj)
+        return out
+
+    @staticmethod
+    def _metric_entry(node: dict, obj: Any) -> dict[str, Any]:
+        """Clara metrics carry their log name: ``{"name": "MeanDice", "log_label": "val_mean_dice"}``."""
+        label = node.get("log_label") or node.get("name") or str(node.get("path")).rpartition(".")[2]
+        return {label: obj}
+
+    def _train_ref(self, name: Any, section: str, path: JsonPath) -> Any:
+        """``{"ref": "Spacingd"}``: the train component of that name (same list key first)."""
+        key = path[1]
+        train = self.section("train")
+        candidates = [key] + [k for k in train if k != key]
+        names: list[str] = []
+        for k in candidates:
+            node = train.get(k)
+            if not isinstance(node, list):
+                continue
+            for i, item in enumerate(node):
+                if cfg.is_component(item):
+                    names.append(str(item.get("name")))
+                    if item.get("name") == name or item.get("path") == name:
+                        if cfg.is_disabled(item, self.file, ("train", k, i)):
+                            return None  # disabled in train (e.g. by the search): left out here too
+                        return self._train_item(k, i, item)
+        suggestion = difflib.get_close_matches(str(name), names, n=1)
+        hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else ""
+        raise ConfigError(self.file, (*path, "ref"), f"no train component named {name!r} to refer to{hint}")
+
+    def _train_item(self, key: str, index: int, node: dict) -> Any:
+        ident = ("train", f"{key}[{index}]")
+        if ident not in self.built:
+            self.built[ident] = self.build_component(node, "train", ("train", key, index))
+        return self.built[ident]
+
+    # -- components ----------------------------------------------------------------------------
+
+    def build_component(self, node: dict, section: str, path: JsonPath) -> Any:
+        for extra in node:
+            if extra not in cfg.COMPONENT_KEYS:
+                self.warn(f"note: {self.file}: {format_json_path((*path, extra))}: unknown component key ignored")
+        raw_args = node.get("args") or {}
+        if not isinstance(raw_args, dict):
+            raise ConfigError(self.file, (*path, "args"), f"args must be an object, got {type(raw_args).__name__}")
+        if "path" in node:
+            target = node["path"]
+            if not isinstance(target, str):
+                raise ConfigError(self.file, (*path, "path"), "path must be a string module.Class")
+            label, raw = target, dict(raw_args)
+            factory = import_path(target, self.file, path)
+        else:
+            name = node["name"]
+            if not isinstance(name, str):
+                raise ConfigError(self.file, (*path, "name"), "name must be a string")
+            label, raw = translate(name, raw_args, warn=lambda m: self.warn(f"note: {m}"))
+            factory = lookup_name(label, self.file, path)
+
+        if label.rpartition(".")[2] == "CheckpointSaver" and raw.get("save_key_metric"):
+            return self._checkpoint_saver(raw, section, path)
+
+        args = {k: self.value(v, section, (*path, "args", k)) for k, v in raw.items()}
+        if has_datalist(node):
+            args.setdefault("data", load_datalist(node, self.root, self.file, path))
+            if "progress" in inspect.signature(factory).parameters:
+                args.setdefault("progress", False)  # a tqdm bar per dataset is noise in a job's log
+        elif any(k in node for k in DATALIST_KEYS):
+            raise ConfigError(self.file, path, "data_list_key/data_file_base_dir need data_list_file_path")
+        short = label.rpartition(".")[2]
+        if short in _ENGINES:
+            args.setdefault("device", self._torch_device())
+            if args.get("amp") and self.device == "cpu":
+                args["amp"] = False
+                self.warn(f"note: {format_json_path(path)}: amp is GPU-only here; training in float32 on CPU")
+        check_args(factory, short, args, self.file, path)
+        try:
+            obj = factory(**args)
+        except ConfigError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the component's own message, with where it came from
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ConfigError(self.file, path, f"{short}: {type(err).__name__}: {msg}") from err
+        return self._to_device(obj)
+
+    def _checkpoint_saver(self, raw: dict, section: str, path: JsonPath) -> Any:
+        """The key-metric checkpoint is ours (``models/model.pt``, contract of the job process); any
+        other saving the config asks for (final, interval) stays with MONAI's CheckpointSaver."""
+        save_dict = self.value(raw.get("save_dict") or {}, section, (*path, "args", "save_dict"))
+        if not isinstance(save_dict, dict):
+            raise ConfigError(self.file, (*path, "args", "save_dict"), "save_dict must be an object")
+        self.checkpoint_dict = save_dict
+        if not (raw.get("save_final") or raw.get("save_interval")):
+            return None
+        from monai.handlers import CheckpointSaver
+
+        rest = {k: self.value(v, section, (*path, "args", k)) for k, v in raw.items() if not k.startswith("key_metric")}
+        rest["save_key_metric"] = False
+        return CheckpointSaver(**rest)
+
+    def _torch_device(self) -> Any:
+        import torch
+
+        return torch.device(self.device)
+
+    def _to_device(self, obj: Any) -> Any:
+        import torch
+
+        if isinstance(obj, torch.nn.Module):
+            return obj.to(self._torch_device())
+        return obj
+
+    # -- values ----------------------------------------------------------------------------------
+
+    def value(self, node: Any, section: str, path: JsonPath) -> Any:
+        if isinstance(node, str):
+            if cfg.is_reference(node):
+                return self.reference(node[1:], section, path)
+            if cfg.is_expression(node):
+                return self.expression(node[1:], section, path)
+            if cfg.is_lambda(node):
+                return self.expression(node, section, path)
+            name = unresolved_variable(node)
+            if name:
+                raise ConfigError(self.file, path, f"unknown variable {{{name}}} (set it in environment.json or with --set)")
+            return node
+        if isinstance(node, list):
+            return [self.value(v, section, (*path, i)) for i, v in enumerate(node)]
+        if isinstance(node, dict):
+            if cfg.is_component(node):
+                if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):
+                    return None
+                return self.build_component(node, section, path)
+            return {k: self.value(v, section, (*path, k)) for k, v in node.items()}
+        return node
+
+    def reference(self, name: str, section: str, path: JsonPath) -> Any:
+        if name == cfg.CONF_REF:
+            if self._conf is None:
+                from mmar_automl.train.clara_compat import ConfDict
+
+                self._conf = ConfDict(self.config)
+            return self._conf
+        others = [s for s in cfg.SECTIONS if s != section]
+        for where in (section, *others):
+            if self.has(where, name):
+                return self.get(where, name)
+        known = [k for s in cfg.SECTIONS for k in self.section(s)]
+        suggestion = difflib.get_close_matches(name, [*known, cfg.CONF_REF], n=1)
+        hint = f" (did you mean '@{suggestion[0]}'?)" if suggestion else ""
+        raise ConfigError(self.file, path, f"bad reference '@{name}': no component {name!r} in {section} or {others[0]}{hint}")
+
+    def expression(self, text: str, section: str, path: JsonPath) -> Any:
+        """Evaluate ``#...`` with monai, torch, numpy and the referenced components in scope."""
+        import math
+
+        import monai
+        import numpy
+        import torch
+
+        scope: dict[str, Any] = {"monai": monai, "torch": torch, "np": numpy, "numpy": numpy, "math": math}
+        refs = {}
+        for name in dict.fromkeys(cfg.REF_IN_EXPR.findall(text)):
+            refs[f"__ref_{name}"] = self.reference(name, section, path)
+        code = cfg.REF_IN_EXPR.sub(lambda m: f"__ref_{m.group(1)}", text)
+        try:
+            # One namespace, so that a lambda in the expression sees the references too.
+            return eval(code, {**scope, **refs})  # noqa: S307 - configs are the user's own code, as in Clara
+        except Exception as err:  # noqa: BLE001
+            raise ConfigError(self.file, path, f"bad expression {text!r}: {type(err).__name__}: {err}") from None

@@ -1,0 +1,233 @@
+"""Entry points of the inner loop: ``main(argv)`` (= ``mmar-automl train``) and ``preload()``.
+
+``main`` runs inside a job process forked from a preloaded launcher (cwd = the job folder, stdout and
+stderr already redirected to log.txt), so it keeps no module-level state between calls, never calls
+sys.exit, and undoes what it changes in the process (sys.path, cwd, modules imported from the MMAR).
+Exit codes: 0 trained (with or without a score), 1 failed (exception, NaN/inf loss, OOM),
+2 configuration or usage error; failures print one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import ConfigError, MmarAutomlError, UsageError
+
+# Heavy modules a job needs; imported (never run) by preload() so that forked children start fast.
+PRELOAD_MODULES = (
+    "numpy",
+    "torch",
+    "torch.optim",
+    "torch.optim.lr_scheduler",
+    "torch._dynamo",  # pulled in by the first optimizer step: ~2 s otherwise
+    "torch.utils.tensorboard",
+    "nibabel",
+    "ignite.engine",
+    "ignite.metrics",
+    "ignite.handlers",
+    "monai",
+    "monai.transforms",
+    "monai.networks.nets",
+    "monai.losses",
+    "monai.metrics",
+    "monai.handlers",
+    "monai.inferers",
+    "monai.data",
+    "monai.optimizers",
+    "monai.engines",
+    "monai.utils",
+    "mmar_automl.train.clara_compat",
+    "mmar_automl.train.resolver",
+    "mmar_automl.train.outputs",
+)
+
+
+def preload() -> None:
+    """Import everything heavy a job needs. Runs no torch op and never touches CUDA: a fork of a
+    parent that did can hang or fail to initialise CUDA (DESIGN.md section 9)."""
+    import importlib
+
+    for name in PRELOAD_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional pieces (tensorboard) may be missing: the job imports on demand
+            pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override] - raise, never sys.exit
+        raise UsageError(f"train: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mmar-automl train", add_help=False)
+    p.add_argument("mmar_root")
+    p.add_argument("--config", default=None)
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``mmar-automl train MMAR_ROOT [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]``."""
+    try:
+        opts = _parser().parse_args(argv)
+        return train(opts.mmar_root, config=opts.config, overrides=opts.overrides, device=opts.device)
+    except MmarAutomlError as err:
+        _error(str(err))
+        return err.exit_code
+
+
+def train(mmar_root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
+          device: str | None = None) -> int:
+    """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised."""
+    from mmar_automl.mmar import load_train_config, open_mmar, parse_overrides
+
+    mmar = open_mmar(mmar_root, config)
+    conf, _ = load_train_config(mmar, parse_overrides(overrides or []))
+    file = _display(mmar.config_file, mmar.root)
+    for section in ("train",):
+        if not isinstance(conf.get(section), dict) or "trainer" not in conf[section]:
+            raise ConfigError(file, (section, "trainer"), "missing: a Clara 4.x config needs train.trainer")
+
+    import torch
+
+    from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
+    from mmar_automl.train.resolver import Builder
+
+    chosen = _device(conf, device, file)
+    recorder = JobRecorder(mmar.ckpt_dir)
+    _out(f"train {mmar.root} config {file} on {chosen} -> {mmar.ckpt_dir}")
+    with _inside_mmar(mmar.root):
+        try:
+            _determinism(conf, file)
+            builder = Builder(conf, file, mmar.root, chosen)
+            trainer = builder.get("train", "trainer")
+            evaluator = builder.built.get(("validate", "evaluator"))
+            recorder.attach(trainer, evaluator, builder.checkpoint_dict)
+            trainer.run()
+        except ConfigError as err:
+            recorder.finish("failed", str(err))
+            raise
+        except NonFiniteLoss as err:
+            return _failed(recorder, f"stopped: {err}")
+        except KeyboardInterrupt:
+            recorder.finish("failed", "interrupted")
+            raise
+        except torch.cuda.OutOfMemoryError as err:
+            return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
+        except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
+            cause = _root_cause(err)
+            if isinstance(cause, NonFiniteLoss):
+                return _failed(recorder, f"stopped: {cause}")
+            return _failed(recorder, f"{type(cause).__name__}: {cause}")
+    stats = recorder.finish("complete")
+    if stats["best_validation_metric"] is None:
+        _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
+    else:
+        _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
+             f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
+    return 0
+
+
+def _failed(recorder: Any, reason: str) -> int:
+    recorder.finish("failed", reason)
+    _error(f"train failed: {reason}")
+    return 1
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    """ignite/MONAI may wrap a handler's exception; report the innermost one."""
+    seen = set()
+    while (err.__cause__ or err.__context__) is not None and id(err) not in seen:
+        seen.add(id(err))
+        inner = err.__cause__ or err.__context__
+        if inner is None:
+            break
+        err = inner
+    return err
+
+
+def _device(conf: dict, requested: str | None, file: str) -> str:
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UsageError("train: --device cuda, but torch sees no CUDA device")
+    if requested:
+        return requested
+    use_gpu = conf.get("use_gpu", True)
+    if not isinstance(use_gpu, bool):
+        raise ConfigError(file, ("use_gpu",), f"must be true or false, got {use_gpu!r}")
+    return "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+
+
+def _determinism(conf: dict, file: str) -> None:
+    """``determinism.random_seed`` seeds python, numpy and torch (MONAI's set_determinism, as Clara);
+    ``cudnn_benchmark`` picks the cuDNN autotuner."""
+    import torch
+    from monai.utils import set_determinism
+
+    seed = (conf.get("determinism") or {}).get("random_seed") if isinstance(conf.get("determinism"), dict) else None
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(file, ("determinism", "random_seed"), f"must be an integer, got {seed!r}")
+        set_determinism(seed=seed)
+    bench = conf.get("cudnn_benchmark")
+    if isinstance(bench, bool):
+        torch.backends.cudnn.benchmark = bench and seed is None
+
+
+@contextmanager
+def _inside_mmar(root: Path):
+    """Paths in configs are relative to the MMAR root, and ``path`` components import from its root,
+    ``custom/`` and ``BYOC/``: set cwd and sys.path for the run, then restore both and forget the
+    modules imported from the MMAR (the next call in this process may train another MMAR)."""
+    import logging
+
+    old_cwd, old_path = os.getcwd(), list(sys.path)
+    before = set(sys.modules)
+    # ignite logs "run is terminating due to exception" to stderr through logging's last resort;
+    # stderr is for our one failure line, so its log goes to stdout (the job's log) meanwhile.
+    ignite_log = logging.getLogger("ignite")
+    old_propagate = ignite_log.propagate
+    to_stdout = logging.StreamHandler(sys.stdout)
+    ignite_log.addHandler(to_stdout)
+    ignite_log.propagate = False
+    for sub in ("BYOC", "custom", ""):
+        folder = root / sub if sub else root
+        if folder.is_dir():
+            sys.path.insert(0, str(folder))
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        ignite_log.removeHandler(to_stdout)
+        ignite_log.propagate = old_propagate
+        os.chdir(old_cwd)
+        sys.path[:] = old_path
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules.get(name), "__file__", None) or ""
+            if origin and Path(origin).resolve().is_relative_to(root):
+                del sys.modules[name]
+
+
+def _display(path: Path, root: Path) -> str:
+    """The config file as errors name it: relative to the MMAR root when inside it."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+def _error(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover - ``python -m mmar_automl.train.run MMAR``
+    sys.exit(main(sys.argv[1:]))
