@@ -1,1 +1,28 @@
-"""`mmar-automl sync` (placeholder: its issue registers the command here)."""
+"""`mmar-automl sync MMAR RUN_ID`: send a run's spooled MLflow writes (left by an outage or a crash)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mmar_automl.cli import app
+
+
+@app.command("sync")
+def sync(
+    mmar: Path = typer.Argument(..., help="The MMAR folder."),
+    run_id: str = typer.Argument(..., help="The AutoML run (a folder under MMAR/automl/)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="Send to this MLflow instead of the run's own."),
+    experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default: the run's own)."),
+) -> None:
+    """Replay a run's pending MLflow writes, idempotently (never a second run for a job), and mark KILLED
+    the runs a crashed orchestrator left RUNNING."""
+    from mmar_automl.cli.console import console, stdout
+    from mmar_automl.tracking.sync import sync_run_dir
+
+    result = sync_run_dir(mmar / "automl" / run_id, tracking_uri=tracking_uri, experiment=experiment)
+    console.print(f"synced {result['sent']} pending writes to {result['tracking_uri']}"
+                  + (f", marked {result['reaped']} stale runs KILLED" if result["reaped"] else ""))
+    stdout.print(f"experiment {result['experiment']!r}: {result['parents']} parent run, "
+                 f"{result['children']} job runs")

@@ -1,0 +1,82 @@
+"""Job files -> MLflow values: metrics.jsonl records to metric tuples, and where a job's artifacts lie.
+
+A metric is ``[key, value, step, timestamp_ms]``. The timestamp is derived from the record itself
+(job start + the record's ``time``), never from the clock, so that sending the same record twice
+gives the identical metric, which MLflow's store deduplicates: replays stay idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.tracking.limits import safe_key
+
+Metric = list  # [key: str, value: float, step: int, timestamp_ms: int]
+
+
+def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | None) -> list[Metric]:
+    """Train records give ``train_loss`` and ``lr``, validation records each of their metrics; step = epoch."""
+    base = started_at or 0.0
+    out: list[Metric] = []
+    for rec in records:
+        kind = rec.get("kind")
+        step = int(rec.get("epoch") or rec.get("iteration") or 0)
+        ts = int(round((base + float(rec.get("time") or 0.0)) * 1000))
+        if kind == "train":
+            values = {k: rec.get(k) for k in ("train_loss", "lr")}
+        elif kind == "validation":
+            values = dict(rec.get("metrics") or {})
+        else:
+            continue
+        for key, value in values.items():
+            if _is_number(value):
+                out.append([safe_key(key), float(value), step, ts])
+    return out
+
+
+def read_metrics_file(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl (a torn last line, from a job still writing or killed, is skipped)."""
+    records = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
+
+
+def ckpt_dir(folder: str | Path) -> Path:
+    """The job's checkpoint folder: ``MMAR_CKPT_DIR`` of its environment.json, default ``models``."""
+    folder = Path(folder)
+    try:
+        env = json.loads((folder / "config" / "environment.json").read_text())
+        name = env.get("MMAR_CKPT_DIR") or "models"
+    except (OSError, ValueError, AttributeError):
+        name = "models"
+    return folder / name
+
+
+def job_artifacts(folder: str | Path, with_model: bool) -> list[tuple[str, str]]:
+    """``(local file, artifact folder)`` pairs for a job: concrete config, log, stats, the model if asked."""
+    folder = Path(folder)
+    models = ckpt_dir(folder)
+    files = [(folder / "config" / "config_train.json", "config"), (folder / "log.txt", ""),
+             (models / "train_stats.json", "")]
+    if with_model:
+        files.append((models / "model.pt", "model"))
+    return [(str(path), where) for path, where in files]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+        isinstance(value, float) and math.isinf(value))

@@ -1,0 +1,64 @@
+"""Which MLflow store a run tracks to, and preparing it once before any job starts.
+
+Order: ``--tracking-uri``, then ``MLFLOW_TRACKING_URI``, then the embedded default
+``sqlite:///<MMAR>/automl/mlflow.db``. A bare file store (a path or ``file:`` URI) is refused: MLflow
+3.x no longer writes one without ``MLFLOW_ALLOW_FILE_STORE`` and it is slow and unsafe under load.
+Creating a new SQLite store takes ~4 s and several processes creating it at once break it for good
+(DESIGN.md section 9), so :func:`prepare_store` does it once, under a file lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+from pathlib import Path
+
+from mmar_automl.errors import ConfigError
+
+DEFAULT_DB = "automl/mlflow.db"
+
+
+def default_uri(mmar_root: str | Path) -> str:
+    return f"sqlite:///{Path(mmar_root).resolve() / DEFAULT_DB}"
+
+
+def resolve_tracking_uri(mmar_root: str | Path, cli_uri: str | None = None) -> str:
+    """The URI to track to (see the module docstring); raises ConfigError for a bare file store."""
+    uri = cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(mmar_root)
+    where = "--tracking-uri" if cli_uri else "MLFLOW_TRACKING_URI"
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme in ("", "file") or len(scheme) == 1:  # "C:\..." is a path too
+        raise ConfigError(None, where, f"{uri!r} is a bare file store; use sqlite:///path/mlflow.db or "
+                                       "http://host:port")
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    if not uri.lower().startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
+def prepare_store(uri: str) -> None:
+    """Create a SQLite store (folder, tables) once, under a lock, so that no two writers race to
+    create it. Other stores (servers) are left to the writer thread: a server that is down must not
+    hold up the search."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        from mlflow.tracking import MlflowClient  # lazy: ~3 s
+
+        # Opening the store creates and migrates its tables.
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+
+def ui_hint(uri: str) -> str:
+    """The command that browses this store, e.g. ``mlflow ui --backend-store-uri sqlite:////x/mlflow.db``."""
+    if sqlite_path(uri) is not None:
+        return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    return f"open {uri} in a browser"
