@@ -116,15 +116,15 @@ def _child(request: dict[str, Any], fds: tuple[int, ...]) -> None:
         os.setsid()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
-        for fd in fds:
-            os.close(fd)
+        # Open first, then dup2 over 0/1/2 (the request pipe is fd 0: closing it first would hand its
+        # number to the log file).
         log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null_fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null_fd, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        os.close(log_fd)
-        os.close(null_fd)
+        for fd in {log_fd, null_fd, *fds} - {0, 1, 2}:
+            os.close(fd)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

@@ -1,1 +1,57 @@
-"""`mmar-automl run` (placeholder: its issue registers the command here)."""
+"""`mmar-automl run MMAR`: search hyperparameters, one training job per point, journaled and resumable."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from mmar_automl.cli import app
+
+
+@app.command("run")
+def run(
+    mmar: str = typer.Argument(..., help="The MMAR folder."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Name of the run (automl/<run_id>); default: a timestamp."),
+    resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue a stopped run."),
+    train_config: Optional[str] = typer.Option(None, "--train-config", help="Default: config/config_train.json."),
+    automl_config: Optional[str] = typer.Option(None, "--automl-config", help="Default: config/config_automl.json."),
+    workers: Optional[str] = typer.Option(
+        None, "--workers", help="Clara syntax: 0:0:1:1 (4 workers on GPUs 0,0,1,1), 0,1:2,3, cpu:cpu, or a CPU "
+        "worker count on a machine without GPUs. Default: one worker per GPU (NVML), else one CPU worker."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Override a variable (repeatable)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the controller (default: random, journaled)."),
+    max_jobs: Optional[int] = typer.Option(None, "--max-jobs", help="Stop after this many recommendations started."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", metavar="SECONDS", help="Stop after this long (running jobs are aborted)."),
+    job_timeout: Optional[float] = typer.Option(None, "--job-timeout", metavar="SECONDS", help="Kill a job running longer (TIMED_OUT)."),
+    max_retries: Optional[int] = typer.Option(None, "--max-retries", help="Re-runs of a failed job (default 0)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default: the MMAR folder name)."),
+    log_models: Optional[str] = typer.Option(None, "--log-models", help="best | all | none"),
+    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
+    launcher: bool = typer.Option(True, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast) or start each cold."),
+) -> int:
+    """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
+    jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID)."""
+    import logging
+
+    from mmar_automl.cli.console import console, stdout
+    from mmar_automl.runsetup import RunOptions, prepare_run
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    prepared = prepare_run(RunOptions(
+        mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
+        workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
+        job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
+        log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
+    ))
+    stdout.print(f"run id: {prepared.run_id}")
+    stdout.print(f"run folder: {prepared.run_dir}")
+    stdout.file.flush()
+    result = prepared.engine.run()
+    if result.best is not None:
+        stdout.print(f"best: {result.best.name} score {result.best.score:.6g}")
+    if result.exit_code == 130:
+        console.print(f"interrupted: resume with  mmar-automl run {mmar} --resume {prepared.run_id}")
+    return result.exit_code

@@ -1,0 +1,163 @@
+"""Progress on the terminal: a rich live view on a TTY (workers with GPU, job, epoch, latest metric;
+finished jobs with scores; best so far; progress and ETA), plain lines when stderr is not a terminal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mmar_automl.context import Context, ContextKey
+from mmar_automl.handlers.base import Handler
+from mmar_automl.job import JobRecord
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return _fmt_value(value[0])
+    return str(value).replace(" ", "")
+
+
+def format_point(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_fmt_value(v)}" for k, v in point.items())
+
+
+def _score(value: float | None) -> str:
+    return "no score" if value is None else f"{value:.4f}"
+
+
+class ConsoleHandler(Handler):
+    """``live``: None = decide from the terminal; ``console``: a rich Console (default: the CLI's stderr one)."""
+
+    def __init__(self, live: bool | None = None, console: Any = None, **kwargs: Any):
+        if console is None:
+            from mmar_automl.cli.console import console as cli_console
+
+            console = cli_console
+        self.console = console
+        self.live_mode = console.is_terminal if live is None else live
+        self._live = None
+        self.running: dict[int, dict[str, Any]] = {}
+        self.finished: list[JobRecord] = []
+        self.best: JobRecord | None = None
+        self.total = 0
+        self.started = time.monotonic()
+        self.workers: list[str] = []
+
+    # -- events ----------------------------------------------------------------------------------
+    def start_automl(self, ctx: Context) -> None:
+        self.workers = list(ctx.get_prop("WORKERS") or [])
+        for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+            if job.state.is_finished():
+                self._finished(job)
+        resumed = " (resumed)" if ctx.get_prop("RESUMED") else ""
+        self._line(f"run {ctx.get_prop(ContextKey.RUN_ID)}{resumed}: {len(self.workers)} worker(s) "
+                   f"[{' '.join(self.workers)}], folder {ctx.get_prop(ContextKey.RUN_DIR)}")
+        if self.live_mode:
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.start()
+
+    def search_space_available(self, ctx: Context) -> None:
+        space = ctx.get_prop(ContextKey.SEARCH_SPACE)
+        if space is not None:
+            self._line(f"search space: {len(space)} dimension(s), grid of {space.grid_size}: {', '.join(space.names)}")
+
+    def recommendations_available(self, ctx: Context) -> None:
+        recs = ctx.get_prop(ContextKey.RECOMMENDATIONS) or []
+        self.total += len(recs)
+        self._refresh()
+
+    def start_job(self, ctx: Context) -> None:
+        job: JobRecord = ctx.get_prop(ContextKey.JOB)
+        self.running[job.worker] = {"job": job, "epoch": None, "metric": None}
+        retry = f" (retry {job.attempt})" if job.attempt else ""
+        self._line(f"[{job.name}] start on {self._gpu(job)}{retry}: {format_point(dict(job.recommendation.point))}")
+
+    def job_metrics(self, ctx: Context) -> None:
+        job: JobRecord = ctx.get_prop(ContextKey.JOB)
+        slot = self.running.get(job.worker)
+        for record in ctx.get_prop("METRICS") or []:
+            if slot is not None and record.get("epoch") is not None:
+                slot["epoch"] = record.get("epoch")
+            if record.get("kind") == "validation":
+                key = record.get("key_metric")
+                value = (record.get("metrics") or {}).get(key)
+                if slot is not None:
+                    slot["metric"] = f"{key}={_fmt_value(value)}"
+                self._line(f"[{job.name}] epoch {record.get('epoch')} {key}={_fmt_value(value)}", live_too=False)
+        self._refresh()
+
+    def end_job(self, ctx: Context) -> None:
+        job: JobRecord = ctx.get_prop(ContextKey.JOB)
+        self.running.pop(job.worker, None)
+        self._finished(job)
+        duration = f" ({job.duration:.1f} s)" if job.duration is not None else ""
+        why = f": {job.reason}" if job.reason and job.state.value != "COMPLETE" else ""
+        best = f"; best {self.best.name} {_score(self.best.score)}" if self.best else ""
+        self._line(f"[{job.name}] {job.state.value} {_score(job.score)}{duration}{why}{best}")
+
+    def end_automl(self, ctx: Context) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+            self._live = None
+        states: dict[str, int] = {}
+        for job in self.finished:
+            states[job.state.value] = states.get(job.state.value, 0) + 1
+        summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no jobs"
+        best = f"; best {self.best.name} score {_score(self.best.score)}" if self.best else "; no scored job"
+        self._line(f"finished: {summary}{best}", live_too=True)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _finished(self, job: JobRecord) -> None:
+        self.finished.append(job)
+        if job.state.value == "COMPLETE" and job.score is not None and (self.best is None or job.score > self.best.score):
+            self.best = job
+
+    @staticmethod
+    def _gpu(job: JobRecord) -> str:
+        return "GPU " + ",".join(map(str, job.gpus)) if job.gpus else "cpu"
+
+    def _line(self, text: str, live_too: bool = True) -> None:
+        if self._live is not None:
+            if live_too:
+                self._live.console.print(text)
+            self._refresh()
+        else:
+            self.console.print(text)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        workers = Table(title="workers", expand=False)
+        for col in ("worker", "gpu", "job", "epoch", "latest metric"):
+            workers.add_column(col)
+        for k, label in enumerate(self.workers, 1):
+            slot = self.running.get(k)
+            if slot:
+                workers.add_row(str(k), label, slot["job"].name, str(slot["epoch"] or "-"), slot["metric"] or "-")
+            else:
+                workers.add_row(str(k), label, "idle", "-", "-")
+        done = Table(title="finished jobs (latest 8)")
+        for col in ("job", "state", "score", "seconds"):
+            done.add_column(col)
+        for job in self.finished[-8:]:
+            done.add_row(job.name, job.state.value, _score(job.score), f"{job.duration:.1f}" if job.duration else "-")
+        n_done = len(self.finished)
+        elapsed = time.monotonic() - self.started
+        remaining = max(self.total - n_done - len(self.running), 0) + len(self.running)
+        eta = ""
+        if n_done and self.workers:
+            per_job = elapsed / n_done * len(self.workers)
+            eta = f", ETA {remaining * per_job / len(self.workers):.0f} s"
+        best = f"best: {self.best.name} {_score(self.best.score)}" if self.best else "best: -"
+        progress = f"{n_done}/{max(self.total, n_done)} jobs finished, {len(self.running)} running, {elapsed:.0f} s elapsed{eta}"
+        return Group(workers, done, best, progress)

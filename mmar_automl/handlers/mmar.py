@@ -1,0 +1,94 @@
+"""Clara's MMARHandler: keeps ``automl/<run_id>/best/`` (the best job's config and model), prunes the
+checkpoints of all but the best ``num_mmars_to_keep`` jobs, and stops the search at ``stop_threshold``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.context import Context, ContextKey
+from mmar_automl.handlers.base import Handler
+from mmar_automl.job import JobRecord
+from mmar_automl.recommendation import JobState
+
+log = logging.getLogger("mmar_automl.handlers.mmar")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ts", ".ckpt")
+
+
+class MMARHandler(Handler):
+    """Args (Clara's): ``num_mmars_to_keep`` (models of the best N jobs are kept; None/0 keeps all),
+    ``stop_threshold`` (stop the search once a score >= it), ``train_config_file``, ``work_dir`` and
+    ``key_mmar_content_only`` are accepted for compatibility (job folders always hold key content only)."""
+
+    def __init__(self, num_mmars_to_keep: int | None = None, stop_threshold: float | None = None,
+                 train_config_file: str | None = None, work_dir: str | None = None,
+                 key_mmar_content_only: bool = True, **clara_args: Any):
+        self.num_mmars_to_keep = int(num_mmars_to_keep) if num_mmars_to_keep else None
+        self.stop_threshold = float(stop_threshold) if stop_threshold is not None else None
+        self.best: JobRecord | None = None
+        self.scored: dict[str, JobRecord] = {}
+
+    def start_automl(self, ctx: Context) -> None:
+        for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+            self._note(job)
+
+    def end_job(self, ctx: Context) -> None:
+        job: JobRecord = ctx.get_prop(ContextKey.JOB)
+        if job is None or not self._note(job):
+            return
+        run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR))
+        if self.best is job:
+            write_best(run_dir, job)
+        if self.num_mmars_to_keep:
+            keep_best_models(self.scored.values(), self.num_mmars_to_keep)
+        if self.stop_threshold is not None and job.score is not None and job.score >= self.stop_threshold:
+            ctx.stop_work("MMARHandler", f"{job.name} scored {job.score:.4g} >= stop_threshold {self.stop_threshold:g}")
+
+    def _note(self, job: JobRecord) -> bool:
+        if job.state is not JobState.COMPLETE or job.score is None:
+            return False
+        self.scored[job.job_uid] = job
+        if self.best is None or job.score > self.best.score:
+            self.best = job
+        return True
+
+
+def write_best(run_dir: Path, job: JobRecord) -> Path:
+    """Replace ``best/`` with the job's config/, model and stats (built aside, then renamed into place)."""
+    src = Path(job.folder)
+    tmp = run_dir / f".best.tmp.{int(time.time() * 1000)}"
+    shutil.copytree(src / "config", tmp / "config")
+    (tmp / "models").mkdir(parents=True)
+    for name in ("model.pt", "train_stats.json", "metrics.jsonl"):
+        if (src / "models" / name).exists():
+            shutil.copy2(src / "models" / name, tmp / "models" / name)
+    (tmp / "best.json").write_text(json.dumps({
+        "job": job.name, "job_uid": job.job_uid, "score": job.score, "folder": job.folder,
+        "point": dict(job.recommendation.point), "rec_id": job.recommendation.rec_id,
+    }, indent=2, default=list) + "\n")
+    best = run_dir / "best"
+    old = run_dir / f".best.old.{int(time.time() * 1000)}"
+    if best.exists():
+        best.rename(old)
+    tmp.rename(best)
+    shutil.rmtree(old, ignore_errors=True)
+    return best
+
+
+def keep_best_models(jobs, keep: int) -> list[str]:
+    """Delete checkpoint files of scored jobs outside the best ``keep``; configs, logs and metrics stay."""
+    ranked = sorted(jobs, key=lambda j: j.score, reverse=True)
+    removed = []
+    for job in ranked[keep:]:
+        models = Path(job.folder) / "models"
+        if not models.is_dir():
+            continue
+        for path in models.rglob("*"):
+            if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES:
+                path.unlink(missing_ok=True)
+                removed.append(str(path))
+    return removed

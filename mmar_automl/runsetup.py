@@ -1,0 +1,268 @@
+"""Assemble a run from an MMAR and the command line: everything is loaded and checked before anything
+is created under ``automl/`` (a run that fails validation leaves no trace), then the engine is built.
+
+Resume: the journal's first event holds the space, the controller spec, the seed and hashes of the
+configs; a changed search dimension (or a changed config) is a JournalError naming it (exit 2).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import ConfigError, JournalError, UsageError
+
+DEFAULT_TRAIN = "config/config_train.json"
+DEFAULT_AUTOML = "config/config_automl.json"
+DEFAULT_CONTROLLER = {"name": "GridController", "args": {}}
+
+
+@dataclass
+class RunOptions:
+    mmar: str
+    run_id: str | None = None
+    resume: str | None = None
+    train_config: str | None = None
+    automl_config: str | None = None
+    workers: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    seed: int | None = None
+    max_jobs: int | None = None
+    time_limit: float | None = None
+    job_timeout: float | None = None
+    max_retries: int | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    log_models: str | None = None
+    no_mlflow: bool = False
+    launcher: bool = True
+    live: bool | None = None
+
+
+@dataclass
+class PreparedRun:
+    engine: Any
+    run_id: str
+    run_dir: Path
+    resumed: bool
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _resolve_file(root: Path, given: str | None, default: str) -> tuple[Path, bool]:
+    if given is None:
+        return root / default, False
+    p = Path(given)
+    if not p.is_absolute():
+        p = p.resolve() if p.exists() else root / p
+    return p, True
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _check_limits(opts: RunOptions) -> None:
+    for name, value, minimum in (("--max-jobs", opts.max_jobs, 1), ("--max-retries", opts.max_retries, 0)):
+        if value is not None and value < minimum:
+            raise UsageError(f"{name} {value}: must be >= {minimum}")
+    for name, value in (("--time-limit", opts.time_limit), ("--job-timeout", opts.job_timeout)):
+        if value is not None and not value > 0:
+            raise UsageError(f"{name} {value}: must be > 0 seconds")
+    if opts.log_models is not None and opts.log_models not in ("best", "all", "none"):
+        raise UsageError(f"--log-models {opts.log_models}: expected best, all or none")
+    if opts.run_id and opts.resume:
+        raise UsageError("give either --run-id (a new run) or --resume RUN_ID, not both")
+
+
+def _instantiate(cls: Any, args: dict[str, Any], spec: Any, seed: int | None = None) -> Any:
+    kwargs = dict(args)
+    if seed is not None:
+        try:
+            params = inspect.signature(cls).parameters
+            if "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                kwargs.setdefault("seed", seed)
+        except (TypeError, ValueError):
+            pass
+    try:
+        obj = cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(spec.file, f"{spec.json_path}.args", f"{spec.label}: {err}") from err
+    if seed is not None and getattr(obj, "seed", None) is None:
+        try:
+            obj.seed = seed
+        except AttributeError:
+            pass
+    return obj
+
+
+def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """Name the first dimension that differs between two spaces' JSON, or None."""
+    olds = {d["name"]: d for d in old.get("dimensions", [])}
+    news = {d["name"]: d for d in new.get("dimensions", [])}
+    for name, dim in olds.items():
+        if name not in news:
+            return f"search dimension {name!r} was removed"
+        if dim != news[name]:
+            what = [k for k in dim if dim.get(k) != news[name].get(k)]
+            key = what[0] if what else "definition"
+            return f"search dimension {name!r} changed its {key}: {dim.get(key)!r} -> {news[name].get(key)!r}"
+    for name in news:
+        if name not in olds:
+            return f"search dimension {name!r} was added"
+    if [d["name"] for d in old.get("dimensions", [])] != [d["name"] for d in new.get("dimensions", [])]:
+        return "search dimensions were reordered"
+    return None
+
+
+def prepare_run(opts: RunOptions) -> PreparedRun:
+    from mmar_automl.automl_config import ComponentSpec, load_automl_config
+    from mmar_automl.engine import Engine, Limits
+    from mmar_automl.executor import LocalBackend, MMARExecutor
+    from mmar_automl.handlers.console import ConsoleHandler
+    from mmar_automl.jobfolder import validate_run_id
+    from mmar_automl.journal import config_hash, load_run_state
+    from mmar_automl.jsonfile import load_json
+    from mmar_automl.launcher import default_entry
+    from mmar_automl.search import parse_search_space
+    from mmar_automl.workers import discover_gpus, parse_workers
+
+    _check_limits(opts)
+    root = Path(opts.mmar).resolve()
+    if not root.is_dir():
+        raise ConfigError(opts.mmar, None, "MMAR root is not a folder")
+    train_file, _ = _resolve_file(root, opts.train_config, DEFAULT_TRAIN)
+    train_name = _display(train_file, root)
+    if not train_file.is_file():
+        raise ConfigError(train_name, None, "file not found")
+    train_config = load_json(train_file)
+    if not isinstance(train_config, dict):
+        raise ConfigError(train_name, None, "config_train.json must be a JSON object")
+    space = parse_search_space(train_config, train_name)
+    if len(space) == 0:
+        raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
+
+    automl_file, automl_given = _resolve_file(root, opts.automl_config, DEFAULT_AUTOML)
+    if automl_file.is_file():
+        acfg = load_automl_config(automl_file, root)
+        controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
+        automl_data = load_json(automl_file)
+    elif automl_given:
+        raise ConfigError(_display(automl_file, root), None, "file not found")
+    else:
+        controller_spec = ComponentSpec("controller", "GridController", None, {}, "controller", None)
+        executor_spec, handler_specs, automl_data = None, [], {"controller": DEFAULT_CONTROLLER}
+
+    environment = None
+    env_file = root / "config" / "environment.json"
+    if env_file.is_file():
+        environment = load_json(env_file)
+        if not isinstance(environment, dict):
+            raise ConfigError(_display(env_file, root), None, "environment.json must be a JSON object")
+    overrides = parse_overrides(opts.overrides)
+    gpus = discover_gpus()
+    workers = parse_workers(opts.workers, gpus)
+
+    # -- the run folder: new or resumed ------------------------------------------------------------
+    hashes = {"train": config_hash(train_config), "automl": config_hash(automl_data)}
+    controller_json = {"name": controller_spec.name, "path": controller_spec.path, "args": controller_spec.args}
+    state = None
+    if opts.resume:
+        run_id = validate_run_id(opts.resume)
+        run_dir = root / "automl" / run_id
+        if not (run_dir / "journal.jsonl").is_file():
+            raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found)")
+        state = load_run_state(run_dir / "journal.jsonl")
+        header = state.header
+        diff = _space_diff(header.get("space", {}), space.to_json())
+        if diff:
+            raise JournalError(f"{train_name}: {diff} since run {run_id} started; "
+                               "resume needs the same space: start a new run instead")
+        if header.get("controller") != controller_json:
+            raise JournalError(f"{_display(automl_file, root)}: controller changed since run {run_id} started "
+                               f"({header.get('controller')} -> {controller_json}); start a new run instead")
+        if header.get("config_hashes", {}).get("train") not in (None, hashes["train"]):
+            raise JournalError(f"{train_name}: changed outside the search blocks since run {run_id} started; "
+                               "resume needs the same config: start a new run instead")
+        seed = int(header["seed"])
+        if opts.seed is not None and opts.seed != seed:
+            raise UsageError(f"--seed {opts.seed}: run {run_id} was started with seed {seed}")
+        saved = header.get("options", {})
+    else:
+        run_id = validate_run_id(opts.run_id or time.strftime("%Y%m%d_%H%M%S"))
+        run_dir = root / "automl" / run_id
+        if run_dir.exists():
+            raise UsageError(f"run {run_id} exists in {run_dir}: use --resume {run_id} or another --run-id")
+        seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
+        saved = {}
+
+    limits = Limits(
+        max_jobs=opts.max_jobs if opts.max_jobs is not None else saved.get("max_jobs"),
+        time_limit=opts.time_limit if opts.time_limit is not None else saved.get("time_limit"),
+        max_retries=opts.max_retries if opts.max_retries is not None else saved.get("max_retries", 0),
+    )
+    job_timeout = opts.job_timeout if opts.job_timeout is not None else saved.get("job_timeout")
+
+    # -- components (BYOC imported from the MMAR) ------------------------------------------------
+    controller = _instantiate(controller_spec.load_class(root), controller_spec.args, controller_spec, seed)
+    if executor_spec is not None:
+        executor_cls = executor_spec.load_class(root)
+        if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
+            raise ConfigError(executor_spec.file, executor_spec.json_path,
+                              f"{executor_spec.label} must subclass mmar_automl.executor.MMARExecutor")
+        executor = _instantiate(executor_cls, executor_spec.args, executor_spec)
+    else:
+        executor = MMARExecutor()
+    handlers = []
+    for spec in handler_specs:
+        if opts.no_mlflow and spec.name == "MLflowHandler":
+            continue
+        handlers.append(_instantiate(spec.load_class(root), spec.args, spec))
+    if (not opts.no_mlflow and not any(s.name == "MLflowHandler" for s in handler_specs)
+            and importlib.util.find_spec("mmar_automl.handlers.mlflow") is not None):
+        from mmar_automl.handlers.mlflow import MLflowHandler
+
+        handlers.append(MLflowHandler())
+    if not any(isinstance(h, ConsoleHandler) for h in handlers):
+        handlers.append(ConsoleHandler(live=opts.live))
+
+    # -- nothing was created until here -------------------------------------------------------------
+    run_dir.mkdir(parents=True, exist_ok=True)
+    entry = default_entry()
+    backend = LocalBackend(use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1",
+                           launcher_log=run_dir / "launcher.log")
+    backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
+    executor.configure(mmar_root=root, train_config=train_config, train_config_file=train_name,
+                       environment=environment, backend=backend, overrides=overrides, entry=entry,
+                       job_timeout=job_timeout, run_marker=str(run_dir))
+    options = {"tracking_uri": opts.tracking_uri, "experiment": opts.experiment,
+               "log_models": opts.log_models, "resume": state is not None}
+    header = {
+        "controller": controller_json, "config_hashes": hashes, "mmar_root": str(root),
+        "train_config": train_name, "entry": entry,
+        "options": {"max_jobs": limits.max_jobs, "time_limit": limits.time_limit,
+                    "max_retries": limits.max_retries, "job_timeout": job_timeout},
+    }
+    engine = Engine(
+        run_id=run_id, run_dir=run_dir, mmar_root=root, space=space, controller=controller, executor=executor,
+        handlers=handlers, workers=workers, gpus=gpus, seed=seed, limits=limits, header=header, resume=state,
+        props={"OPTIONS": options, "CONTROLLER": controller_spec.label},
+    )
+    return PreparedRun(engine, run_id, run_dir, state is not None)
