@@ -31,7 +31,7 @@ def paths(node: Any, path: tuple = ()):
         yield from paths(value, (*path, key))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_mutated_clara_configs_parse_or_fail_cleanly(data):
     cfg = copy.deepcopy(data.draw(st.sampled_from(BASES)))
