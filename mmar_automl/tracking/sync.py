@@ -43,8 +43,9 @@ class TransientError(Exception):
 
 
 def configure_http_client() -> None:
-    """Fail fast instead of MLflow's default 7 retries over ~4 minutes: our spool is the retry. A user's
-    own settings win."""
+    """Fail fast instead of MLflow's default 7 retries over ~4 minutes: our spool is the retry. And no
+    "View run at" lines on stdout from our thread (stdout carries results). A user's own settings win."""
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
