@@ -12,6 +12,7 @@ Every malformed input raises ConfigError(file, JSON path, what is wrong and what
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,6 +381,4 @@ def _keys_text() -> str:
 
 
 def _canonical(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True)
