@@ -1,1 +1,47 @@
-"""`mmar-automl init` (placeholder: its issue registers the command here)."""
+"""`mmar-automl init DIR`: a new MMAR from a template, optionally with synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mmar_automl.cli import app
+from mmar_automl.cli.console import console
+from mmar_automl.init import DEFAULT_TEMPLATE, list_templates, template_description
+
+
+def _help() -> str:
+    # "\b" keeps click from re-wrapping the list of templates into one paragraph
+    names = "\n".join(f"{name}: {template_description(name)}" for name in list_templates())
+    return f"Create an MMAR in DIR from a template (DIR must be empty unless --force).\n\n\b\nTemplates:\n{names}"
+
+
+@app.command("init", help=_help())
+def init_command(
+    directory: Path = typer.Argument(..., metavar="DIR", help="Folder of the new MMAR (created if missing)."),
+    template: str = typer.Option(
+        DEFAULT_TEMPLATE, "--template", "-t", help=f"Template name: {', '.join(list_templates())}."
+    ),
+    synthetic_data: int = typer.Option(
+        0, "--synthetic-data", metavar="N",
+        help="Also write N synthetic image/label pairs (NIfTI) and a Decathlon-style dataset.json.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder (template files are overwritten)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic data."),
+) -> None:
+    from mmar_automl.init import init_mmar
+
+    result = init_mmar(
+        directory, template, synthetic_data=synthetic_data, force=force, seed=seed,
+        progress=lambda line: console.print(line, soft_wrap=True),
+    )
+    console.print(f"created {result.root} from template {result.template} ({len(result.files)} files)", soft_wrap=True)
+    if result.datalist is not None:
+        console.print(
+            f"synthetic data: {result.datalist['numTraining']} training + {result.datalist['numValidation']}"
+            f" validation pairs, datalist {result.dataset_json}"
+        )
+    else:
+        console.print("no data yet: point DATA_ROOT and DATASET_JSON in config/environment.json at yours", soft_wrap=True)
+    console.print(f"next: {result.root}/commands/validate.sh, then commands/train.sh or commands/automl.sh", soft_wrap=True)

@@ -1,0 +1,146 @@
+"""``mmar-automl init``: copy an MMAR template out of the package, fill its placeholders and, on request,
+write a synthetic data set, so that a new MMAR trains and searches at once.
+
+Templates live in ``mmar_automl/templates/<name>/`` (shipped in the wheel). Their JSON configs hold no
+placeholders (they stay valid MMARs, usable as fixtures); only text files (``*.md``, ``*.sh``) carry
+``{{NAME}}`` placeholders, filled here. Clara's own ``{VAR}`` references (single braces) are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mmar_automl.errors import ConfigError, UsageError
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+DEFAULT_TEMPLATE = "segmentation_3d"
+_FILLED_SUFFIXES = (".md", ".sh")
+_SKIPPED = ("__pycache__", ".pyc", ".DS_Store")
+
+
+@dataclass
+class InitResult:
+    root: Path
+    template: str
+    files: list[Path] = field(default_factory=list)       # written, relative to root
+    datalist: dict[str, Any] | None = None                # the synthetic dataset.json, if written
+    dataset_json: Path | None = None
+
+
+def list_templates() -> list[str]:
+    """Names of the shipped templates (folders holding config/config_train.json), sorted."""
+    if not TEMPLATES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in TEMPLATES_DIR.iterdir() if (p / "config" / "config_train.json").is_file())
+
+
+def template_description(name: str) -> str:
+    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md."""
+    readme = TEMPLATES_DIR / name / "docs" / "Readme.md"
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        if line.startswith("> "):
+            return line[2:].strip()
+    return ""
+
+
+def placeholders(root: Path, template: str) -> dict[str, str]:
+    """Values of the ``{{NAME}}`` placeholders for an MMAR created at ``root``."""
+    from mmar_automl import __version__
+
+    return {
+        "MMAR_NAME": root.name,
+        "TEMPLATE": template,
+        "VERSION": __version__,
+        "PYTHON": sys.executable,  # the commands' fallback when mmar-automl is not on PATH
+    }
+
+
+def init_mmar(
+    dest: str | Path,
+    template: str = DEFAULT_TEMPLATE,
+    *,
+    synthetic_data: int = 0,
+    force: bool = False,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> InitResult:
+    """Create an MMAR at ``dest`` from ``template``; with ``synthetic_data`` > 0 also write that many
+    synthetic image/label pairs and the datalist where the template's environment.json points.
+    ``progress`` receives a line before the slow step (the synthetic data imports MONAI).
+
+    Raises UsageError (exit 2) for an unknown template, a non-empty ``dest`` without ``force``, or too
+    few synthetic pairs; nothing is written then.
+    """
+    known = list_templates()
+    if template not in known:
+        raise UsageError(f"unknown template {template!r}; known templates: {', '.join(known)}")
+    root = Path(dest).expanduser().absolute()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()) and not force:
+        raise UsageError(f"{root} is not empty; pass --force to write the template into it anyway")
+    if synthetic_data < 0:
+        raise UsageError(f"--synthetic-data must be >= 0, got {synthetic_data}")
+
+    source = TEMPLATES_DIR / template
+    env = _environment(source)
+    task = env.get("PROCESSING_TASK", "")
+    if synthetic_data:
+        from mmar_automl.synthetic import split_counts
+
+        split_counts(task, synthetic_data)  # too few pairs: fail before writing anything
+
+    result = InitResult(root=root, template=template)
+    values = placeholders(root, template)
+    for src in sorted(source.rglob("*")):
+        rel = src.relative_to(source)
+        if any(part in _SKIPPED or part.endswith(".pyc") for part in rel.parts):
+            continue
+        target = root / rel
+        if src.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix in _FILLED_SUFFIXES:
+            target.write_text(fill(src.read_text(encoding="utf-8"), values), encoding="utf-8")
+            shutil.copymode(src, target)
+        else:
+            shutil.copy2(src, target)
+        result.files.append(rel)
+    (root / env.get("MMAR_CKPT_DIR", "models")).mkdir(parents=True, exist_ok=True)
+
+    if synthetic_data:
+        from mmar_automl.synthetic import DEFAULT_SIZES, SyntheticSpec, write_dataset
+
+        spec = SyntheticSpec(task=task, num_pairs=synthetic_data, size=DEFAULT_SIZES[task], seed=seed)
+        if progress:
+            progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
+        result.dataset_json = _under(root, env["DATASET_JSON"])
+        result.datalist = write_dataset(spec, _under(root, env["DATA_ROOT"]), result.dataset_json)
+    return result
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace each ``{{NAME}}`` of ``values`` in ``text``; other braces are left as they are."""
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", value)
+    return text
+
+
+def _environment(template_dir: Path) -> dict[str, Any]:
+    path = template_dir / "config" / "environment.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # a broken shipped template: say which file
+        raise ConfigError(path, None, f"cannot read the template's environment.json: {err}") from err
+
+
+def _under(root: Path, path: str) -> Path:
+    # environment.json paths are relative to the MMAR root (so the MMAR can be moved)
+    p = Path(path)
+    return p if p.is_absolute() else root / p
