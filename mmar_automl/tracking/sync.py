@@ -186,13 +186,39 @@ class MlflowSink:
             self.client.log_text(self.run_id(uid), text, artifact_file)
 
     def reap(self, run_uid: str, include_parent: bool = False) -> int:
-        """Mark KILLED the runs of this AutoML run still RUNNING (their orchestrator died); returns how many."""
+        """Close the runs of this AutoML run still RUNNING (their orchestrator died); returns how many.
+
+        A job that finished while its orchestrator was down (its train_stats.json says complete) is
+        completed from its folder (FINISHED, with score and artifacts); any other is KILLED."""
+        import json
+
         count = 0
         for run in self.find_runs({TAG_RUN_UID: run_uid}, status="RUNNING"):
-            if run.data.tags.get(TAG_ROLE) == "parent" and not include_parent:
+            tags, run_id = run.data.tags, run.info.run_id
+            if tags.get(TAG_ROLE) == "parent":
+                if include_parent:
+                    self.client.set_tag(run_id, "mmar_automl.status", "KILLED")
+                    self.client.set_terminated(run_id, status="KILLED")
+                    count += 1
                 continue
-            self.client.set_tag(run.info.run_id, "mmar_automl.status", "KILLED")
-            self.client.set_terminated(run.info.run_id, status="KILLED")
+            folder = tags.get("mmar_automl.folder")
+            try:
+                stats = json.loads((records.ckpt_dir(folder) / "train_stats.json").read_text()) if folder else None
+            except (OSError, ValueError):
+                stats = None
+            if isinstance(stats, dict) and str(stats.get("status", "")).lower() == "complete":
+                uid = f"job:{tags[TAG_JOB_UID]}"
+                self._run_ids[uid] = run_id
+                self._job_files({"uid": uid, "folder": folder, "started_at": (run.info.start_time or 0) / 1000})
+                score = stats.get("best_validation_metric")
+                end_ms = int(run.info.start_time or 0) + int(1000 * float(stats.get("total_time") or 0))
+                metrics = [["score", float(score), 0, end_ms]] if isinstance(score, (int, float)) else []
+                self._buffer(uid, metrics, {}, {"mmar_automl.status": "COMPLETE"})
+                self._flush(uid)
+                self.client.set_terminated(run_id, status="FINISHED")
+            else:
+                self.client.set_tag(run_id, "mmar_automl.status", "KILLED")
+                self.client.set_terminated(run_id, status="KILLED")
             count += 1
         return count
 

@@ -47,7 +47,8 @@ class JobFactory:
                        SEARCH_SPACE=SPACE, OPTIONS=dict(options), CONTROLLER="GridController")
 
     def job(self, number: int, score: float | None = None, worker: int = 1, seq: int | None = None,
-            epochs: int = 3, point_value: dict | None = None, state: JobState = JobState.COMPLETE) -> JobRecord:
+            epochs: int = 3, point_value: dict | None = None, state: JobState = JobState.COMPLETE,
+            stats_status: str | None = None) -> JobRecord:
         """A job with its folder written; ``score`` defaults to 0.5 + number/100."""
         score = 0.5 + number / 100 if score is None and state == JobState.COMPLETE else score
         rec = Recommendation(number - 1, point_value or point(number))
@@ -71,7 +72,8 @@ class JobFactory:
         lines.append({"kind": "end", "status": "complete", "time": 0.5 * epochs + 0.2})
         (folder / "models" / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
         (folder / "models" / "train_stats.json").write_text(json.dumps(
-            {"best_validation_metric": score, "key_metric": "val_mean_dice", "total_epochs": epochs}))
+            {"best_validation_metric": score, "key_metric": "val_mean_dice", "total_epochs": epochs,
+             **({"status": stats_status} if stats_status else {})}))
         (folder / "models" / "model.pt").write_bytes(pickle.dumps({"model": {"w": [number] * 10}}))
         job.lines = lines  # type: ignore[attr-defined]
         job.final = dict(state=state, score=score, exit_code=0 if state == JobState.COMPLETE else 1)  # type: ignore

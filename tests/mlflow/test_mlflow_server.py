@@ -193,6 +193,7 @@ CRASHING_ORCHESTRATOR = textwrap.dedent("""
     second = jobs.job(2)
     start(handler, ctx, second)
     metrics(handler, ctx, second)
+    start(handler, ctx, jobs.job(3, stats_status="complete"))  # will have finished while we were dead
     assert handler.writer.flush(60)
     os.kill(os.getpid(), signal.SIGKILL)
 """)
@@ -203,17 +204,20 @@ def test_resume_after_kill_9(live_server, jobs, tmp_path):
                          cwd=Path(__file__).parent, capture_output=True, text=True, timeout=300)
     assert out.returncode == -signal.SIGKILL, out.stderr
     _, parents, children = _runs(live_server, tmp_path.name)
-    assert [c.info.status for c in children] == ["FINISHED", "RUNNING"]
+    assert [c.info.status for c in children] == ["FINISHED", "RUNNING", "RUNNING"]
 
     handler = _handler()  # the resumed orchestrator: same run folder
     ctx = _begin(handler, jobs, live_server, tmp_path.name, resume=True)
-    retry = jobs.job(3, seq=3, point_value=children[1].data.params and None)
+    retry = jobs.job(4)
     retry.retry_of = children[1].data.tags["mmar_automl.job_uid"]
     run_job(handler, ctx, retry)
-    run_job(handler, ctx, jobs.job(4))
     fire(handler, ctx, "end_automl")
     client, parents, children = _runs(live_server, tmp_path.name)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert [(c.info.run_name, c.info.status) for c in children] == [
         ("W1_1_J1", "FINISHED"), ("W1_2_J2", "KILLED"), ("W1_3_J3", "FINISHED"), ("W1_4_J4", "FINISHED")]
-    assert children[2].data.tags["mmar_automl.retry_of"] == children[1].data.tags["mmar_automl.job_uid"]
+    assert children[1].data.tags["mmar_automl.status"] == "KILLED"
+    assert children[2].data.metrics["score"] == pytest.approx(0.53)  # completed from its folder
+    assert children[2].data.tags["mmar_automl.status"] == "COMPLETE"
+    assert len(client.get_metric_history(children[2].info.run_id, "val_mean_dice")) == 3
+    assert children[3].data.tags["mmar_automl.retry_of"] == children[1].data.tags["mmar_automl.job_uid"]
