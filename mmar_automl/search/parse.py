@@ -196,7 +196,8 @@ class _Parser:
                              f"{{\"{arg}\": ...}} or search '@disabled'")
         if arg not in args:
             known = ", ".join(args) or "none"
-            raise self.error(at, f"{arg!r} is not an arg of {comp}{did_you_mean(arg, args)}; its args are: {known}")
+            raise self.error(at, f"{arg!r} is not an arg of {comp}{did_you_mean(arg, args)}; its args are: {known} "
+                             f"(to {verb} {arg!r}, add it to {comp}.args with its default value)")
 
     def _float_targets(self, entry: _Entry, raw: Any, where: JsonPathParts) -> None:
         for arg in entry.args:
