@@ -1,1 +1,46 @@
-"""`mmar-automl train` (placeholder: its issue registers the command here)."""
+"""`mmar-automl train MMAR_ROOT [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]`: one training
+run of a Clara 4.x config_train.json with MONAI. Thin: the work is ``mmar_automl.train.run.main``, which
+the outer loop's job processes call too; torch and monai are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mmar_automl.cli import app
+
+
+@app.command(context_settings={"allow_interspersed_args": True})
+def train(
+    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json)."),
+    extra: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="The train config [default: MMAR_ROOT/config/config_train.json]."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", metavar="KEY=VALUE",
+        help="Override a first-level config key or environment.json variable (epochs=2), or a JSON path "
+        "(train.model.args.channels=[8,16,32]). Values are JSON when they parse, else strings."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="cpu or cuda [default: cuda when use_gpu is true and a GPU is visible]."),
+) -> int:
+    """Train one MMAR: writes models/model.pt, train_stats.json, metrics.jsonl (and TensorBoard events)."""
+    from mmar_automl.errors import UsageError
+
+    pairs = [*(overrides or []), *(extra or [])]
+    for item in extra or []:
+        if "=" not in item:
+            raise UsageError(f"train: unexpected argument {item!r} (overrides are KEY=VALUE after --set)")
+    if device not in (None, "cpu", "cuda"):
+        raise UsageError(f"train: --device must be cpu or cuda, got {device!r}")
+
+    from mmar_automl.train.run import train as run_training
+
+    argv_device = device
+    code = run_training(mmar_root, config=config, overrides=pairs, device=argv_device)
+    if code:
+        raise typer.Exit(code)
+    return code

@@ -180,6 +180,9 @@ class Builder:
                 raise ConfigError(self.file, (*path, "name"), "name must be a string")
             label, raw = translate(name, raw_args, warn=lambda m: self.warn(f"note: {m}"))
             factory = lookup_name(label, self.file, path)
+            real = getattr(factory, "__name__", label)
+            if real != label:  # an alias such as Unet = UNet: its renamed args are UNet's
+                _, raw = translate(real, raw, warn=lambda m: self.warn(f"note: {m}"))
 
         if label.rpartition(".")[2] == "CheckpointSaver" and raw.get("save_key_metric"):
             return self._checkpoint_saver(raw, section, path)

@@ -1,0 +1,311 @@
+"""The inner loop on CPU with real MONAI training on synthetic NIfTI volumes (32^3, 4 train + 2 val).
+
+Clara 4.1 configs are copied from /work/shared/clara, rendered at one point of their search space, and
+made small with --set (see factory.SMALL for what changes and why). Other configs here are minimal
+Clara-format configs written for one behaviour each.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmar_automl.errors import ConfigError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from factory import CLARA_CONFIGS, SMALL, make_dataset, make_mmar, read_metrics, read_stats  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"))
+
+
+def tiny_config(**top) -> dict:
+    """A minimal Clara 4.x config (same constructs as NVIDIA's): tiny UNet, 16^3 crops, SimpleInferer."""
+    config = {
+        "epochs": 1, "use_gpu": False, "amp": False, "num_interval_per_valid": 1, "learning_rate": 1e-3,
+        "determinism": {"random_seed": 0}, "dont_load_ckpt_model": True,
+        "train": {
+            "loss": {"name": "DiceLoss", "args": {"to_onehot_y": True, "softmax": True}},
+            "optimizer": {"name": "Adam", "args": {"params": "#@model.parameters()", "lr": "{learning_rate}"}},
+            "model": {"name": "UNet", "args": {"dimensions": 3, "in_channels": 1, "out_channels": 2,
+                                               "channels": [4, 8], "strides": [2], "num_res_units": 0}},
+            "pre_transforms": [
+                {"name": "LoadImaged", "args": {"keys": ["image", "label"]}},
+                {"name": "EnsureChannelFirstd", "args": {"keys": ["image", "label"]}},
+                {"name": "ScaleIntensityRanged", "args": {"keys": "image", "a_min": -57, "a_max": 164,
+                                                          "b_min": 0.0, "b_max": 1.0, "clip": True}},
+                {"name": "RandSpatialCropd", "args": {"keys": ["image", "label"], "roi_size": [16, 16, 16],
+                                                      "random_size": False}},
+                {"name": "RandFlipd", "disabled": True, "args": {"keys": ["image", "label"], "prob": 0.5}},
+                {"name": "ToTensord", "args": {"keys": ["image", "label"]}},
+            ],
+            "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                        "data_list_key": "training", "args": {"transform": "@pre_transforms"}},
+            "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 2, "shuffle": True,
+                                                          "num_workers": 0}},
+            "inferer": {"name": "SimpleInferer"},
+            "handlers": [
+                {"name": "CheckpointLoader", "disabled": "{dont_load_ckpt_model}",
+                 "args": {"load_path": "{MMAR_CKPT}", "load_dict": {"model": "@model"}}},
+                {"name": "ValidationHandler", "args": {"validator": "@evaluator", "epoch_level": True,
+                                                       "interval": "{num_interval_per_valid}"}},
+            ],
+            "trainer": {"name": "SupervisedTrainer", "args": {
+                "max_epochs": "{epochs}", "train_data_loader": "@dataloader", "network": "@model",
+                "loss_function": "@loss", "optimizer": "@optimizer", "inferer": "@inferer",
+                "train_handlers": "@handlers", "amp": "{amp}"}},
+        },
+        "validate": {
+            "pre_transforms": [{"ref": "LoadImaged"}, {"ref": "EnsureChannelFirstd"}, {"ref": "ScaleIntensityRanged"},
+                               {"ref": "RandFlipd"}, {"ref": "ToTensord"}],
+            "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                        "data_list_key": "validation", "args": {"transform": "@pre_transforms"}},
+            "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 1, "num_workers": 0}},
+            "inferer": {"name": "SimpleInferer"},
+            "handlers": [{"name": "CheckpointSaver", "rank": 0, "args": {
+                "save_dir": "{MMAR_CKPT_DIR}", "save_dict": {"model": "@model", "train_conf": "@conf"},
+                "save_key_metric": True}}],
+            "post_transforms": [
+                {"name": "Activationsd", "args": {"keys": "pred", "softmax": True}},
+                {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False],
+                                                 "to_onehot": [True, True], "n_classes": 2}},
+            ],
+            "key_metric": {"name": "MeanDice", "log_label": "val_mean_dice",
+                           "args": {"include_background": False,
+                                    "output_transform": "#monai.handlers.from_engine(['pred', 'label'])"}},
+            "evaluator": {"name": "SupervisedEvaluator", "args": {
+                "val_data_loader": "@dataloader", "network": "@model", "inferer": "@inferer",
+                "postprocessing": "@post_transforms", "key_val_metric": "@key_metric", "val_handlers": "@handlers"}},
+        },
+    }
+    config.update(top)
+    return config
+
+
+def run_main(root: Path, *overrides: str) -> int:
+    from mmar_automl.train.run import main
+
+    argv = [str(root)]
+    if overrides:
+        argv += ["--set", *overrides]
+    return main(argv)
+
+
+def assert_consistent(root: Path) -> dict:
+    """metrics.jsonl and train_stats.json agree; the score is a real number in [0, 1]."""
+    stats = read_stats(root)
+    lines = read_metrics(root)
+    assert lines[-1]["kind"] == "end" and lines[-1]["status"] == stats["status"] == "complete"
+    vals = [ln for ln in lines if ln["kind"] == "validation"]
+    assert [{"epoch": v["epoch"], "iteration": v["iteration"], "metrics": v["metrics"]} for v in vals] == stats["validations"]
+    key = stats["key_metric"]
+    assert all(v["key_metric"] == key for v in vals)
+    best = max(vals, key=lambda v: v["metrics"][key])
+    assert stats["best_validation_metric"] == best["metrics"][key]
+    assert stats["best_validation_epoch"] == best["epoch"]
+    assert 0.0 <= stats["best_validation_metric"] <= 1.0
+    trains = [ln for ln in lines if ln["kind"] == "train"]
+    assert [t["epoch"] for t in trains] == list(range(1, stats["total_epochs"] + 1))
+    assert trains[-1]["iteration"] == stats["total_iterations"]
+    assert all(t["train_loss"] is not None and t["lr"] > 0 for t in trains)
+    return stats
+
+
+def render_at_last_choice(config: dict) -> dict:
+    from mmar_automl.search import parse_search_space, render_config
+    from mmar_automl.search.space import EnumDimension
+
+    space = parse_search_space(config, "config_train.json")
+    point = {d.name: list(d.choices[-1]) if isinstance(d, EnumDimension) else d.low for d in space}
+    return render_config(config, space, point)
+
+
+# -- fast: no training ------------------------------------------------------------------------------
+
+
+def test_set_overrides_typed_variables_and_json_paths(tmp_path, data):
+    from mmar_automl.mmar import load_train_config, open_mmar, parse_overrides
+
+    root = make_mmar(tmp_path / "m", tiny_config(), data, env={"DATA_ROOT": "../data"})
+    mmar = open_mmar(root)
+    assert mmar.environment["DATA_ROOT"] == str(root / "../data")  # relative to the MMAR root
+    conf, variables = load_train_config(mmar, parse_overrides(["epochs=3", "train.model.args.channels=[2,4]",
+                                                               "learning_rate=0.5"]))
+    assert conf["train"]["trainer"]["args"]["max_epochs"] == 3  # "{epochs}" takes the typed value
+    assert conf["train"]["optimizer"]["args"]["lr"] == 0.5
+    assert conf["train"]["model"]["args"]["channels"] == [2, 4]
+    assert conf["train"]["handlers"][0]["disabled"] is True
+    with pytest.raises(ConfigError, match=r"train\.nope"):
+        load_train_config(mmar, parse_overrides(["train.nope.args.x=1"]))
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["epochs"])
+
+
+def test_clara_renames_are_translated(tmp_path):
+    from mmar_automl.train.components import translate
+
+    name, args = translate("UNet", {"dimensions": 3, "in_channels": 1})
+    assert (name, args) == ("UNet", {"spatial_dims": 3, "in_channels": 1})
+    _, args = translate("AsDiscreted", {"keys": ["pred", "label"], "to_onehot": [True, False], "n_classes": 3})
+    assert args == {"keys": ["pred", "label"], "to_onehot": [3, None]}
+    _, args = translate("AsDiscreted", {"keys": "pred", "threshold_values": True, "logit_thresh": 0.3})
+    assert args == {"keys": "pred", "threshold": 0.3}
+    # An alias (monai's Unet = UNet) takes UNet's renames too.
+    from mmar_automl.train.resolver import Builder
+
+    node = {"name": "Unet", "args": {"dimensions": 3, "in_channels": 1, "out_channels": 2, "channels": [2, 4],
+                                     "strides": [2]}}
+    model = Builder({"train": {"model": node}}, "c.json", tmp_path, "cpu", warn=lambda m: None).get("train", "model")
+    assert type(model).__name__ == "UNet"
+
+
+def _break(config: dict, path: str, value) -> dict:
+    from mmar_automl.mmar import set_json_path
+
+    config = copy.deepcopy(config)
+    set_json_path(config, path, value)
+    return config
+
+
+BROKEN = [
+    ("train.model.name", "UNett", r"train\.model\.name: unknown component 'UNett'.*did you mean 'UNet'"),
+    ("train.model.args.chanels", [4, 8], r"train\.model\.args\.chanels: UNet has no argument 'chanels'.*did you mean 'channels'"),
+    ("train.optimizer.args.params", "#@model.paramters()", r"train\.optimizer\.args\.params: bad expression.*AttributeError"),
+    ("train.trainer.args.optimizer", "@optimiser", r"train\.trainer\.args\.optimizer: bad reference '@optimiser'.*did you mean '@optimizer'"),
+    ("validate.pre_transforms[0]", {"ref": "LoadImage"}, r"validate\.pre_transforms\[0\]\.ref: no train component named 'LoadImage'.*'LoadImaged'"),
+    ("train.model.args.channels", [4], r"train\.model: UNet: ValueError: the length of `channels`"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_config_is_one_line_naming_component_and_path(tmp_path, data, capsys, path, value, message):
+    import re
+
+    root = make_mmar(tmp_path / "m", _break(tiny_config(), path, value), data)
+    assert run_main(root) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("config/config_train.json: ") and re.search(message, err[0]), err[0]
+    assert read_stats(root)["status"] == "failed"
+
+
+def test_missing_variable_is_a_config_error(tmp_path, data, capsys):
+    root = make_mmar(tmp_path / "m", _break(tiny_config(), "train.optimizer.args.lr", "{nope}"), data)
+    assert run_main(root) == 2
+    assert "train.optimizer.args.lr: unknown variable {nope}" in capsys.readouterr().err
+
+
+# -- slow: real training -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", sorted(CLARA_CONFIGS))
+def test_clara_41_config_trains_at_one_point(tmp_path, data, which):
+    import torch
+    from monai.networks.nets import UNet
+
+    config = render_at_last_choice(json.loads(CLARA_CONFIGS[which].read_text()))
+    assert "search" not in json.dumps(config)
+    root = make_mmar(tmp_path / which, config, data)
+    small = [s for s in SMALL if not (which == "enum" and s.startswith("train.model.args.channels"))]
+    assert run_main(root, *small) == 0
+    stats = assert_consistent(root)
+    assert stats["total_epochs"] == 2 and len(stats["validations"]) == 2
+
+    model_args = dict(config["train"]["model"]["args"])
+    model_args["spatial_dims"] = model_args.pop("dimensions")
+    if which != "enum":
+        model_args["channels"] = [4, 8, 16, 32, 64]
+    checkpoint = torch.load(root / "models" / "model.pt", weights_only=True)
+    UNet(**model_args).load_state_dict(checkpoint["model"])  # strict: every key and shape matches
+    assert checkpoint["epoch"] == stats["best_validation_epoch"]
+    assert checkpoint["train_conf"]["train"]["model"]["name"] == "UNet"  # CheckpointSaver's @conf
+    assert list((root / "models").glob("events.out.tfevents.*"))  # TensorBoardStatsHandler asked for them
+
+
+@pytest.mark.slow
+def test_nan_loss_from_custom_path_module_stops_the_job(tmp_path, data, capsys):
+    config = tiny_config(epochs=3)
+    config["train"]["loss"] = {"path": "nanloss.NanDiceLoss", "args": {"to_onehot_y": True, "softmax": True}}
+    root = make_mmar(tmp_path / "m", config, data)
+    (root / "custom").mkdir()
+    (root / "custom" / "nanloss.py").write_text(
+        "from monai.losses import DiceLoss\n\n"
+        "class NanDiceLoss(DiceLoss):\n"
+        "    def forward(self, input, target):\n"
+        "        return super().forward(input, target) * float('nan')\n"
+    )
+    assert run_main(root) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loss is nan at epoch 1 iteration 1" in err[0], err
+    stats = read_stats(root)
+    assert stats["status"] == "failed" and "loss is nan" in stats["reason"]
+    assert stats["best_validation_metric"] is None and stats["total_epochs"] == 0
+    end = read_metrics(root)[-1]
+    assert end["kind"] == "end" and end["status"] == "failed"
+    assert "nanloss" not in sys.modules  # the MMAR's modules are forgotten after the run
+
+
+@pytest.mark.slow
+def test_huge_lr_expression_gives_nan(tmp_path, data, capsys):
+    config = tiny_config(epochs=2)
+    config["train"]["optimizer"] = {"name": "SGD", "args": {"params": "#@model.parameters()", "lr": "#1e30 * 10"}}
+    root = make_mmar(tmp_path / "m", config, data)
+    assert run_main(root) == 1
+    assert "stopped: loss is nan" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_never_validated_has_no_score(tmp_path, data, capsys):
+    root = make_mmar(tmp_path / "m", tiny_config(), data)
+    assert run_main(root, "epochs=1", "num_interval_per_valid=5") == 0
+    assert "no score" in capsys.readouterr().out
+    stats = read_stats(root)
+    assert stats["status"] == "complete" and stats["best_validation_metric"] is None
+    assert stats["best_validation_epoch"] is None and stats["validations"] == [] and stats["total_epochs"] == 1
+    assert "no score" in stats["reason"]
+    assert [ln["kind"] for ln in read_metrics(root)] == ["train", "end"]
+    assert not (root / "models" / "model.pt").exists()
+
+
+@pytest.mark.slow
+def test_unrendered_config_trains_at_its_own_values(tmp_path, data, capsys):
+    """search/apply keys are ignored; of two enabled alternatives the first one is used."""
+    config = tiny_config()
+    config["search"] = [{"domain": "transform", "type": "enum", "args": ["useDice", "useFocal"],
+                         "targets": [[True, False], [False, True]]}]
+    dice = config["train"]["loss"]
+    config["train"]["loss"] = [{**dice, "apply": {"@disabled": "useDice"}},
+                               {"name": "FocalLoss", "args": {"to_onehot_y": True}, "apply": {"@disabled": "useFocal"}}]
+    config["train"]["model"]["search"] = [{"type": "enum", "args": ["channels"], "targets": [[[4, 8]], [[2, 4]]],
+                                           "domain": "net"}]
+    root = make_mmar(tmp_path / "m", config, data)
+    assert run_main(root) == 0
+    assert "2 alternatives enabled (DiceLoss, FocalLoss); using the first" in capsys.readouterr().out
+    assert_consistent(root)
+
+
+@pytest.mark.slow
+def test_cli_subprocess(tmp_path, data):
+    root = make_mmar(tmp_path / "m", tiny_config(), data)
+    exe = Path(sys.executable).with_name("mmar-automl")
+    proc = subprocess.run([str(exe), "train", str(root), "--set", "epochs=2", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "validation epoch 2" in proc.stdout and "done in" in proc.stdout
+    assert assert_consistent(root)["total_epochs"] == 2
+    bad = subprocess.run([str(exe), "train", str(root), "--set", "train.loss.name=DiceLos"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: config/config_train.json: train.loss.name: unknown component 'DiceLos': not in MONAI, torch.optim or ignite"
+        " (did you mean 'DiceLoss'?)"]
