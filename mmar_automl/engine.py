@@ -219,24 +219,23 @@ class Engine:
             self._record_end(job, told=False, fire=False)
 
     def _kill_leftovers(self, state: RunState) -> None:
-        """A job process of this run that outlived its orchestrator is killed before anything re-runs."""
-        from mmar_automl.executor import RUN_MARKER_ENV
+        """Job processes of this run that outlived their orchestrator are killed before anything re-runs.
 
-        marker = f"{RUN_MARKER_ENV}={self.run_dir}::".encode()
-        for job in state.running():
-            pid = state.pids.get(job.job_uid)
-            if not pid:
-                continue
+        Found by their working directory (a job folder of a RUNNING job; children such as DataLoader
+        workers inherit it), which also covers a job forked just before the orchestrator died, before
+        its pid reached the journal; the process must be ours (``mmar_automl`` in its command line)."""
+        folders = {str(Path(j.folder).resolve()) for j in state.running()}
+        victims = [p for p in job_processes(folders)]
+        for pid, pgid in victims:
+            log.warning("killing process %d left running in a job folder by the previous orchestrator", pid)
+            kill_group(pgid, signal.SIGKILL)
             try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes()
+                os.kill(pid, signal.SIGKILL)
             except OSError:
-                continue
-            if marker + job.job_uid.encode() in environ:
-                log.warning("killing job %s (pid %d) left running by the previous orchestrator", job.name, pid)
-                kill_group(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 10
-                while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                pass
+        deadline = time.monotonic() + 10
+        while victims and job_processes(folders) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # -- the loop ----------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -501,6 +500,27 @@ class Engine:
                                 best=best.name if best else None, best_score=best.score if best else None)
             self.journal.close()
         return RunResult(code, reason, jobs, best)
+
+
+def job_processes(folders: set[str]) -> list[tuple[int, int]]:
+    """(pid, pgid) of live processes whose cwd is one of ``folders`` and that run mmar_automl code."""
+    found = []
+    if not folders:
+        return found
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+            if cwd not in folders:
+                continue
+            fields = (proc / "stat").read_text().split(")")[-1].split()
+            if fields[0] == "Z" or b"mmar_automl" not in (proc / "cmdline").read_bytes():
+                continue
+            found.append((int(proc.name), int(fields[2])))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _final_jobs(jobs: list[JobRecord]) -> list[JobRecord]:

@@ -80,6 +80,16 @@ def kill_group(pid: int, sig: int) -> bool:
         return False
 
 
+def _kill_job(pid: int, sig: int) -> None:
+    """Signal the job's group and the job itself: a child forked a moment ago may not have called
+    setsid yet, and then its group does not exist."""
+    kill_group(pid, sig)
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _exit_code(code: Any) -> int:
     if code is None:
         return 0
@@ -223,13 +233,13 @@ def _reap(children: set[int], send: Callable[[dict[str, Any]], None]) -> None:
 def _shutdown_children(children: set[int], send: Callable[[dict[str, Any]], None]) -> None:
     """The orchestrator is gone or asked us to exit: no job may outlive us."""
     for pid in list(children):
-        kill_group(pid, signal.SIGTERM)
+        _kill_job(pid, signal.SIGTERM)
     deadline = time.monotonic() + 3.0
     while children and time.monotonic() < deadline:
         _reap(children, send)
         time.sleep(0.05)
     for pid in list(children):
-        kill_group(pid, signal.SIGKILL)
+        _kill_job(pid, signal.SIGKILL)
     deadline = time.monotonic() + 3.0
     while children and time.monotonic() < deadline:
         _reap(children, send)

@@ -46,12 +46,12 @@ def run(
         job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
         log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
     ))
-    stdout.print(f"run id: {prepared.run_id}")
-    stdout.print(f"run folder: {prepared.run_dir}")
+    stdout.print(f"run id: {prepared.run_id}", soft_wrap=True)
+    stdout.print(f"run folder: {prepared.run_dir}", soft_wrap=True)
     stdout.file.flush()
     result = prepared.engine.run()
     if result.best is not None:
-        stdout.print(f"best: {result.best.name} score {result.best.score:.6g}")
+        stdout.print(f"best: {result.best.name} score {result.best.score:.6g}", soft_wrap=True)
     if result.exit_code == 130:
-        console.print(f"interrupted: resume with  mmar-automl run {mmar} --resume {prepared.run_id}")
+        console.print(f"interrupted: resume with: mmar-automl run {mmar} --resume {prepared.run_id}", soft_wrap=True)
     return result.exit_code

@@ -124,10 +124,10 @@ class ConsoleHandler(Handler):
     def _line(self, text: str, live_too: bool = True) -> None:
         if self._live is not None:
             if live_too:
-                self._live.console.print(text)
+                self._live.console.print(text, soft_wrap=True)
             self._refresh()
         else:
-            self.console.print(text)
+            self.console.print(text, soft_wrap=True)
 
     def _refresh(self) -> None:
         if self._live is not None:

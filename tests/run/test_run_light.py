@@ -1,0 +1,296 @@
+"""`mmar-automl run` end to end with the light job function (real processes, real files, no torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import journal, ledger_lines, light_config, write_mmar
+from mmar_automl.cli import main
+
+BASE = ["--no-mlflow", "--workers", "cpu:cpu", "--seed", "1"]
+
+
+def _run(mmar: Path, *args: str) -> int:
+    return main(["run", str(mmar), *BASE, *args])
+
+
+def _ended(run_dir: Path) -> list[dict]:
+    return [e["job"] for e in journal(run_dir) if e["op"] == "job_ended"]
+
+
+def test_full_grid_two_workers(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config(), automl={
+        "controller": {"name": "GridController"},
+        "handlers": [{"name": "MMARHandler", "args": {"num_mmars_to_keep": 2}}, {"name": "StatsHandler"},
+                     {"name": "MMARStatsHandler"}]})
+    assert _run(mmar, "--run-id", "grid") == 0
+    out = capsys.readouterr().out
+    run_dir = mmar / "automl" / "grid"
+    assert f"run id: grid\nrun folder: {run_dir}" in out
+    assert "best: W2_2_J4 score 0.4" in out
+    jobs = {j["job_uid"]: j for j in _ended(run_dir)}
+    names = {f"W{j['worker']}_{j['worker_seq']}_J{j['number']}": j for j in jobs.values()}
+    assert sorted(names) == ["W1_1_J1", "W1_2_J3", "W2_1_J2", "W2_2_J4"]
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("W")) == sorted(names)
+    for name, job in names.items():
+        assert job["state"] == "COMPLETE"
+        assert job["score"] == pytest.approx(job["recommendation"]["point"]["score"][0])
+        stats = json.loads((run_dir / name / "models" / "train_stats.json").read_text())
+        assert stats["best_validation_metric"] == pytest.approx(job["score"])
+        assert job["intermediate"] == [[1, pytest.approx(job["score"] / 2)], [2, pytest.approx(job["score"])]]
+        env = json.loads((run_dir / name / "models" / "env.json").read_text())
+        assert env["cwd"] == str(run_dir / name) and env["env"]["CUDA_VISIBLE_DEVICES"] == ""
+        assert env["environment"]["DATA_ROOT"] == str(mmar / "data")
+        assert (run_dir / name / "log.txt").read_text().startswith("light job")
+        assert json.loads((run_dir / name / "job_stats.json").read_text())["state"] == "COMPLETE"
+    # best/ holds the best job's config and model; only the 2 best jobs keep their checkpoints
+    best = json.loads((run_dir / "best" / "best.json").read_text())
+    assert best["job"] == "W2_2_J4" and best["score"] == pytest.approx(0.4)
+    assert json.loads((run_dir / "best" / "config" / "config_train.json").read_text())["score"] == 0.4
+    assert (run_dir / "best" / "models" / "model.pt").exists()
+    kept = sorted(n for n in names if (run_dir / n / "models" / "model.pt").exists())
+    assert kept == ["W1_2_J3", "W2_2_J4"]
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert stats["states"] == {"COMPLETE": 4} and stats["best"]["job"] == "W2_2_J4" and stats["finished"]
+    events = journal(run_dir)
+    assert events[0]["op"] == "run_started" and events[-1]["op"] == "run_ended"
+    assert events[-1]["reason"] == "controller exhausted"
+
+
+def test_failures_are_recorded_and_the_search_goes_on(tmp_path, light_env):
+    config = light_config(scores=(0.5,), modes=["ok", "raise", "hang", "abort", "exit3", "nan"], sleep=0.05)
+    mmar = write_mmar(tmp_path / "mmar", config)
+    assert _run(mmar, "--run-id", "f", "--job-timeout", "3") == 1
+    run_dir = mmar / "automl" / "f"
+    by_mode = {j["recommendation"]["point"]["mode"][0]: j for j in _ended(run_dir)}
+    assert by_mode["ok"]["state"] == "COMPLETE" and by_mode["ok"]["score"] == 0.5
+    assert by_mode["raise"]["state"] == "FAILED" and by_mode["raise"]["exit_code"] == 1
+    assert "light job failure on purpose" in by_mode["raise"]["log_tail"]
+    assert "light job failure on purpose" in by_mode["raise"]["reason"]
+    assert by_mode["hang"]["state"] == "TIMED_OUT" and "job-timeout" in by_mode["hang"]["reason"]
+    assert by_mode["abort"]["state"] == "FAILED" and by_mode["abort"]["exit_code"] == -signal.SIGABRT
+    assert "SIGABRT" in by_mode["abort"]["reason"]
+    assert by_mode["exit3"]["state"] == "FAILED" and by_mode["exit3"]["exit_code"] == 3
+    assert by_mode["nan"]["state"] == "FAILED" and "NaN" in by_mode["nan"]["reason"]
+    assert all(j["score"] is None for m, j in by_mode.items() if m != "ok")
+    assert journal(run_dir)[-1]["exit_code"] == 1
+
+
+def test_max_retries(tmp_path, light_env):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.5,), modes=["raise"]))
+    assert _run(mmar, "--run-id", "r", "--max-retries", "2", "--workers", "1") == 1
+    ended = _ended(mmar / "automl" / "r")
+    assert [j["attempt"] for j in ended] == [0, 1, 2]
+    assert ended[1]["retry_of"] == ended[0]["job_uid"] and ended[2]["retry_of"] == ended[1]["job_uid"]
+    told = [e["told"] for e in journal(mmar / "automl" / "r") if e["op"] == "job_ended"]
+    assert told == [False, False, True]  # the controller hears of the failure once, after the last try
+
+
+def test_max_jobs_and_stop_threshold(tmp_path, light_env):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)))
+    assert _run(mmar, "--run-id", "m", "--max-jobs", "3", "--workers", "1") == 0
+    assert len(_ended(mmar / "automl" / "m")) == 3
+    assert journal(mmar / "automl" / "m")[-1]["reason"] == "max jobs 3"
+    # resume with a higher limit continues where it stopped, re-running nothing
+    assert _run(mmar, "--resume", "m", "--max-jobs", "5", "--workers", "1") == 0
+    scores = [j["recommendation"]["point"]["score"][0] for j in _ended(mmar / "automl" / "m")]
+    assert scores == [0.1, 0.2, 0.3, 0.4, 0.5]
+
+    mmar2 = write_mmar(tmp_path / "mmar2", light_config(scores=(0.1, 0.9, 0.2, 0.3)),
+                       automl={"controller": {"name": "GridController"},
+                               "handlers": [{"name": "MMARHandler", "args": {"stop_threshold": 0.85}}]})
+    assert _run(mmar2, "--run-id", "t", "--workers", "1") == 0
+    assert [j["score"] for j in _ended(mmar2 / "automl" / "t")] == [0.1, 0.9]
+    assert "stop_work by MMARHandler" in journal(mmar2 / "automl" / "t")[-1]["reason"]
+
+
+BYOC = '''
+import json, os
+from mmar_automl.controllers.grid import GridController
+from mmar_automl.handlers.base import Handler
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls.jsonl")
+
+def _log(*what):
+    with open(LOG, "a") as f:
+        f.write(json.dumps(what) + "\\n")
+
+class MyController(GridController):
+    def __init__(self, prune_below=None, **kw):
+        super().__init__(**kw)
+        self.prune_below = prune_below
+    def initial_recommendation(self, ctx):
+        recs = super().initial_recommendation(ctx)
+        _log("initial", len(recs))
+        return recs
+    def refine_recommendation(self, outcome, ctx):
+        _log("refine", outcome.job_name, outcome.state.value)
+        return super().refine_recommendation(outcome, ctx)
+    def should_prune(self, rec, step, value, ctx):
+        return self.prune_below is not None and value < self.prune_below
+
+class MyHandler(Handler):
+    def handle_event(self, event, ctx):   # a Clara-style handler overriding handle_event itself
+        _log("event", event, ctx.get_prop("JOB_NAME") if event.endswith("_job") else None)
+
+class BrokenHandler(Handler):
+    def end_job(self, ctx):
+        raise RuntimeError("handler bug")
+'''
+
+
+def test_byoc_controller_and_handler_from_the_mmar(tmp_path, light_env):
+    automl = {"controller": {"name": "mine", "path": "myautoml.MyController", "args": {"prune_below": 0.1}},
+              "handlers": [{"path": "myautoml.BrokenHandler"}, {"path": "myautoml.MyHandler"}]}
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.4), epochs=3, sleep=0.3), automl=automl)
+    (mmar / "custom").mkdir()
+    (mmar / "custom" / "myautoml.py").write_text(BYOC)
+    assert _run(mmar, "--run-id", "b") == 0
+    calls = [json.loads(x) for x in (mmar / "custom" / "calls.jsonl").read_text().splitlines()]
+    assert calls[0] == ["event", "start_automl", None]
+    assert ["initial", 2] in calls
+    events = [c[1] for c in calls if c[0] == "event"]
+    for event in ("search_space_available", "recommendations_available", "start_job", "job_metrics", "end_job",
+                  "round_ended", "end_automl", "shutdown"):
+        assert event in events, event
+    assert events.count("start_job") == events.count("end_job") == 2
+    refined = {c[1]: c[2] for c in calls if c[0] == "refine"}
+    ended = {f"W{j['worker']}_{j['worker_seq']}_J{j['number']}": j for j in _ended(mmar / "automl" / "b")}
+    # score 0.1 reaches 0.033 at epoch 1 (< 0.1): pruned; the other completes despite the broken handler
+    pruned = [n for n, j in ended.items() if j["state"] == "PRUNED"]
+    assert len(pruned) == 1 and refined[pruned[0]] == "PRUNED"
+    assert ended[pruned[0]]["recommendation"]["point"]["score"] == [0.1]
+    assert "pruned at epoch 1" in ended[pruned[0]]["reason"]
+    assert sorted(refined.values()) == ["COMPLETE", "PRUNED"]
+
+
+def test_bad_input_exits_2_and_creates_nothing(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config())
+    bad = light_config()
+    bad["search"][0]["type"] = "floaty"
+    (mmar / "config" / "config_train.json").write_text(json.dumps(bad))
+    assert _run(mmar) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config_train.json" in err[0]
+    assert not (mmar / "automl").exists()
+    (mmar / "config" / "config_train.json").write_text(json.dumps(light_config()))
+    for args in (["--run-id", "../x"], ["--workers", "0:1"], ["--max-jobs", "0"], ["--set", "novalue"],
+                 ["--automl-config", "missing.json"], ["--resume", "nope"]):
+        assert _run(mmar, *args) == 2, args
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (mmar / "automl").exists()
+
+
+def test_resume_with_a_changed_dimension_is_refused(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
+    assert _run(mmar, "--run-id", "c", "--max-jobs", "1") == 0
+    (mmar / "config" / "config_train.json").write_text(json.dumps(light_config(scores=(0.1, 0.3))))
+    capsys.readouterr()
+    assert _run(mmar, "--resume", "c") == 2
+    err = capsys.readouterr().err
+    assert "'score' changed" in err and len(err.strip().splitlines()) == 1
+    assert _run(mmar, "--run-id", "c") == 2  # an existing run id is never overwritten
+
+
+# ------------------------------------------------------------------------------------------------------
+# Process-level tests: the orchestrator is a real subprocess that we kill / interrupt.
+# ------------------------------------------------------------------------------------------------------
+
+def _orchestrator(mmar: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mmar_automl", "run", str(mmar), *BASE, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+def _marked_processes(run_dir: Path) -> list[int]:
+    """Live processes of this run's jobs: working in one of its job folders, in the process group of a
+    job pid the journal recorded, or carrying the run's marker in their environment (cold-started jobs)."""
+    groups = set()
+    try:
+        for line in (run_dir / "journal.jsonl").read_text().splitlines():
+            if '"op": "job_pid"' in line:
+                groups.add(json.loads(line)["pid"])
+    except (FileNotFoundError, ValueError):
+        pass
+    marker = f"MMAR_AUTOML_RUN_MARKER={run_dir}::".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().split(")")[-1].split()
+            if fields[0] == "Z":
+                continue
+            in_run = os.readlink(proc / "cwd").startswith(str(run_dir) + os.sep)
+            if in_run or int(fields[2]) in groups or marker in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _wait_for(pred, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def _count_ops(run_dir: Path, op: str) -> int:
+    try:
+        return sum(1 for line in (run_dir / "journal.jsonl").read_text().splitlines() if f'"op": "{op}"' in line)
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.parametrize("op,count", [("job_ended", 1), ("job_ended", 3), ("job_started", 5), ("job_pid", 2)])
+def test_kill_9_then_resume_trains_each_point_once(tmp_path, light_env, op, count):
+    scores = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=scores, sleep=0.4, epochs=2))
+    run_dir = mmar / "automl" / "k"
+    orch = _orchestrator(mmar, "--run-id", "k")
+    assert _wait_for(lambda: _count_ops(run_dir, op) >= count, 60)
+    orch.kill()
+    orch.wait()
+    assert _wait_for(lambda: not _marked_processes(run_dir), 15), "a job outlived its orchestrator"
+    assert main(["run", str(mmar), *BASE, "--resume", "k"]) == 0
+    events = journal(run_dir)
+    complete = Counter(e["job"]["recommendation"]["point"]["score"][0] for e in events
+                       if e["op"] == "job_ended" and e["job"]["state"] == "COMPLETE")
+    assert complete == Counter(scores)  # every point completed exactly once
+    ends = Counter(x["score"] for x in ledger_lines(light_env) if x["event"] == "end")
+    assert ends == Counter(scores)  # and was trained to the end exactly once
+    for e in events:
+        if e["op"] == "job_ended" and e["job"]["state"] == "ABORTED":
+            retried = [x for x in events if x["op"] == "job_started" and x["job"]["retry_of"] == e["job"]["job_uid"]]
+            assert len(retried) == 1 and retried[0]["job"]["folder"] != e["job"]["folder"]
+    assert sum(1 for e in events if e["op"] == "resumed") == 1
+    assert not _marked_processes(run_dir)
+
+
+def test_sigint_stops_jobs_and_leaves_no_process(tmp_path, light_env):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3), sleep=30, epochs=2))
+    run_dir = mmar / "automl" / "i"
+    orch = _orchestrator(mmar, "--run-id", "i")
+    assert _wait_for(lambda: _count_ops(run_dir, "job_pid") >= 2 and len(_marked_processes(run_dir)) >= 2, 60)
+    t0 = time.monotonic()
+    orch.send_signal(signal.SIGINT)
+    out, err = orch.communicate(timeout=30)
+    assert orch.returncode == 130, err
+    assert time.monotonic() - t0 < 15
+    assert "--resume i" in err
+    assert not _marked_processes(run_dir)
+    events = journal(run_dir)
+    assert events[-1]["op"] == "run_ended" and events[-1]["exit_code"] == 130
+    aborted = [e["job"] for e in events if e["op"] == "job_ended"]
+    assert len(aborted) == 2 and all(j["state"] == "ABORTED" for j in aborted)
