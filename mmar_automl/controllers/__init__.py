@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from mmar_automl.controllers.base import Controller
 from mmar_automl.controllers.grid import GridController
+from mmar_automl.controllers.optuna import OptunaController
 from mmar_automl.controllers.pruning import Pruner, learning_score
+from mmar_automl.controllers.random import RandomController
+from mmar_automl.controllers.reinforcement import ReinforcementController
 
-__all__ = ["Controller", "GridController", "Pruner", "learning_score"]
+__all__ = [
+    "Controller", "GridController", "OptunaController", "Pruner", "RandomController", "ReinforcementController",
+    "learning_score",
+]

@@ -38,7 +38,7 @@ def mixed() -> SearchSpace:
 def conditional() -> SearchSpace:
     """Exactly one of two losses enabled (a free enum variable); ``alpha`` only matters for loss A."""
     return SearchSpace((
-        EnumDimension("loss.enum.$0:lossChoice", "lossChoice", "loss", ("lossChoice",),
+        EnumDimension("loss.enum.$0:lossA,lossB", "lossA,lossB", "loss", ("lossA", "lossB"),
                       ((True, False), (False, True)),
                       (Consumer(LOSS_A, "@disabled", 0), Consumer(LOSS_B, "@disabled", 1))),
         FloatDimension("loss.float.train.loss.0$0:alpha", "loss_a.alpha", "loss", ("alpha",), 0.1, 0.9,

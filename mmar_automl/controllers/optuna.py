@@ -1,0 +1,156 @@
+"""OptunaController: Optuna's samplers through ask-and-tell on an in-memory study (the journal, not
+Optuna's storage, is the record: on resume the study is rebuilt by replaying outcomes).
+
+Config: ``{"name": "OptunaController", "args": {"sampler": "tpe", "sampler_args": {...}, "n_trials": 30,
+"pruner": "median", "pruner_args": {...}}}``. Samplers: ``tpe`` (default), ``cmaes``, ``gp``, ``random``,
+``qmc``; ``sampler_args`` go to the Optuna class as keywords (``seed`` defaults to the run's seed).
+
+Enum dimensions are categorical over choice indices. Conditional dimensions (define-by-run): the enum
+dimensions that switch components on and off (``@disabled`` consumers) are sampled first, then only the
+dimensions still active at that point (``SearchSpace.inactive``); an inactive dimension is neither
+sampled nor in the recommendation's point, and the renderer keeps the config's own value for it.
+Optuna is imported only when the controller is built, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from mmar_automl.context import Context, ContextKey
+from mmar_automl.controllers._points import ordered
+from mmar_automl.controllers.base import Controller
+from mmar_automl.controllers.pruning import AUTOML_CONFIG, PrunerMixin, learning_score
+from mmar_automl.errors import ConfigError
+from mmar_automl.recommendation import JobState, Outcome, Recommendation
+from mmar_automl.search.space import DISABLED_ARG, EnumDimension
+
+SAMPLERS: dict[str, str] = {
+    "tpe": "TPESampler",
+    "cmaes": "CmaEsSampler",
+    "gp": "GPSampler",
+    "random": "RandomSampler",
+    "qmc": "QMCSampler",
+}
+
+
+class OptunaController(PrunerMixin, Controller):
+    """Args: ``sampler``, ``sampler_args``, ``n_trials`` (left out: unbounded, the engine's
+    ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``. A PRUNED job is told to the sampler as a
+    complete trial valued at its last intermediate value; a job without a score (failed, never
+    validated) as a FAIL trial, which the samplers ignore."""
+
+    def __init__(self, seed: int | None = None, sampler: str = "tpe", sampler_args: dict[str, Any] | None = None,
+                 n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None,
+                 **kwargs: Any):
+        super().__init__(seed=seed, **kwargs)
+        if sampler not in SAMPLERS:
+            raise ConfigError(AUTOML_CONFIG, "controller.args.sampler",
+                              f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
+        if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
+            raise ConfigError(AUTOML_CONFIG, "controller.args.n_trials",
+                              f"n_trials must be a positive integer, got {n_trials!r}")
+        if sampler_args is not None and not isinstance(sampler_args, dict):
+            raise ConfigError(AUTOML_CONFIG, "controller.args.sampler_args",
+                              f"sampler_args must be an object, got {sampler_args!r}")
+        self.sampler_name = sampler
+        self.sampler_args = dict(sampler_args or {})
+        self.n_trials = n_trials
+        self._init_pruner(pruner, pruner_args)
+        self._study: Any = None
+        self._trials: dict[int, Any] = {}  # rec_id -> optuna Trial still running
+        self._make_sampler(seed)           # fail on bad sampler_args now (validate), not mid-run
+
+    def _make_sampler(self, seed: int | None) -> Any:
+        import inspect
+
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        cls = getattr(optuna.samplers, SAMPLERS[self.sampler_name])
+        args = dict(self.sampler_args)
+        params = inspect.signature(cls).parameters
+        if "seed" in params:
+            args.setdefault("seed", seed)
+        if "warn_independent_sampling" in params and self.sampler_name != "tpe":
+            # Enums and conditional dims are sampled independently by design; a warning per trial is noise.
+            args.setdefault("warn_independent_sampling", False)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return cls(**args)
+        except (TypeError, ValueError, ImportError) as exc:
+            raise ConfigError(AUTOML_CONFIG, "controller.args.sampler_args", f"{self.sampler_name} sampler: {exc}") \
+                from None
+
+    # -- Clara interface -------------------------------------------------------------------------
+    def initial_recommendation(self, ctx: Context) -> list[Recommendation]:
+        import optuna
+
+        assert self.space is not None, "set_search_space first"
+        self._study = optuna.create_study(direction="maximize", sampler=self._make_sampler(self.seed),
+                                          study_name="mmar-automl")
+        return self._ask(max(1, int(ctx.get_prop(ContextKey.NUM_WORKERS, 1) or 1)))
+
+    def refine_recommendation(self, outcome: Outcome, ctx: Context) -> list[Recommendation]:
+        import optuna
+
+        self._observe_outcome(outcome)
+        trial = self._trials.pop(outcome.recommendation.rec_id, None)
+        if trial is None:
+            return []
+        score = learning_score(outcome)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if score is None or score != score:
+                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                self._study.tell(trial, float(score))
+        return self._ask(1)
+
+    def is_exhausted(self) -> bool:
+        return self.n_trials is not None and self._next_rec_id >= self.n_trials
+
+    def shutdown(self, ctx: Context) -> None:
+        self._trials.clear()
+
+    @property
+    def study(self) -> Any:
+        """The in-memory Optuna study (for reports and tests; do not tell it yourself)."""
+        return self._study
+
+    # -- sampling --------------------------------------------------------------------------------
+    def _ask(self, count: int) -> list[Recommendation]:
+        import optuna
+
+        if self.n_trials is not None:
+            count = min(count, self.n_trials - self._next_rec_id)
+        recs = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for _ in range(max(0, count)):
+                trial = self._study.ask()
+                rec = self._recommend(self._sample(trial), trial=trial.number)
+                self._trials[rec.rec_id] = trial
+                recs.append(rec)
+        return recs
+
+    def _sample(self, trial: Any) -> dict[str, Any]:
+        """Define-by-run: switches first, then only the dimensions active at the switches' values."""
+        assert self.space is not None
+        point: dict[str, Any] = {}
+        switches = [d for d in self.space if any(c.arg == DISABLED_ARG for c in d.consumers)]
+        for dim in switches:
+            point[dim.name] = self._suggest(trial, dim)
+        inactive = self.space.inactive(point)
+        for dim in self.space:
+            if dim.name not in point and dim.name not in inactive:
+                point[dim.name] = self._suggest(trial, dim)
+        return ordered(self.space, point)
+
+    @staticmethod
+    def _suggest(trial: Any, dim: Any) -> Any:
+        if isinstance(dim, EnumDimension):
+            k = trial.suggest_categorical(dim.name, list(range(len(dim.choices))))
+            return list(dim.choices[k])
+        return trial.suggest_float(dim.name, dim.low, dim.high)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+
+import controller_spaces as spaces
+from fake_executor import FakeRun, replay
+from mmar_automl.controllers.optuna import OptunaController
+from mmar_automl.errors import ConfigError
+from mmar_automl.recommendation import JobState, Outcome
+
+
+def test_inactive_dimension_is_neither_sampled_nor_reported():
+    space = spaces.conditional()
+    ctrl = OptunaController(seed=0, sampler="random")
+    run = FakeRun(ctrl, space).run(20)
+    seen_both = set()
+    for rec in run.issued:
+        a_disabled = rec.point["lossA,lossB"][0]
+        seen_both.add(a_disabled)
+        assert ("loss_a.alpha" in rec.point) == (not a_disabled)
+    assert seen_both == {True, False}
+    for trial in ctrl.study.trials:
+        choice = space["lossA,lossB"].choices[trial.params["lossA,lossB"]]
+        assert ("loss_a.alpha" in trial.params) == (not choice[0])
+
+
+def test_n_trials_bounds_the_run():
+    run = FakeRun(OptunaController(seed=0, n_trials=5), spaces.mixed(), workers=3).run(50)
+    assert len(run.issued) == 5 and run.ctrl.is_exhausted()
+
+
+def test_tpe_learns_on_a_float_space():
+    space = spaces.float_only()
+    tpe = FakeRun(OptunaController(seed=0, sampler_args={"n_startup_trials": 8}), space, workers=1).run(40)
+    rnd = FakeRun(OptunaController(seed=0, sampler="random"), space, workers=1).run(40)
+    best = lambda run: max(o.score for o in run.journal)  # noqa: E731
+    assert best(tpe) > best(rnd)
+
+
+def test_pruned_outcome_is_learned_at_its_last_value():
+    space = spaces.float_only()
+    ctrl = OptunaController(seed=0, sampler="random")
+    run = FakeRun(ctrl, space, workers=1)
+    rec = run.issued[0]
+    ctrl.refine_recommendation(Outcome(rec, JobState.PRUNED, None, "J1", ((1, 0.2), (2, 0.25))), run.ctx)
+    assert ctrl.study.trials[0].value == 0.25
+
+
+@pytest.mark.parametrize("args, path", [
+    ({"sampler": "bayes"}, "controller.args.sampler"),
+    ({"sampler": "tpe", "sampler_args": {"n_startup": 3}}, "controller.args.sampler_args"),
+    ({"n_trials": 0}, "controller.args.n_trials"),
+    ({"pruner": "asha"}, "controller.args.pruner"),
+])
+def test_bad_args_are_config_errors(args, path):
+    with pytest.raises(ConfigError) as err:
+        OptunaController(**args)
+    assert err.value.json_path == path and "config_automl.json" in str(err.value)
+
+
+@pytest.mark.slow
+def test_gp_sampler_replays_and_stays_in_the_space():
+    space = spaces.mixed()
+    make = lambda: OptunaController(seed=2, sampler="gp", sampler_args={"n_startup_trials": 3})  # noqa: E731
+    live = FakeRun(make(), space, seed=2).run(7)
+    for rec in live.issued:
+        space.validate_point(rec.point)
+    again = replay(make(), space, live.journal, seed=2)
+    assert [r.point for r in again] == [r.point for r in live.issued]
+
+
+def test_importing_controllers_does_not_import_optuna():
+    import subprocess
+    import sys
+
+    code = "import sys, mmar_automl.controllers, mmar_automl.controllers.optuna; print('optuna' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
