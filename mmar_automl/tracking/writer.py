@@ -1,9 +1,10 @@
-"""The one writer: a background thread that spools every operation and sends them in batches.
+"""The one writer: background threads that spool every operation and send them in batches.
 
-``submit`` only puts the operation on a queue, so a slow or dead server never slows the search. The
-thread appends what arrived to the spool (one fsync per batch), then applies everything pending
-through the sink; on success it acknowledges it in the spool, on a transient failure it keeps it and
-tries again every ``retry_interval`` seconds (a server that comes back is caught up automatically).
+``submit`` only puts the operation on a queue, so a slow or dead server never slows the search. A
+spooler thread appends what arrived to the spool (one fsync per burst), so an operation is durable
+within ~``batch_wait`` s even while a send is stuck; a sender thread applies everything pending
+through the sink, acknowledges it in the spool on success, and on a transient failure keeps it and
+tries again every ``retry_interval`` s (a server that comes back is caught up automatically).
 Whatever is still pending when the writer closes stays in the spool for ``sync`` or the next resume.
 """
 
@@ -36,95 +37,120 @@ class TrackingWriter:
         self.retry_interval = retry_interval
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []   # spooled, not yet acknowledged (guarded by _cond)
+        self._cond = threading.Condition()
+        self._spool_lock = threading.Lock()
+        self._submitted = 0      # submitted and not yet acknowledged
         self._next_try = 0.0
-        self._idle = threading.Condition()
-        self._busy = 0          # operations submitted and not yet acknowledged or left in the spool
-        self._stop = False
-        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
         self.online: bool | None = None   # None until the first attempt
         self.last_error: str | None = None
         self.sent = 0
 
     # -- API (any thread) ------------------------------------------------------------------------
     def start(self) -> None:
-        self._pending = self.spool.pending()  # left by a crash or an outage: replayed first
-        with self._idle:
-            self._busy += len(self._pending)
-        self._thread = threading.Thread(target=self._loop, name="mmar-automl-mlflow", daemon=True)
-        self._thread.start()
+        left = self.spool.pending()  # left by a crash or an outage: replayed first
+        with self._cond:
+            self._pending.extend(left)
+            self._submitted += len(left)
+        for target, name in ((self._spool_loop, "mmar-automl-spool"), (self._send_loop, "mmar-automl-mlflow")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def submit(self, op: dict[str, Any]) -> None:
         """Queue one operation; returns at once and never raises."""
-        with self._idle:
-            self._busy += 1
+        with self._cond:
+            self._submitted += 1
         self._queue.put(op)
 
     def flush(self, timeout: float) -> bool:
         """Try to send everything now; wait at most ``timeout`` s. True when nothing is pending."""
         deadline = time.monotonic() + timeout
-        self._next_try = 0.0
-        self._queue.put({"op": "_wake"})
-        with self._idle:
-            while self._busy > 0 and self._thread is not None and self._thread.is_alive():
+        with self._cond:
+            self._next_try = 0.0
+            self._cond.notify_all()
+            while self._submitted > 0 and all(t.is_alive() for t in self._threads):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._idle.wait(min(left, 0.5))
-            return self._busy <= 0
+                self._cond.wait(min(left, 0.5))
+            return self._submitted <= 0
 
     def close(self, timeout: float = 30.0) -> int:
-        """Flush (at most ``timeout`` s), stop the thread, release the spool. Returns the writes left pending."""
+        """Flush (at most ``timeout`` s), stop the threads, release the spool. Returns the writes left pending."""
         self.flush(timeout)
-        self._stop = True
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout=max(5.0, self.batch_wait * 4))
-        left = self.spool.pending_count
-        if left == 0:
-            self.spool.compact()
-        self.spool.unlock()
+        self._queue.put(None)  # the spooler writes what is queued, then stops
+        self._threads[0].join(timeout=10)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._threads[1].join(timeout=5)  # a send stuck in a slow request is left behind (daemon)
+        with self._spool_lock:
+            left = self.spool.pending_count
+            if left == 0:
+                self.spool.compact()
+            self.spool.unlock()
         return left
 
     @property
     def pending_count(self) -> int:
-        return self._busy
+        return self._submitted
 
-    # -- the thread --------------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # -- spooler thread ----------------------------------------------------------------------------
+    def _spool_loop(self) -> None:
         while True:
-            ops, stop = self._drain()
-            try:
-                if ops:
-                    self._pending.extend(self.spool.append(ops))
-                    self._settle(0)  # received ops are now counted through _pending
-                if self._pending and time.monotonic() >= self._next_try:
-                    self._send()
-            except Exception as err:  # noqa: BLE001 - the writer must never die
-                log.warning("MLflow writer error: %s", err)
-                self._next_try = time.monotonic() + self.retry_interval
-            if stop or self._stop:
+            items = [self._queue.get()]
+            if items[0] is not None:
+                time.sleep(self.batch_wait)  # let a burst (4 jobs ending at once) gather: one fsync
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            ops = [i for i in items if i is not None]
+            if ops:
+                try:
+                    with self._spool_lock:
+                        numbered = self.spool.append(ops)
+                except Exception as err:  # noqa: BLE001 - a full disk must not stop the search
+                    log.warning("MLflow spool write failed, %d writes kept in memory only: %s", len(ops), err)
+                    numbered = [{"seq": None, **op} for op in ops]
+                with self._cond:
+                    self._pending.extend(numbered)
+                    self._cond.notify_all()
+            if any(i is None for i in items):
                 return
 
-    def _drain(self) -> tuple[list[dict[str, Any]], bool]:
-        """Block for the first operation (or until a retry is due), then take whatever else is queued.
-        Returns the operations and whether close() asked the thread to stop."""
-        wait = max(0.05, self._next_try - time.monotonic()) if self._pending else None
-        try:
-            items = [self._queue.get(timeout=wait)]
-        except queue.Empty:
-            return [], False
-        if items[0] is not None:
-            time.sleep(self.batch_wait)  # let a burst (4 jobs ending at once) gather
+    # -- sender thread -----------------------------------------------------------------------------
+    def _send_loop(self) -> None:
         while True:
+            with self._cond:
+                while not self._stopping and (not self._pending or time.monotonic() < self._next_try):
+                    wait = None if not self._pending else max(0.05, self._next_try - time.monotonic())
+                    self._cond.wait(wait)
+                if self._stopping:
+                    return
+                batch = self._pending[: self.max_batch]
             try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        ops = [i for i in items if i is not None and i.get("op") != "_wake"]
-        return ops, any(i is None for i in items)
+                ok = self._send(batch)
+            except Exception as err:  # noqa: BLE001 - the writer must never die
+                log.warning("MLflow writer error: %s", err)
+                ok = False
+                self._next_try = time.monotonic() + self.retry_interval
+            if ok:
+                seqs = [op["seq"] for op in batch if op.get("seq") is not None]
+                if seqs:
+                    with self._spool_lock:
+                        self.spool.ack(max(seqs))
+                with self._cond:
+                    del self._pending[: len(batch)]
+                    self._submitted -= len(batch)
+                    self.sent += len(batch)
+                    self._cond.notify_all()
 
-    def _send(self) -> None:
+    def _send(self, batch: list[dict[str, Any]]) -> bool:
         if self._sink is None:
             try:
                 self._sink = self._sink_factory()
@@ -132,19 +158,14 @@ class TrackingWriter:
                 if not is_transient(err):
                     log.warning("MLflow tracking unavailable: %s", err)
                 self._offline(err)
-                return
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            try:
-                self._sink.apply(batch)
-            except TransientError as err:
-                self._offline(err)
-                return
-            self.spool.ack(batch[-1]["seq"])
-            del self._pending[: len(batch)]
-            self.sent += len(batch)
-            self.online = True
-            self._settle(-len(batch))
+                return False
+        try:
+            self._sink.apply([{k: v for k, v in op.items() if k != "seq"} for op in batch])
+        except TransientError as err:
+            self._offline(err)
+            return False
+        self.online = True
+        return True
 
     def _offline(self, err: BaseException) -> None:
         if self.online is not False:
@@ -152,8 +173,3 @@ class TrackingWriter:
         self.online = False
         self.last_error = str(err)
         self._next_try = time.monotonic() + self.retry_interval
-
-    def _settle(self, delta: int) -> None:
-        with self._idle:
-            self._busy += delta
-            self._idle.notify_all()

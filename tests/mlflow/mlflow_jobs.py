@@ -108,3 +108,32 @@ def run_job(handler, ctx: Context, job: JobRecord) -> None:
     start(handler, ctx, job)
     metrics(handler, ctx, job)
     end(handler, ctx, job)
+
+
+# -- `mmar-automl run` with the run tests' light job (tests/run/lightjobs.py: a real process, no torch) --
+REPO = Path(__file__).resolve().parents[2]
+LIGHT_DIR = REPO / "tests" / "run"
+
+
+def light_mmar(root: Path, scores=(0.1, 0.2, 0.3, 0.4), sleep: float = 0.1, epochs: int = 2) -> Path:
+    """An MMAR whose top-level search is a grid of the light job's final scores."""
+    (root / "config").mkdir(parents=True)
+    (root / "models").mkdir()
+    (root / "data").mkdir()
+    (root / "data" / "dataset.json").write_text("{}")
+    config = {"epochs": epochs, "sleep": sleep, "score": scores[0], "mode": "ok",
+              "search": [{"domain": "net", "type": "enum", "args": ["score"], "targets": [[s] for s in scores]}],
+              "train": {"model": {"name": "UNet", "args": {"channels": [4, 8]}}}}
+    (root / "config" / "config_train.json").write_text(json.dumps(config, indent=1))
+    (root / "config" / "environment.json").write_text(json.dumps(
+        {"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json", "MMAR_CKPT_DIR": "models"}))
+    return root
+
+
+def light_env() -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(MMAR_AUTOML_JOB_ENTRY="lightjobs:main", MMAR_AUTOML_JOB_PRELOAD="",
+               PYTHONPATH=os.pathsep.join([str(LIGHT_DIR), str(REPO)]))
+    return env
