@@ -1,0 +1,311 @@
+"""Run the jobs of a search on a Ray cluster (``mmar-automl run MMAR --backend ray``).
+
+Each job is a ``JobRunner`` actor (``_ray_node.py``) asking Ray for the job's GPUs (``num_gpus`` = the
+worker's GPU count) and ``cpus_per_job`` CPUs, so Ray places it on a node with free GPUs; the actor
+starts the usual job entry in a child process group there. Everything else stays with the executor:
+job folders, metrics following, scores, journal, handlers, MLflow.
+
+Never blocking: every call to an actor is fire-and-forget; ``poll`` looks at the outstanding answer with
+``ray.wait(timeout=0)``. A job whose actor or node dies answers ``UNKNOWN_EXIT`` with a one-line reason
+(``Handle.lost_reason``, also appended to its log.txt), so the engine records it FAILED and retries it
+per ``--max-retries``; an actor silent for ``lost_after`` seconds counts as lost too (a partitioned node).
+
+Files: by default the job folder is on a filesystem every node sees (NFS, Lustre). Where a node does not
+see it, the folder is shipped there as a tar through the object store, metrics and log lines are streamed
+back into the orchestrator's copy while the job runs, and the created files come back at its end.
+
+Ray is an optional extra, imported only inside functions (``pip install 'mmar-automl[ray]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import UsageError
+from mmar_automl.executor import UNKNOWN_EXIT, Handle, JobSpec
+
+log = logging.getLogger("mmar_automl.backends.ray")
+INSTALL_HINT = "pip install 'mmar-automl[ray]'"
+SHIP_ENV = "MMAR_AUTOML_RAY_SHIP_FILES"     # "1": always ship job folders (tests a cluster without shared files)
+FORCE_KILL_AFTER_S = 5.0                    # after a SIGKILL request, the actor itself is killed
+
+
+def import_ray() -> Any:
+    """``import ray``, or a UsageError (exit 2) saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--backend ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+@dataclass
+class RayHandle(Handle):
+    """A job on the cluster. ``pid`` is 0: the process lives on another node (nothing to signal here)."""
+
+    actor: Any = None
+    ref: Any = None                     # the outstanding actor call
+    stage: str = "starting"             # starting -> running -> collecting -> done
+    asked_at: float = 0.0               # monotonic time of the outstanding call
+    code: int | None = None             # the job's exit code once known
+    lost_reason: str | None = None
+    shipped: bool = False
+    node_id: str | None = None
+    node_ip: str | None = None
+    kill_sent: int | None = None
+    force_kill_at: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class RayBackend:
+    """The executor's Backend on a Ray cluster (see the module docstring).
+
+    ``address``: ``auto`` (default: the cluster of ``ray start`` or $RAY_ADDRESS), ``local`` (a private Ray
+    instance on this machine) or ``HOST:PORT`` / ``ray://HOST:PORT``. ``ship_files``: None = ship only to
+    nodes that do not see the job folder, True = always. ``metrics`` is the path of metrics.jsonl in a job
+    folder (the MMAR's ``MMAR_CKPT_DIR``)."""
+
+    def __init__(self, address: str | None = "auto", *, cpus_per_job: float = 1.0, ship_files: bool | None = None,
+                 poll_interval: float = 0.25, lost_after: float = 60.0, metrics: str = "models/metrics.jsonl",
+                 init_kwargs: dict[str, Any] | None = None):
+        self.address = address or "auto"
+        self.cpus_per_job = cpus_per_job
+        if ship_files is None and os.environ.get(SHIP_ENV) == "1":
+            ship_files = True
+        self.ship_files = ship_files
+        self.poll_interval = poll_interval
+        self.lost_after = lost_after
+        self.metrics = metrics
+        self.init_kwargs = dict(init_kwargs or {})
+        self._owns_ray = False
+        self._actor_cls: Any = None
+        self._handles: list[RayHandle] = []
+
+    # -- connection ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect to the cluster (idempotent); UsageError (exit 2) when none is reachable."""
+        ray = import_ray()
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+                      **self.init_kwargs}
+            try:
+                ray.init(address=self.address, **kwargs)
+            except (ConnectionError, ValueError, RuntimeError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise UsageError(f"--ray-address {self.address}: cannot connect to a Ray cluster ({first}); "
+                                 "start one with `ray start --head` or use --ray-address local") from None
+            self._owns_ray = True
+        if self._actor_cls is None:
+            from mmar_automl.backends._ray_node import JobRunner
+
+            self._actor_cls = ray.remote(max_restarts=0, max_task_retries=0)(JobRunner)
+
+    def alive_nodes(self) -> list[dict[str, Any]]:
+        """The cluster's live nodes as ``{"id", "ip", "resources"}``."""
+        ray = import_ray()
+        self.start()
+        return [{"id": n["NodeID"], "ip": n.get("NodeManagerAddress", ""), "resources": dict(n.get("Resources", {}))}
+                for n in ray.nodes() if n.get("Alive")]
+
+    def cluster_gpus(self) -> int:
+        return int(sum(n["resources"].get("GPU", 0) for n in self.alive_nodes()))
+
+    def check_fits(self, gpu_counts: list[int]) -> None:
+        """UsageError when some worker asks for more GPUs/CPUs than any live node has (it would wait for ever)."""
+        nodes = self.alive_nodes()
+        for count in sorted(set(gpu_counts)):
+            if not any(n["resources"].get("GPU", 0) >= count and n["resources"].get("CPU", 0) >= self.cpus_per_job
+                       for n in nodes):
+                best = max((n["resources"].get("GPU", 0) for n in nodes), default=0)
+                raise UsageError(f"--workers: a job asks for {count} GPU(s) and {self.cpus_per_job:g} CPU(s) but no "
+                                 f"live Ray node has that much (the largest has {best:g} GPU(s))")
+
+    # -- Backend protocol ---------------------------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> RayHandle:
+        self.start()
+        gpus = job_gpu_count(spec)
+        actor = self._actor_cls.options(num_cpus=self.cpus_per_job, num_gpus=gpus,
+                                        name=None, lifetime=None).remote()
+        handle = RayHandle(spec, 0, "ray", actor=actor)
+        self._ask(handle, actor.start.remote(self._spec_dict(spec), None, self.ship_files))
+        self._handles.append(handle)
+        return handle
+
+    def poll(self, handle: Handle) -> int | None:
+        assert isinstance(handle, RayHandle)
+        if handle.stage == "done":
+            return handle.code
+        now = time.monotonic()
+        if handle.force_kill_at is not None and now >= handle.force_kill_at:
+            self._lost(handle, None, killed=True)
+            return handle.code
+        if isinstance(handle.ref, _Later):
+            if now >= handle.ref.at:
+                self._ask(handle, handle.actor.poll.remote())
+            return None
+        ray = import_ray()
+        ready, _ = ray.wait([handle.ref], timeout=0)
+        if not ready:
+            if handle.stage in ("running", "collecting") and now - handle.asked_at > self.lost_after:
+                self._lost(handle, f"its Ray actor on node {handle.node_ip or '?'} did not answer for "
+                                   f"{self.lost_after:g} s")
+                return handle.code
+            return None
+        try:
+            answer = ray.get(handle.ref)
+        except Exception as err:  # noqa: BLE001 - actor/node died, task failed: the job is lost, not the run
+            self._lost(handle, _describe(err))
+            return handle.code
+        return self._advance(handle, answer, now)
+
+    def kill(self, handle: Handle, sig: int) -> None:
+        assert isinstance(handle, RayHandle)
+        if handle.stage == "done":
+            return
+        handle.kill_sent = int(sig)
+        if handle.stage == "starting":
+            # not running yet (waiting for resources, or shipping): nothing to signal, end it here
+            self._lost(handle, None, killed=True)
+            return
+        handle.actor.signal.remote(int(sig))
+        if sig == signal.SIGKILL and handle.force_kill_at is None:
+            handle.force_kill_at = time.monotonic() + FORCE_KILL_AFTER_S
+
+    def shutdown(self) -> None:
+        ray = import_ray() if self._handles or self._owns_ray else None
+        for handle in self._handles:
+            if handle.stage != "done" and handle.actor is not None:
+                try:
+                    ray.kill(handle.actor, no_restart=True)
+                except Exception:  # noqa: BLE001
+                    pass
+        self._handles = []
+        if self._owns_ray and ray is not None and ray.is_initialized():
+            ray.shutdown()
+        self._owns_ray = False
+
+    # -- the stages of a job ---------------------------------------------------------------------------------
+    def _advance(self, handle: RayHandle, answer: Any, now: float) -> int | None:
+        ray = import_ray()
+        if handle.stage == "starting":
+            if answer.get("status") == "need_files":
+                from mmar_automl.backends._ship import pack
+
+                data = pack(Path(handle.spec.cwd))
+                self._ask(handle, handle.actor.start.remote(self._spec_dict(handle.spec), ray.put(data), True))
+                return None
+            handle.info = answer
+            handle.shipped = bool(answer.get("shipped"))
+            handle.node_id, handle.node_ip = answer.get("node_id"), answer.get("node_ip")
+            _write_placement(handle)
+            handle.stage = "running"
+            if handle.kill_sent is not None:
+                handle.actor.signal.remote(handle.kill_sent)
+            self._ask(handle, handle.actor.poll.remote())
+            return None
+        if handle.stage == "running":
+            if handle.shipped:
+                folder = Path(handle.spec.cwd)
+                _append(folder / self.metrics, answer.get("metrics") or b"")
+                _append(folder / "log.txt", answer.get("log") or b"")
+            code = answer.get("code")
+            if code is None:  # ask again after poll_interval (the engine polls every 50 ms)
+                handle.ref = _Later(now + self.poll_interval)
+                return None
+            handle.code = int(code)
+            if handle.shipped:
+                handle.stage = "collecting"
+                self._ask(handle, handle.actor.collect.remote())
+                return None
+            return self._done(handle)
+        if handle.stage == "collecting":
+            from mmar_automl.backends._ship import unpack
+
+            if answer:
+                unpack(answer, Path(handle.spec.cwd))
+            return self._done(handle)
+        return handle.code
+
+    def _ask(self, handle: RayHandle, ref: Any) -> None:
+        handle.ref = ref
+        handle.asked_at = time.monotonic()
+
+    def _done(self, handle: RayHandle) -> int | None:
+        handle.stage = "done"
+        ray = import_ray()
+        try:
+            ray.kill(handle.actor, no_restart=True)  # frees its GPUs and CPUs now
+        except Exception:  # noqa: BLE001
+            pass
+        return handle.code
+
+    def _lost(self, handle: RayHandle, reason: str | None, killed: bool = False) -> None:
+        """End a job whose actor died, hung or was killed before its process ran."""
+        ray = import_ray()
+        try:
+            ray.kill(handle.actor, no_restart=True)
+        except Exception:  # noqa: BLE001
+            pass
+        handle.stage = "done"
+        if killed and reason is None:
+            handle.code = -int(handle.kill_sent or signal.SIGKILL)
+            return
+        handle.code = UNKNOWN_EXIT
+        where = f"Ray node {handle.node_ip or '?'} ({(handle.node_id or '?')[:12]})" if handle.node_id else "Ray"
+        handle.lost_reason = f"lost on {where}: {reason}"
+        _append(Path(handle.spec.cwd) / "log.txt", f"\nmmar-automl: job {handle.lost_reason}\n".encode())
+        log.warning("job %s %s", Path(handle.spec.cwd).name, handle.lost_reason)
+
+    def _spec_dict(self, spec: JobSpec) -> dict[str, Any]:
+        return {"job_uid": spec.job_uid, "entry": spec.entry, "argv": list(spec.argv), "cwd": spec.cwd,
+                "env": dict(spec.env), "log": spec.log, "metrics": self.metrics}
+
+
+class _Later:
+    """A not-yet-issued poll; ``ray.wait`` is never given one (see RayBackend.poll)."""
+
+    def __init__(self, at: float):
+        self.at = at
+
+
+def job_gpu_count(spec: JobSpec) -> int:
+    """GPUs a job asks Ray for: ``spec.num_gpus`` when the executor sets it, else the worker's GPU list as the
+    executor wrote it into CUDA_VISIBLE_DEVICES (on a Ray cluster those indices only count GPUs)."""
+    count = getattr(spec, "num_gpus", None)
+    if isinstance(count, int):
+        return count
+    visible = spec.env.get("CUDA_VISIBLE_DEVICES", "")
+    return len([g for g in visible.split(",") if g.strip()])
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err)
+    if "node has died" in text or "node died" in text.lower():
+        return f"the node died ({type(err).__name__})"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(err).__name__}: {first}"[:300]
+
+
+def _append(path: Path, data: bytes) -> None:
+    if not data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def _write_placement(handle: RayHandle) -> None:
+    """``ray_node.json`` in the job folder: where the job ran (for people and tests)."""
+    import json
+
+    info = {k: handle.info.get(k) for k in ("node_id", "node_ip", "pid", "shipped", "gpu_ids", "folder")}
+    try:
+        (Path(handle.spec.cwd) / "ray_node.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    except OSError:
+        pass
