@@ -59,17 +59,13 @@ RENAMED_ARGS: dict[tuple[str, str], str] = {
     ("SlidingWindowInferer", "sw_roi_size"): "roi_size",
 }
 
-_warned: set[tuple[str, str]] = set()
-
-
 def _warn(warn: Callable[[str], None] | None, key: tuple[str, str], message: str) -> None:
-    if warn is not None and key not in _warned:
-        _warned.add(key)
+    if warn is not None:
         warn(message)
 
 
 def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | None = None) -> tuple[str, dict]:
-    """Rewrite a Clara 4.1 (name, args) into MONAI 1.6 spelling; each rewrite is warned once per process."""
+    """Rewrite a Clara 4.1 (name, args) into MONAI 1.6 spelling, calling ``warn`` for each rewrite."""
     args = dict(args)
     if name in RENAMED_COMPONENTS:
         new, extra = RENAMED_COMPONENTS[name]

@@ -58,6 +58,7 @@ class JobRecorder:
         self._losses: list[float] = []
         self._trainer: Any = None
         self._save: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}  # more train_stats fields (device, amp)
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.start, 3)
@@ -165,6 +166,7 @@ class JobRecorder:
             "total_iterations": self.iterations,
             "total_time": total,
             "validations": self.validations,
+            **self.extra,
         }
         _write_json_atomic(self.dir / STATS_FILE, stats)
         return stats

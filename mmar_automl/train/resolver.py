@@ -40,14 +40,22 @@ class Builder:
         self.file = str(file)
         self.root = root
         self.device = device
-        self.warn = warn
+        self._warn_to = warn
+        self._warned: set[str] = set()
         self.built: dict[tuple[str, str], Any] = {}
         self._building: list[tuple[str, str]] = []
         self.checkpoint_dict: dict[str, Any] | None = None  # save_dict of the key-metric CheckpointSaver
+        self.amp = False  # whether an engine was built with mixed precision
         self._conf: Any = None
         for section in cfg.SECTIONS:
             if section in config and not isinstance(config[section], dict):
                 raise ConfigError(self.file, (section,), "must be an object of components")
+
+    def warn(self, message: str) -> None:
+        """Each note once per run (a renamed arg shows up in train and validate alike)."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn_to(message)
 
     # -- entries -------------------------------------------------------------------------------
 
@@ -159,6 +167,62 @@ class Builder:
             self.built[ident] = self.build_component(node, "train", ("train", key, index))
         return self.built[ident]
 
+    # -- static check ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Find the mistakes that need no data before any is loaded: unknown names and args, bad
+        ``@references`` and ``{"ref"}``s, unset ``{VAR}``s, in every enabled component of both sections."""
+        for section in cfg.SECTIONS:
+            for key, node in self.section(section).items():
+                self._check(node, section, (section, key))
+
+    def _check(self, node: Any, section: str, path: JsonPath) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                self._check(item, section, (*path, i))
+        elif cfg.is_ref(node):
+            if section != "train":
+                self._ref_exists(node["ref"], path)
+        elif cfg.is_component(node):
+            if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):
+                return
+            raw = node.get("args") or {}
+            if not isinstance(raw, dict):
+                raise ConfigError(self.file, (*path, "args"), f"args must be an object, got {type(raw).__name__}")
+            if "path" in node:
+                factory, label = import_path(str(node["path"]), self.file, path), str(node["path"])
+            else:
+                if not isinstance(node["name"], str):
+                    raise ConfigError(self.file, (*path, "name"), "name must be a string")
+                label, raw = translate(node["name"], raw)
+                factory = lookup_name(label, self.file, path)
+                real = getattr(factory, "__name__", label)
+                if real != label:
+                    _, raw = translate(real, raw)
+            short = label.rpartition(".")[2]
+            extra = {"device": None} if short in _ENGINES else {}
+            if has_datalist(node):
+                extra["data"] = None
+            check_args(factory, short, {**raw, **extra}, self.file, path)
+            for k, v in raw.items():
+                self._check(v, section, (*path, "args", k))
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                self._check(v, section, (*path, k))
+        elif isinstance(node, str):
+            if cfg.is_reference(node) or cfg.is_expression(node):
+                for name in cfg.REF_IN_EXPR.findall(node):
+                    if name != cfg.CONF_REF and self._find(name, section) is None:
+                        raise self._bad_reference(name, section, path)
+            elif unresolved_variable(node):
+                raise ConfigError(self.file, path, f"unknown variable {node} (set it in environment.json or with --set)")
+
+    def _ref_exists(self, name: Any, path: JsonPath) -> None:
+        for node in self.section("train").values():
+            if isinstance(node, list) and any(cfg.is_component(i) and name in (i.get("name"), i.get("path")) for i in node):
+                return
+        self._train_ref(name, "validate", path)  # raises with the suggestion
+
     # -- components ----------------------------------------------------------------------------
 
     def build_component(self, node: dict, section: str, path: JsonPath) -> Any:
@@ -199,7 +263,8 @@ class Builder:
             args.setdefault("device", self._torch_device())
             if args.get("amp") and self.device == "cpu":
                 args["amp"] = False
-                self.warn(f"note: {format_json_path(path)}: amp is GPU-only here; training in float32 on CPU")
+                self.warn("note: amp (mixed precision) needs a GPU: running in float32 on the CPU")
+            self.amp = self.amp or bool(args.get("amp"))
         check_args(factory, short, args, self.file, path)
         try:
             obj = factory(**args)
@@ -268,14 +333,23 @@ class Builder:
 
                 self._conf = ConfDict(self.config)
             return self._conf
-        others = [s for s in cfg.SECTIONS if s != section]
-        for where in (section, *others):
+        where = self._find(name, section)
+        if where is None:
+            raise self._bad_reference(name, section, path)
+        return self.get(where, name)
+
+    def _find(self, name: str, section: str) -> str | None:
+        for where in (section, *(s for s in cfg.SECTIONS if s != section)):
             if self.has(where, name):
-                return self.get(where, name)
+                return where
+        return None
+
+    def _bad_reference(self, name: str, section: str, path: JsonPath) -> ConfigError:
+        others = [s for s in cfg.SECTIONS if s != section]
         known = [k for s in cfg.SECTIONS for k in self.section(s)]
         suggestion = difflib.get_close_matches(name, [*known, cfg.CONF_REF], n=1)
         hint = f" (did you mean '@{suggestion[0]}'?)" if suggestion else ""
-        raise ConfigError(self.file, path, f"bad reference '@{name}': no component {name!r} in {section} or {others[0]}{hint}")
+        return ConfigError(self.file, path, f"bad reference '@{name}': no component {name!r} in {section} or {others[0]}{hint}")
 
     def expression(self, text: str, section: str, path: JsonPath) -> Any:
         """Evaluate ``#...`` with monai, torch, numpy and the referenced components in scope."""

@@ -107,9 +107,11 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
         try:
             _determinism(conf, file)
             builder = Builder(conf, file, mmar.root, chosen)
+            builder.check()  # config mistakes in a second, before any data is loaded
             trainer = builder.get("train", "trainer")
             evaluator = builder.built.get(("validate", "evaluator"))
             recorder.attach(trainer, evaluator, builder.checkpoint_dict)
+            recorder.extra = {"device": chosen, "amp": builder.amp}
             trainer.run()
         except ConfigError as err:
             recorder.finish("failed", str(err))

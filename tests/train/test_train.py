@@ -18,7 +18,7 @@ import pytest
 from mmar_automl.errors import ConfigError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from factory import CLARA_CONFIGS, SMALL, make_dataset, make_mmar, read_metrics, read_stats  # noqa: E402
+from factory import CLARA_CONFIGS, SMALL, make_dataset, make_mmar, read_metrics, read_stats, tiny_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,69 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"))
-
-
-def tiny_config(**top) -> dict:
-    """A minimal Clara 4.x config (same constructs as NVIDIA's): tiny UNet, 16^3 crops, SimpleInferer."""
-    config = {
-        "epochs": 1, "use_gpu": False, "amp": False, "num_interval_per_valid": 1, "learning_rate": 1e-3,
-        "determinism": {"random_seed": 0}, "dont_load_ckpt_model": True,
-        "train": {
-            "loss": {"name": "DiceLoss", "args": {"to_onehot_y": True, "softmax": True}},
-            "optimizer": {"name": "Adam", "args": {"params": "#@model.parameters()", "lr": "{learning_rate}"}},
-            "model": {"name": "UNet", "args": {"dimensions": 3, "in_channels": 1, "out_channels": 2,
-                                               "channels": [4, 8], "strides": [2], "num_res_units": 0}},
-            "pre_transforms": [
-                {"name": "LoadImaged", "args": {"keys": ["image", "label"]}},
-                {"name": "EnsureChannelFirstd", "args": {"keys": ["image", "label"]}},
-                {"name": "ScaleIntensityRanged", "args": {"keys": "image", "a_min": -57, "a_max": 164,
-                                                          "b_min": 0.0, "b_max": 1.0, "clip": True}},
-                {"name": "RandSpatialCropd", "args": {"keys": ["image", "label"], "roi_size": [16, 16, 16],
-                                                      "random_size": False}},
-                {"name": "RandFlipd", "disabled": True, "args": {"keys": ["image", "label"], "prob": 0.5}},
-                {"name": "ToTensord", "args": {"keys": ["image", "label"]}},
-            ],
-            "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
-                        "data_list_key": "training", "args": {"transform": "@pre_transforms"}},
-            "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 2, "shuffle": True,
-                                                          "num_workers": 0}},
-            "inferer": {"name": "SimpleInferer"},
-            "handlers": [
-                {"name": "CheckpointLoader", "disabled": "{dont_load_ckpt_model}",
-                 "args": {"load_path": "{MMAR_CKPT}", "load_dict": {"model": "@model"}}},
-                {"name": "ValidationHandler", "args": {"validator": "@evaluator", "epoch_level": True,
-                                                       "interval": "{num_interval_per_valid}"}},
-            ],
-            "trainer": {"name": "SupervisedTrainer", "args": {
-                "max_epochs": "{epochs}", "train_data_loader": "@dataloader", "network": "@model",
-                "loss_function": "@loss", "optimizer": "@optimizer", "inferer": "@inferer",
-                "train_handlers": "@handlers", "amp": "{amp}"}},
-        },
-        "validate": {
-            "pre_transforms": [{"ref": "LoadImaged"}, {"ref": "EnsureChannelFirstd"}, {"ref": "ScaleIntensityRanged"},
-                               {"ref": "RandFlipd"}, {"ref": "ToTensord"}],
-            "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
-                        "data_list_key": "validation", "args": {"transform": "@pre_transforms"}},
-            "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 1, "num_workers": 0}},
-            "inferer": {"name": "SimpleInferer"},
-            "handlers": [{"name": "CheckpointSaver", "rank": 0, "args": {
-                "save_dir": "{MMAR_CKPT_DIR}", "save_dict": {"model": "@model", "train_conf": "@conf"},
-                "save_key_metric": True}}],
-            "post_transforms": [
-                {"name": "Activationsd", "args": {"keys": "pred", "softmax": True}},
-                {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False],
-                                                 "to_onehot": [True, True], "n_classes": 2}},
-            ],
-            "key_metric": {"name": "MeanDice", "log_label": "val_mean_dice",
-                           "args": {"include_background": False,
-                                    "output_transform": "#monai.handlers.from_engine(['pred', 'label'])"}},
-            "evaluator": {"name": "SupervisedEvaluator", "args": {
-                "val_data_loader": "@dataloader", "network": "@model", "inferer": "@inferer",
-                "postprocessing": "@post_transforms", "key_val_metric": "@key_metric", "val_handlers": "@handlers"}},
-        },
-    }
-    config.update(top)
-    return config
 
 
 def run_main(root: Path, *overrides: str) -> int:
