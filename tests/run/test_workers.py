@@ -56,3 +56,57 @@ def test_no_driver_means_no_gpu():
     # This machine has no NVIDIA driver: NVMLError_LibraryNotFound must read as "no GPU", not fail.
     assert discover_gpus() == [] or all(isinstance(g, Gpu) for g in discover_gpus())
     assert gpus_released([], [], {1}) is True
+
+
+class _FakeNvml:
+    """A stand-in for the NVML bindings (this machine has no GPU): two GPUs whose NVML order differs
+    from PCI bus order, and a compute process list we control."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self):
+        self.buses = ["00000000:AF:00.0", "00000000:3B:00.0"]  # NVML index 0 sits on the higher bus
+        self.procs = {0: [], 1: []}
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetPciInfo(self, h):
+        return type("Pci", (), {"busId": self.buses[h].encode()})()
+
+    def nvmlDeviceGetName(self, h):
+        return b"Fake GPU"
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        return [type("P", (), {"pid": p})() for p in self.procs[h]]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, h):
+        return []
+
+
+def test_nvml_order_and_memory_release(monkeypatch):
+    import sys
+
+    fake = _FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = discover_gpus()
+    # CUDA index (PCI_BUS_ID order) 0 is the 3B bus, which NVML calls 1
+    assert [(g.index, g.nvml_index, g.pci_bus_id) for g in gpus] == [(0, 1, "00000000:3b:00.0"), (1, 0, "00000000:af:00.0")]
+    fake.procs[1] = [4242]
+    assert not gpus_released(gpus, [0], {4242})   # our job's pid still holds memory on CUDA GPU 0
+    assert gpus_released(gpus, [1], {4242})
+    fake.procs[1] = []
+    assert gpus_released(gpus, [0], {4242})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert [(g.index, g.nvml_index) for g in discover_gpus()] == [(0, 0)]
