@@ -199,8 +199,14 @@ class MLflowHandler(Handler):
 
             self.writer.submit({"op": "artifacts", "uid": f"job:{best['job_uid']}",
                                 "files": [[str(ckpt_dir(best["folder"]) / "model.pt"), "model"]]})
-        self.writer.submit({"op": "log", "uid": self.parent_uid, "tags": {"mmar_automl.status": "COMPLETE"}})
-        self.writer.submit({"op": "close_run", "uid": self.parent_uid, "status": "FINISHED",
+        # An interrupted run (Ctrl-C) is KILLED until `run --resume` reopens it.
+        engine = ctx.get_prop("ENGINE")
+        interrupted = bool(getattr(engine, "interrupts", 0))
+        tags = {"mmar_automl.status": "INTERRUPTED" if interrupted else "COMPLETE"}
+        if isinstance(getattr(engine, "stopping", None), str):
+            tags["mmar_automl.stop_reason"] = engine.stopping[:500]
+        self.writer.submit({"op": "log", "uid": self.parent_uid, "tags": tags})
+        self.writer.submit({"op": "close_run", "uid": self.parent_uid, "status": "KILLED" if interrupted else "FINISHED",
                             "end_time": int(time.time() * 1000)})
         self._close()
 

@@ -46,15 +46,19 @@ def prepare_store(uri: str) -> None:
     create it. Other stores (servers) are left to the writer thread: a server that is down must not
     hold up the search."""
     db = sqlite_path(uri)
-    if db is None:
-        return
+    if db is None or (db.is_file() and db.stat().st_size > 0 and not db.with_name(db.name + ".creating").exists()):
+        return  # a server, or a store created before: nothing to wait for
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         from mlflow.tracking import MlflowClient  # lazy: ~3 s
 
+        marker = db.with_name(db.name + ".creating")  # present while (or if a crash stopped) creating
+        marker.touch()
+
         # Opening the store creates and migrates its tables.
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        marker.unlink()
 
 
 def ui_hint(uri: str) -> str:
