@@ -20,9 +20,8 @@ class GridController(PrunerMixin, Controller):
     workers); afterwards the controller is exhausted. Args: ``pruner``/``pruner_args`` (see pruning.py).
     """
 
-    def __init__(self, seed: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None,
-                 **kwargs: Any):
-        super().__init__(seed=seed, **kwargs)
+    def __init__(self, seed: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None):
+        super().__init__(seed=seed)
         self._init_pruner(pruner, pruner_args)
         self._done = False
 

@@ -41,9 +41,8 @@ class OptunaController(PrunerMixin, Controller):
     validated) as a FAIL trial, which the samplers ignore."""
 
     def __init__(self, seed: int | None = None, sampler: str = "tpe", sampler_args: dict[str, Any] | None = None,
-                 n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None,
-                 **kwargs: Any):
-        super().__init__(seed=seed, **kwargs)
+                 n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None):
+        super().__init__(seed=seed)
         if sampler not in SAMPLERS:
             raise ConfigError(AUTOML_CONFIG, "controller.args.sampler",
                               f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")

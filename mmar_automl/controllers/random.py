@@ -33,8 +33,8 @@ class RandomController(PrunerMixin, Controller):
     brings one new point. Plus ``pruner``/``pruner_args``."""
 
     def __init__(self, seed: int | None = None, num_samples: int | None = None, max_jobs: int | None = None,
-                 pruner: str = "none", pruner_args: dict[str, Any] | None = None, **kwargs: Any):
-        super().__init__(seed=seed, **kwargs)
+                 pruner: str = "none", pruner_args: dict[str, Any] | None = None):
+        super().__init__(seed=seed)
         total = num_samples if num_samples is not None else max_jobs
         if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < 1):
             raise ConfigError(AUTOML_CONFIG, "controller.args.num_samples",

@@ -54,9 +54,8 @@ class ReinforcementController(PrunerMixin, Controller):
     """
 
     def __init__(self, seed: int | None = None, max_rounds: int = 8, samples_per_round: int | None = None,
-                 init_sigma: float = 0.25, pruner: str = "none", pruner_args: dict[str, Any] | None = None,
-                 **kwargs: Any):
-        super().__init__(seed=seed, **kwargs)
+                 init_sigma: float = 0.25, pruner: str = "none", pruner_args: dict[str, Any] | None = None):
+        super().__init__(seed=seed)
         if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 1:
             raise ConfigError(AUTOML_CONFIG, "controller.args.max_rounds",
                               f"max_rounds must be a positive integer, got {max_rounds!r}")

@@ -29,3 +29,13 @@ def test_covers_the_float_range():
 def test_bad_num_samples():
     with pytest.raises(ConfigError):
         RandomController(num_samples=-1)
+
+
+@pytest.mark.parametrize("cls_name", ["GridController", "RandomController", "ReinforcementController",
+                                      "OptunaController"])
+def test_unknown_args_are_refused(cls_name):
+    # runsetup turns this TypeError into a one-line ConfigError naming controller.args
+    import mmar_automl.controllers as controllers
+
+    with pytest.raises(TypeError):
+        getattr(controllers, cls_name)(no_such_arg=1)
