@@ -1,0 +1,96 @@
+"""`report --html`: one self-contained file, opened in headless Chromium (Debian's `chromium`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mmar_automl.cli import main
+from mmar_automl.report.data import load_report
+from synthetic_runs import synthetic_run
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-extensions", "--virtual-time-budget=5000"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The browser; installed here when missing and we may (root with apt-get), else a clear skip."""
+    path = shutil.which("chromium")
+    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900)
+        path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium is not installed and cannot be installed here (not root or no apt-get): "
+                    "run `make install` as root, or `apt-get install chromium`")
+    return path
+
+
+def _browse(chromium: str, page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
+    profile = tmp / f"profile{len(list(tmp.glob('profile*')))}"
+    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+                          capture_output=True, text=True, timeout=180, cwd=tmp)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("html")
+    root = tmp / "mmar"
+    synthetic_run(root, 60, run_id="h", fail_every=12)
+    out = tmp / "report" / "run.html"
+    assert main(["report", str(root), "--html", str(out), "--top", "5"]) == 0
+    return root, out
+
+
+def test_page_is_self_contained(page):
+    _, out = page
+    text = out.read_text()
+    # no external resource of any kind: no <link>, no script src, no url(), no http(s) other than the SVG namespace
+    assert "<link" not in text and "src=" not in text and "url(" not in text and "@import" not in text
+    assert set(re.findall(r"https?://[^\s\"'<>]+", text)) == {"http://www.w3.org/2000/svg"}
+    for plot in ("history", "parallel", "importance", "curves"):
+        assert f'data-plot="{plot}"' in text
+
+
+def test_plots_render_in_chromium(chromium, page, tmp_path):
+    root, out = page
+    report = load_report(root, "h")
+    scored = len(report.scored())
+    proc = _browse(chromium, out, tmp_path, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    match = re.search(r'<body[^>]*data-rendered="([^"]*)"', proc.stdout)
+    assert match, "the page's load script did not run: " + proc.stdout[:500]
+    rendered = {}
+    for item in match.group(1).split():
+        name, count, size = item.split(":")
+        width, height = (int(v) for v in size.split("x"))
+        assert width > 200 and height > 50, item
+        rendered[name] = int(count)
+    # every mark drawn with a non-empty box: one dot and one line per scored job, one curve per job
+    # that validated (failed jobs validated once), one bar per dimension that varied
+    assert rendered["history"] == scored == 55
+    assert rendered["parallel"] == scored
+    assert rendered["curves"] == len(report.jobs)
+    assert rendered["importance"] == len(report.space.names)
+
+
+def test_screenshot_is_not_blank(chromium, page, tmp_path):
+    _, out = page
+    shot = tmp_path / "shot.png"
+    proc = _browse(chromium, out, tmp_path, f"--screenshot={shot}", "--window-size=1200,1800")
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (a tensorboard dependency) is missing")
+
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, axes and the viridis marks, not a blank page
+    non_white = sum(n for n, c in colours if c != (255, 255, 255))
+    assert non_white > 0.02 * image.width * image.height
