@@ -53,6 +53,17 @@ class MLflowHandler(Handler):
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def check_options(mmar_root: str | Path, tracking_uri: str | None = None, log_models: str | None = None) -> str:
+        """For the CLI, before anything starts: the tracking URI the run will use; ConfigError (exit 2)
+        for a bare file store or an unknown ``--log-models``."""
+        from mmar_automl.errors import ConfigError
+        from mmar_automl.tracking.uri import resolve_tracking_uri
+
+        if log_models is not None and log_models not in LOG_MODELS:
+            raise ConfigError(None, "--log-models", f"{log_models!r} is not one of {', '.join(LOG_MODELS)}")
+        return resolve_tracking_uri(mmar_root, tracking_uri)
+
     # -- dispatch: never raise ---------------------------------------------------------------------
     def handle_event(self, event: str, ctx: Context) -> None:
         try:
@@ -149,8 +160,8 @@ class MLflowHandler(Handler):
             "start_time": int((job.started_at or time.time()) * 1000), "tags": tags, "params": params,
             "full_values": {**full, **full_tags},
         })
-        if self.sampler is not None:
-            self.sampler.add(f"job:{job.job_uid}", list(job.gpus))
+        if self.sampler is not None and job.gpus:
+            self.sampler.add(f"job:{job.job_uid}", _nvml_indices(ctx, job.gpus))
 
     def job_metrics(self, ctx: Context) -> None:
         from mmar_automl.tracking.records import metrics_from_records
@@ -276,6 +287,14 @@ def _controller_name(ctx: Context) -> str:
         if value is not None:
             return type(value).__name__
     return ""
+
+
+def _nvml_indices(ctx: Context, gpus: list[int]) -> dict[int, int]:
+    """``{CUDA index: NVML index}`` from the engine's GPU list (matched by PCI bus id when it was built);
+    without it, the indices are taken to be the same."""
+    known = {g.index: g.nvml_index for g in getattr(ctx.get_prop("ENGINE"), "gpus", None) or []
+             if hasattr(g, "index") and hasattr(g, "nvml_index")}
+    return {i: known.get(i, i) for i in gpus}
 
 
 def _dimension(space: Any, name: str) -> Any:

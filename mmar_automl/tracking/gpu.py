@@ -1,10 +1,11 @@
 """Utilisation and memory of one job's own GPUs, read with NVML by the orchestrator.
 
 MLflow's built-in system metrics log every GPU of the host, which is wrong when four jobs share a
-machine; here each running job gets only the GPUs it was given. Job GPUs are NVML indices (NVML
-ignores CUDA_VISIBLE_DEVICES). No driver (``NVMLError_LibraryNotFound``) means "no GPU": the sampler
+machine; here each running job gets only the GPUs it was given. No driver (``NVMLError_LibraryNotFound``) means "no GPU": the sampler
 is then off, never an error. NVML is never touched through torch (a CUDA context in the orchestrator
-breaks forked jobs, DESIGN.md section 9).
+breaks forked jobs, DESIGN.md section 9). A job's GPUs are named by their CUDA index (what the user
+wrote in ``--workers``) and read through their NVML index (the engine's ``Gpu.nvml_index``, matched by
+PCI bus id): NVML ignores CUDA_VISIBLE_DEVICES.
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def open_nvml() -> Reader | None:
     return read
 
 
-def gpu_metrics(gpus: list[int], reader: Reader, step: int, timestamp_ms: int) -> list[list[Any]]:
-    """Metric tuples ``[key, value, step, ts]`` for each of a job's GPUs, e.g. ``gpu1/utilization_pct``.
-    A GPU that cannot be read is left out (it may have fallen off the bus; the job will tell)."""
+def gpu_metrics(gpus: dict[int, int], reader: Reader, step: int, timestamp_ms: int) -> list[list[Any]]:
+    """Metric tuples ``[key, value, step, ts]`` for each of a job's GPUs (``{CUDA index: NVML index}``),
+    e.g. ``gpu1/utilization_pct``. A GPU that cannot be read is left out (it may have fallen off the
+    bus; the job will tell)."""
     out = []
-    for index in gpus:
+    for index, nvml_index in gpus.items():
         try:
-            reading = reader(index)
+            reading = reader(nvml_index)
         except Exception as err:  # noqa: BLE001 - an NVML error must not stop tracking
             log.debug("NVML read of GPU %s failed: %s", index, err)
             continue
@@ -66,7 +68,7 @@ class GpuSampler:
         self._emit = emit
         self.interval = interval
         self._reader: Reader | None = open_nvml() if reader is True else (reader or None)
-        self._jobs: dict[str, tuple[list[int], int]] = {}  # key -> (gpus, samples taken)
+        self._jobs: dict[str, tuple[dict[int, int], int]] = {}  # key -> ({CUDA: NVML index}, samples taken)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -75,11 +77,12 @@ class GpuSampler:
     def active(self) -> bool:
         return self._reader is not None
 
-    def add(self, key: str, gpus: list[int]) -> None:
+    def add(self, key: str, gpus: dict[int, int]) -> None:
+        """Sample ``gpus`` (``{CUDA index: NVML index}``) for the job ``key`` until :meth:`remove`."""
         if not self.active or not gpus:
             return
         with self._lock:
-            self._jobs[key] = (list(gpus), 0)
+            self._jobs[key] = (dict(gpus), 0)
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="mmar-automl-gpu", daemon=True)
             self._thread.start()

@@ -18,6 +18,7 @@ import pytest
 from mlflow_jobs import end, fire, metrics, run_job, start
 from mmar_automl.handlers.mlflow import MLflowHandler
 from mmar_automl.recommendation import JobState
+from mmar_automl.tracking.gpu import GpuSampler
 from mmar_automl.tracking.spool import Spool
 
 pytestmark = pytest.mark.slow
@@ -51,9 +52,15 @@ def _artifacts(client, run_id, path=None):
 def test_four_jobs_one_parent_four_children(live_server, jobs, tmp_path):
     handler = _handler()
     ctx = _begin(handler, jobs, live_server, tmp_path.name)
+    # NVML stand-in (no GPU here): the sampler's reading -> the job's own child run, GPU workers only
+    handler.sampler = GpuSampler(handler._emit_gpu, interval=3600,
+                                 reader=lambda nvml: {"utilization_pct": 40.0 + nvml, "memory_used_mb": 512.0})
     records = [jobs.job(n, worker=1 + (n - 1) % 2) for n in range(1, 5)]
     for job in records:
-        run_job(handler, ctx, job)
+        start(handler, ctx, job)
+        handler.sampler.sample_once(int(time.time() * 1000))
+        metrics(handler, ctx, job)
+        end(handler, ctx, job)
     fire(handler, ctx, "end_automl")
 
     client, parents, children = _runs(live_server, tmp_path.name)
@@ -79,6 +86,10 @@ def test_four_jobs_one_parent_four_children(live_server, jobs, tmp_path):
         assert sorted((m.step, m.value) for m in history) == [(1, 1.0), (2, 0.5), (3, pytest.approx(1 / 3))]
         assert len(client.get_metric_history(child.info.run_id, "val_mean_dice")) == 3
         assert len(client.get_metric_history(child.info.run_id, "val_acc")) == 3
+        if job.gpus:
+            assert child.data.metrics["gpu0/utilization_pct"] == 40.0
+        else:
+            assert not [k for k in child.data.metrics if k.startswith("gpu")]
         expected = sorted(["config", "log.txt", "train_stats.json"] + (["model"] if job.number == 4 else []))
         assert _artifacts(client, child.info.run_id) == expected  # --log-models best: only the best job's
         assert _artifacts(client, child.info.run_id, "config") == ["config/config_train.json"]

@@ -135,7 +135,7 @@ def test_no_nvml_means_no_gpu_sampling():
     emitted = []
     sampler = gpu.GpuSampler(lambda key, m: emitted.append((key, m)), interval=0.01)
     assert not sampler.active
-    sampler.add("job:a", [0])
+    sampler.add("job:a", {0: 0})
     sampler.sample_once(0)
     assert emitted == []
     sampler.close()
@@ -145,17 +145,38 @@ def test_sampler_logs_only_the_jobs_own_gpus():
     readings = {0: {"utilization_pct": 50.0, "memory_used_mb": 100.0}, 1: {"utilization_pct": 7.0,
                                                                           "memory_used_mb": 9.0}}
 
-    def reader(index):
-        return readings[index]  # GPU 2 "fell off the bus": KeyError, left out
+    def reader(nvml_index):
+        return readings[nvml_index]  # NVML index 2 "fell off the bus": KeyError, left out
 
     emitted = []
     sampler = gpu.GpuSampler(lambda key, m: emitted.append((key, m)), interval=3600, reader=reader)
-    sampler.add("job:a", [1, 2])
-    sampler.add("job:b", [])
+    sampler.add("job:a", {3: 1, 5: 2})  # CUDA 3 is NVML 1 (CUDA_VISIBLE_DEVICES / PCI order differ)
+    sampler.add("job:b", {})
     sampler.sample_once(5000)
     sampler.sample_once(6000)
     sampler.remove("job:a")
     sampler.sample_once(7000)
     sampler.close()
-    assert emitted == [("job:a", [["gpu1/utilization_pct", 7.0, 0, 5000], ["gpu1/memory_used_mb", 9.0, 0, 5000]]),
-                       ("job:a", [["gpu1/utilization_pct", 7.0, 1, 6000], ["gpu1/memory_used_mb", 9.0, 1, 6000]])]
+    assert emitted == [("job:a", [["gpu3/utilization_pct", 7.0, 0, 5000], ["gpu3/memory_used_mb", 9.0, 0, 5000]]),
+                       ("job:a", [["gpu3/utilization_pct", 7.0, 1, 6000], ["gpu3/memory_used_mb", 9.0, 1, 6000]])]
+
+
+def test_check_options_for_the_cli(tmp_path, monkeypatch):
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert MLflowHandler.check_options(tmp_path).startswith("sqlite:///")
+    with pytest.raises(ConfigError, match="--log-models: 'some' is not one of best, all, none"):
+        MLflowHandler.check_options(tmp_path, None, "some")
+    with pytest.raises(ConfigError, match="--tracking-uri"):
+        MLflowHandler.check_options(tmp_path, "mlruns")
+
+
+def test_handler_module_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, mmar_automl.cli, mmar_automl.handlers.mlflow, mmar_automl.cli.sync; "
+            "print(sorted(m for m in ('mlflow', 'torch', 'monai', 'sqlalchemy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
