@@ -108,6 +108,7 @@ class Engine:
         self._old_handlers: dict[int, Any] = {}
         self._recs: dict[int, Recommendation] = {}
         self._told: set[int] = set()
+        self._quiet = False
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -148,19 +149,27 @@ class Engine:
         self._fire(EventType.SEARCH_SPACE_AVAILABLE)
 
     def _start_resumed(self) -> None:
+        """Replay first (silently: handlers have not started), then tell the handlers what exists."""
         state = self.resume
         assert state is not None and self.journal is not None
         self._kill_leftovers(state)
         self.journal.append(Op.RESUMED, session=state.sessions + 1, workers=[w.label for w in self.workers])
         self.jobs = {u: state.jobs[u] for u in state.job_order}
         self.started_recs = {j.recommendation.rec_id for j in self.jobs.values()}
+        self.ctx.set_prop(ContextKey.SEARCH_SPACE, self.space)
+        self.executor.set_space(self.space)
+        self.controller.set_search_space(self.space, self.ctx)
+        self._quiet = True
+        try:
+            self._replay_controller(state)
+            # Jobs the dead orchestrator left RUNNING: keep a result they finished, else re-run them.
+            for job in state.running():
+                self._settle_interrupted(job)
+        finally:
+            self._quiet = False
         self.ctx.set_prop("PREVIOUS_JOBS", [copy.deepcopy(j) for j in self.jobs.values()])
         self._fire(EventType.START_AUTOML)
-        self._set_space()
-        self._replay_controller(state)
-        # Jobs the dead orchestrator left RUNNING: keep a result they finished, else re-run them.
-        for job in state.running():
-            self._settle_interrupted(job)
+        self._fire(EventType.SEARCH_SPACE_AVAILABLE)
         for rec_id in sorted(self._pending_rec_ids()):
             rec = self._recs[rec_id]
             previous = [j for j in self.jobs.values() if j.recommendation.rec_id == rec_id]
@@ -421,6 +430,8 @@ class Engine:
         self._fire(event)
 
     def _fire(self, event: str) -> None:
+        if self._quiet:
+            return
         for handler in self.handlers:
             try:
                 handler.handle_event(event, self.ctx)

@@ -215,7 +215,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
 
     limits = Limits(
         max_jobs=opts.max_jobs if opts.max_jobs is not None else saved.get("max_jobs"),
-        time_limit=opts.time_limit if opts.time_limit is not None else saved.get("time_limit"),
+        time_limit=opts.time_limit,  # wall time of this session: not inherited by a resume
         max_retries=opts.max_retries if opts.max_retries is not None else saved.get("max_retries", 0),
     )
     job_timeout = opts.job_timeout if opts.job_timeout is not None else saved.get("job_timeout")

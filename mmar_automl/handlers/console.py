@@ -136,6 +136,7 @@ class ConsoleHandler(Handler):
     def _render(self) -> Any:
         from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         workers = Table(title="workers", expand=False)
         for col in ("worker", "gpu", "job", "epoch", "latest metric"):
@@ -160,4 +161,4 @@ class ConsoleHandler(Handler):
             eta = f", ETA {remaining * per_job / len(self.workers):.0f} s"
         best = f"best: {self.best.name} {_score(self.best.score)}" if self.best else "best: -"
         progress = f"{n_done}/{max(self.total, n_done)} jobs finished, {len(self.running)} running, {elapsed:.0f} s elapsed{eta}"
-        return Group(workers, done, best, progress)
+        return Group(workers, done, Text(best), Text(progress))  # Text: no markup in names like [8,16]

@@ -33,8 +33,17 @@ class MMARHandler(Handler):
         self.scored: dict[str, JobRecord] = {}
 
     def start_automl(self, ctx: Context) -> None:
+        """On resume: learn the earlier jobs; best/ catches up with a job that ended while we were down."""
         for job in ctx.get_prop("PREVIOUS_JOBS") or []:
             self._note(job)
+        if self.best is not None and Path(self.best.folder).is_dir():
+            run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR))
+            try:
+                current = json.loads((run_dir / "best" / "best.json").read_text()).get("job_uid")
+            except (OSError, ValueError):
+                current = None
+            if current != self.best.job_uid:
+                write_best(run_dir, self.best)
 
     def end_job(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)

@@ -294,3 +294,84 @@ def test_sigint_stops_jobs_and_leaves_no_process(tmp_path, light_env):
     assert events[-1]["op"] == "run_ended" and events[-1]["exit_code"] == 130
     aborted = [e["job"] for e in events if e["op"] == "job_ended"]
     assert len(aborted) == 2 and all(j["state"] == "ABORTED" for j in aborted)
+
+
+NONDET = '''
+import random
+from mmar_automl.controllers.grid import GridController
+
+class Shuffled(GridController):
+    """Not deterministic given its seed: resume must notice."""
+    def initial_recommendation(self, ctx):
+        recs = super().initial_recommendation(ctx)
+        random.shuffle(recs)
+        return [self.__class__._renumber(r, i) for i, r in enumerate(recs)]
+    @staticmethod
+    def _renumber(rec, i):
+        from mmar_automl.recommendation import Recommendation
+        return Recommendation(i, rec.point, rec.meta)
+'''
+
+
+def test_resume_refuses_a_nondeterministic_controller(tmp_path, light_env, capsys):
+    automl = {"controller": {"path": "nondet.Shuffled"}}
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=tuple(i / 10 for i in range(1, 9))), automl=automl)
+    (mmar / "custom").mkdir()
+    (mmar / "custom" / "nondet.py").write_text(NONDET)
+    assert _run(mmar, "--run-id", "n", "--max-jobs", "1") == 0
+    capsys.readouterr()
+    codes = {_run(mmar, "--resume", "n") for _ in range(3)}  # 1 in 40320 that a shuffle repeats
+    assert codes == {2}
+    err = capsys.readouterr().err
+    assert "not deterministic" in err and "journal.jsonl" in err
+
+
+def test_a_job_that_finished_while_the_orchestrator_was_down_is_not_rerun(tmp_path, light_env):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)),
+                      automl={"controller": {"name": "GridController"}, "handlers": [{"name": "MMARHandler"}]})
+    assert _run(mmar, "--run-id", "d", "--workers", "1") == 0
+    (mmar / "automl" / "d" / "best" / "best.json").unlink()  # as if it died before best/ was written
+    run_dir = mmar / "automl" / "d"
+    # Cut the journal just after the second job's pid: as if the orchestrator died while it ran.
+    lines = (run_dir / "journal.jsonl").read_text().splitlines()
+    last_pid = max(i for i, line in enumerate(lines) if '"op": "job_pid"' in line)
+    (run_dir / "journal.jsonl").write_text("\n".join(lines[: last_pid + 1]) + "\n")
+    assert _run(mmar, "--resume", "d", "--workers", "1") == 0
+    ended = _ended(run_dir)
+    assert [(j["number"], j["state"], j["score"]) for j in ended] == [(1, "COMPLETE", 0.1), (2, "COMPLETE", 0.2)]
+    assert "finished while the orchestrator was down" in ended[1]["reason"]
+    assert len([x for x in ledger_lines(light_env) if x["event"] == "end"]) == 2  # nothing trained twice
+    assert json.loads((run_dir / "best" / "best.json").read_text())["job"] == "W1_2_J2"
+    # resuming a finished run does nothing
+    assert _run(mmar, "--resume", "d", "--workers", "1") == 0
+    assert len(_ended(run_dir)) == 2
+
+
+def test_time_limit_aborts_and_resume_finishes(tmp_path, light_env):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2), sleep=2, epochs=2))
+    assert _run(mmar, "--run-id", "t", "--time-limit", "1") == 0
+    run_dir = mmar / "automl" / "t"
+    assert [j["state"] for j in _ended(run_dir)] == ["ABORTED", "ABORTED"]
+    assert journal(run_dir)[-1]["reason"] == "time limit 1 s"
+    assert _run(mmar, "--resume", "t") == 0
+    ended = _ended(run_dir)
+    assert [j["state"] for j in ended[2:]] == ["COMPLETE", "COMPLETE"]
+    assert {j["retry_of"] for j in ended[2:]} == {j["job_uid"] for j in ended[:2]}
+
+
+def test_live_console_renders(tmp_path, light_env):
+    import io
+
+    from rich.console import Console
+
+    from mmar_automl.handlers.console import ConsoleHandler
+    from mmar_automl.runsetup import RunOptions, prepare_run
+
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
+    prepared = prepare_run(RunOptions(mmar=str(mmar), workers="cpu:cpu", no_mlflow=True, run_id="live"))
+    buf = io.StringIO()
+    prepared.engine.handlers = [ConsoleHandler(live=True, console=Console(file=buf, force_terminal=True, width=120, highlight=False, markup=False))]
+    assert prepared.engine.run().exit_code == 0
+    text = buf.getvalue()
+    for piece in ("workers", "finished jobs", "best: W2_1_J2 0.2000", "2/2 jobs finished"):
+        assert piece in text, piece
