@@ -109,6 +109,8 @@ class Engine:
         self._recs: dict[int, Recommendation] = {}
         self._told: set[int] = set()
         self._quiet = False
+        self._error_code = EXIT_ERRORS
+        self._started = False  # start_automl fired: end_automl and shutdown must follow
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -125,6 +127,7 @@ class Engine:
             reason = self.stopping or "no more recommendations"
         except BaseException as err:
             reason = f"error: {err}"
+            self._error_code = getattr(err, "exit_code", EXIT_ERRORS)
             raise
         finally:
             result = self._finish(reason)
@@ -430,8 +433,10 @@ class Engine:
         self._fire(event)
 
     def _fire(self, event: str) -> None:
-        if self._quiet:
+        if self._quiet or (event in (EventType.END_AUTOML, EventType.SHUTDOWN) and not self._started):
             return
+        if event == EventType.START_AUTOML:
+            self._started = True
         for handler in self.handlers:
             try:
                 handler.handle_event(event, self.ctx)
@@ -499,7 +504,7 @@ class Engine:
         if self.interrupts:
             code = EXIT_INTERRUPTED
         elif reason.startswith("error"):
-            code = EXIT_ERRORS
+            code = self._error_code
         elif any(j.state in (JobState.FAILED, JobState.TIMED_OUT) for j in final):
             code = EXIT_ERRORS
         else:

@@ -324,6 +324,7 @@ def test_resume_refuses_a_nondeterministic_controller(tmp_path, light_env, capsy
     assert codes == {2}
     err = capsys.readouterr().err
     assert "not deterministic" in err and "journal.jsonl" in err
+    assert len(err.strip().splitlines()) == 3  # one line per refused resume
 
 
 def test_a_job_that_finished_while_the_orchestrator_was_down_is_not_rerun(tmp_path, light_env):
