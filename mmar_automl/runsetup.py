@@ -177,6 +177,11 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         if not isinstance(environment, dict):
             raise ConfigError(_display(env_file, root), None, "environment.json must be a JSON object")
     overrides = parse_overrides(opts.overrides)
+    searched = {c.arg for d in space for c in d.consumers if c.component == ()}
+    clash = sorted(set(overrides) & searched)
+    if clash:
+        raise UsageError(f"--set {clash[0]}: this key is searched (config_train.json search blocks); "
+                         "a fixed value would hide the search")
     gpus = discover_gpus()
     workers = parse_workers(opts.workers, gpus)
 
@@ -205,6 +210,10 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         if opts.seed is not None and opts.seed != seed:
             raise UsageError(f"--seed {opts.seed}: run {run_id} was started with seed {seed}")
         saved = header.get("options", {})
+        if opts.overrides and overrides != header.get("overrides", {}):
+            raise UsageError(f"--set differs from run {run_id}'s ({header.get('overrides', {})}); "
+                             "resume without --set to keep them")
+        overrides = dict(header.get("overrides", {}))
     else:
         run_id = validate_run_id(opts.run_id or time.strftime("%Y%m%d_%H%M%S"))
         run_dir = root / "automl" / run_id
@@ -256,7 +265,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
                "log_models": opts.log_models, "resume": state is not None}
     header = {
         "controller": controller_json, "config_hashes": hashes, "mmar_root": str(root),
-        "train_config": train_name, "entry": entry,
+        "train_config": train_name, "entry": entry, "overrides": overrides,
         "options": {"max_jobs": limits.max_jobs, "time_limit": limits.time_limit,
                     "max_retries": limits.max_retries, "job_timeout": job_timeout},
     }

@@ -376,3 +376,17 @@ def test_live_console_renders(tmp_path, light_env):
     text = buf.getvalue()
     for piece in ("workers", "finished jobs", "best: W2_1_J2 0.2000", "2/2 jobs finished"):
         assert piece in text, piece
+
+
+def test_set_overrides_reach_the_job_and_stick_on_resume(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
+    assert _run(mmar, "--set", "score=0.9") == 2  # a searched key cannot be fixed
+    assert "searched" in capsys.readouterr().err
+    assert _run(mmar, "--run-id", "s", "--set", "DATA_ROOT=data", "--set", "epochs=3", "--max-jobs", "1") == 0
+    run_dir = mmar / "automl" / "s"
+    argv = json.loads((run_dir / "W1_1_J1" / "models" / "env.json").read_text())["argv"]
+    assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
+    assert _run(mmar, "--resume", "s", "--set", "epochs=4") == 2
+    assert _run(mmar, "--resume", "s", "--max-jobs", "2") == 0
+    argv = json.loads((run_dir / "W1_2_J2" / "models" / "env.json").read_text())["argv"]
+    assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
