@@ -11,6 +11,7 @@ import importlib.util
 import inspect
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,11 @@ def _resolve_file(root: Path, given: str | None, default: str) -> tuple[Path, bo
     if not p.is_absolute():
         p = p.resolve() if p.exists() else root / p
     return p, True
+
+
+def _has_journal(run_dir: Path) -> bool:
+    path = run_dir / "journal.jsonl"
+    return path.is_file() and path.stat().st_size > 0
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:
@@ -192,8 +198,9 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     if opts.resume:
         run_id = validate_run_id(opts.resume)
         run_dir = root / "automl" / run_id
-        if not (run_dir / "journal.jsonl").is_file():
-            raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found)")
+        if not _has_journal(run_dir):
+            hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else ""
+            raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
         state = load_run_state(run_dir / "journal.jsonl")
         header = state.header
         diff = _space_diff(header.get("space", {}), space.to_json())
@@ -217,6 +224,8 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     else:
         run_id = validate_run_id(opts.run_id or time.strftime("%Y%m%d_%H%M%S"))
         run_dir = root / "automl" / run_id
+        if run_dir.exists() and not _has_journal(run_dir) and {p.name for p in run_dir.iterdir()} <= {"launcher.log", "journal.jsonl"}:
+            shutil.rmtree(run_dir)  # an attempt that died before its first event: nothing to keep
         if run_dir.exists():
             raise UsageError(f"run {run_id} exists in {run_dir}: use --resume {run_id} or another --run-id")
         seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)

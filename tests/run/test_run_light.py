@@ -390,3 +390,12 @@ def test_set_overrides_reach_the_job_and_stick_on_resume(tmp_path, light_env, ca
     assert _run(mmar, "--resume", "s", "--max-jobs", "2") == 0
     argv = json.loads((run_dir / "W1_2_J2" / "models" / "env.json").read_text())["argv"]
     assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
+
+
+def test_a_run_that_died_before_its_first_event_can_start_again(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1,)))
+    (mmar / "automl" / "e").mkdir(parents=True)
+    (mmar / "automl" / "e" / "launcher.log").write_text("")
+    assert _run(mmar, "--resume", "e") == 2
+    assert "never started: use --run-id e" in capsys.readouterr().err
+    assert _run(mmar, "--run-id", "e") == 0
