@@ -47,4 +47,22 @@ def conditional() -> SearchSpace:
     ))
 
 
-ALL = {"enum_only": enum_only, "float_only": float_only, "mixed": mixed, "conditional": conditional}
+def degenerate() -> SearchSpace:
+    """A float whose range is one value, an enum with one choice, and a switch nested in a component
+    that another switch disables (its own consumers are then inactive too)."""
+    return SearchSpace((
+        FloatDimension("lr.float.learning_rate$0:learning_rate", "learning_rate", "lr", ("learning_rate",),
+                       1e-4, 1e-4, (Consumer((), "learning_rate"),)),
+        EnumDimension("net.enum.train.model$0:act", "model.act", "net", ("act",), (("relu",),),
+                      (Consumer(MODEL, "act"),)),
+        EnumDimension("transform.enum.$0:augOff", "augOff", "transform", ("augOff",), ((True,), (False,)),
+                      (Consumer(("train", "aug"), "@disabled"),)),
+        EnumDimension("transform.enum.$1:noiseOff", "noiseOff", "transform", ("noiseOff",), ((True,), (False,)),
+                      (Consumer(("train", "aug", "noise"), "@disabled"),)),
+        FloatDimension("transform.float.train.aug.noise$0:std", "noise.std", "transform", ("std",), 0.0, 0.5,
+                       (Consumer(("train", "aug", "noise"), "std"),)),
+    ))
+
+
+ALL = {"enum_only": enum_only, "float_only": float_only, "mixed": mixed, "conditional": conditional,
+       "degenerate": degenerate}
