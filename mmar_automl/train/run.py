@@ -101,6 +101,8 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     from mmar_automl.train.resolver import Builder
 
     chosen = _device(conf, device, file)
+    if conf.get("multi_gpu") is True:
+        _out("note: multi_gpu is not supported: training in one process on one device")
     recorder = JobRecorder(mmar.ckpt_dir)
     _out(f"train {mmar.root} config {file} on {chosen} -> {mmar.ckpt_dir}")
     with _inside_mmar(mmar.root):

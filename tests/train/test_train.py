@@ -246,3 +246,51 @@ def test_cli_subprocess(tmp_path, data):
     assert bad.stderr.strip().splitlines() == [
         "error: config/config_train.json: train.loss.name: unknown component 'DiceLos': not in MONAI, torch.optim or ignite"
         " (did you mean 'DiceLoss'?)"]
+
+
+@pytest.mark.slow
+def test_resume_from_checkpoint_with_checkpoint_loader(tmp_path, data):
+    """dont_load_ckpt_model=false enables the config's CheckpointLoader: it reads the model.pt we wrote."""
+    root = make_mmar(tmp_path / "m", tiny_config(), data)
+    assert run_main(root) == 0
+    assert run_main(root, "dont_load_ckpt_model=false") == 0
+    assert read_stats(root)["status"] == "complete"
+
+
+FORKED_JOB = """
+import os, sys
+from mmar_automl.train.run import main, preload
+preload()
+import torch
+assert not torch.cuda.is_initialized()
+assert {"monai.engines", "monai.handlers", "ignite.engine", "nibabel"} <= set(sys.modules)
+codes = []
+for _ in range(2):  # two jobs from one preloaded parent: no state carried between calls
+    pid = os.fork()
+    if pid == 0:
+        os._exit(main([sys.argv[1], "--set", "epochs=1"]))
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print("codes", codes)
+"""
+
+
+@pytest.mark.slow
+def test_jobs_forked_after_preload(tmp_path, data):
+    root = make_mmar(tmp_path / "m", tiny_config(), data)
+    proc = subprocess.run([sys.executable, "-c", FORKED_JOB, str(root)], capture_output=True, text=True,
+                          timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "codes [0, 0]" in proc.stdout
+    assert read_stats(root)["total_epochs"] == 1
+
+
+@pytest.mark.slow
+def test_smart_cache_dataset_with_its_handler(tmp_path, data):
+    config = tiny_config(epochs=2)
+    config["train"]["dataset"]["name"] = "SmartCacheDataset"
+    config["train"]["dataset"]["args"].update({"replace_rate": 0.5, "cache_num": 2, "num_init_workers": 1,
+                                               "num_replace_workers": 1})
+    config["train"]["handlers"].append({"name": "SmartCacheHandler", "args": {"smartcacher": "@dataset"}})
+    root = make_mmar(tmp_path / "m", config, data)
+    assert run_main(root) == 0
+    assert assert_consistent(root)["total_iterations"] == 2  # 2 cached items, batch 2, 2 epochs
