@@ -56,7 +56,6 @@ RENAMED_ARGS: dict[tuple[str, str], str] = {
     ("HighResNet", "dimensions"): "spatial_dims",
     ("VNet", "dimensions"): "spatial_dims",
     ("AHNet", "dimensions"): "spatial_dims",
-    ("SlidingWindowInferer", "sw_roi_size"): "roi_size",
 }
 
 def _warn(warn: Callable[[str], None] | None, key: tuple[str, str], message: str) -> None:
