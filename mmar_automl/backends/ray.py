@@ -92,6 +92,7 @@ class RayBackend:
         """Connect to the cluster (idempotent); UsageError (exit 2) when none is reachable."""
         ray = import_ray()
         if not ray.is_initialized():
+            _probe(self.address)
             kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                       **self.init_kwargs}
             try:
@@ -272,6 +273,24 @@ class _Later:
 
     def __init__(self, at: float):
         self.at = at
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
+    import socket
+
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "auto")  # what ray.init("auto") will try first
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--ray-address {address}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise UsageError(f"--ray-address {address}: no Ray cluster answers there ({err.strerror or err}); "
+                         "start one with `ray start --head` or check the address") from None
 
 
 def job_gpu_count(spec: JobSpec) -> int:
