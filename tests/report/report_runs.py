@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -79,3 +82,46 @@ def make_run(root: Path, run_id: str = "r1", *extra: str, config: dict | None = 
                      "--run-id", run_id, *extra])
     assert code in (0, 1), code
     return root / "automl" / run_id
+
+
+# -- headless Chromium (HTML report tests) ------------------------------------------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-extensions", "--virtual-time-budget=5000"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The browser; installed here when missing and we may (root with apt-get), else a clear skip."""
+    path = shutil.which("chromium")
+    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900)
+        path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium is not installed and cannot be installed here (not root or no apt-get): "
+                    "run `make install` as root, or `apt-get install chromium`")
+    return path
+
+
+def browse(chromium: str, page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
+    profile = tmp / f"profile{len(list(tmp.glob('profile*')))}"
+    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+                          capture_output=True, text=True, timeout=180, cwd=tmp)
+
+
+def rendered_counts(chromium: str, page: Path, tmp: Path) -> dict[str, int]:
+    """Open the page, let its load script run, return {plot: marks drawn with a non-empty box}."""
+    proc = browse(chromium, page, tmp, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    match = re.search(r'<body[^>]*data-rendered="([^"]*)"', proc.stdout)
+    assert match, "the page's load script did not run: " + proc.stdout[:500]
+    counts = {}
+    for item in match.group(1).split():
+        name, count, size = item.split(":")
+        width, height = (int(v) for v in size.split("x"))
+        assert width > 200 and height > 50, item
+        counts[name] = int(count)
+    return counts

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from mmar_automl.cli import main
 from mmar_automl.report.data import load_report
+from report_runs import browse, chromium, rendered_counts  # noqa: F401 - chromium is a fixture
 from synthetic_runs import synthetic_run
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-extensions", "--virtual-time-budget=5000"]
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The browser; installed here when missing and we may (root with apt-get), else a clear skip."""
-    path = shutil.which("chromium")
-    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900)
-        path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not installed and cannot be installed here (not root or no apt-get): "
-                    "run `make install` as root, or `apt-get install chromium`")
-    return path
-
-
-def _browse(chromium: str, page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
-    profile = tmp / f"profile{len(list(tmp.glob('profile*')))}"
-    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-                          capture_output=True, text=True, timeout=180, cwd=tmp)
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +37,7 @@ def test_plots_render_in_chromium(chromium, page, tmp_path):
     root, out = page
     report = load_report(root, "h")
     scored = len(report.scored())
-    proc = _browse(chromium, out, tmp_path, "--dump-dom")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    match = re.search(r'<body[^>]*data-rendered="([^"]*)"', proc.stdout)
-    assert match, "the page's load script did not run: " + proc.stdout[:500]
-    rendered = {}
-    for item in match.group(1).split():
-        name, count, size = item.split(":")
-        width, height = (int(v) for v in size.split("x"))
-        assert width > 200 and height > 50, item
-        rendered[name] = int(count)
+    rendered = rendered_counts(chromium, out, tmp_path)
     # every mark drawn with a non-empty box: one dot and one line per scored job, one curve per job
     # that validated (failed jobs validated once), one bar per dimension that varied
     assert rendered["history"] == scored == 55
@@ -85,7 +49,7 @@ def test_plots_render_in_chromium(chromium, page, tmp_path):
 def test_screenshot_is_not_blank(chromium, page, tmp_path):
     _, out = page
     shot = tmp_path / "shot.png"
-    proc = _browse(chromium, out, tmp_path, f"--screenshot={shot}", "--window-size=1200,1800")
+    proc = browse(chromium, out, tmp_path, f"--screenshot={shot}", "--window-size=1200,1800")
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     Image = pytest.importorskip("PIL.Image", reason="Pillow (a tensorboard dependency) is missing")
 
