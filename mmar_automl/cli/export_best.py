@@ -12,8 +12,8 @@ from mmar_automl.cli import app
 
 @app.command("export-best")
 def export_best(
-    mmar: str = typer.Argument(..., help="The MMAR folder the run belongs to."),
-    dest: str = typer.Argument(..., help="A new (or empty) folder for the exported MMAR."),
+    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR folder the run belongs to."),
+    dest: str = typer.Argument(..., metavar="DEST", help="A new (or empty) folder for the exported MMAR."),
     run: Optional[str] = typer.Option(None, "--run", metavar="RUN_ID", help="The run [default: the newest]."),
 ) -> int:
     """Export the best scored job of a run as a standalone MMAR. Exit 2 when DEST is not empty, the run is
