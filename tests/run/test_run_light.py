@@ -399,3 +399,32 @@ def test_a_run_that_died_before_its_first_event_can_start_again(tmp_path, light_
     assert _run(mmar, "--resume", "e") == 2
     assert "never started: use --run-id e" in capsys.readouterr().err
     assert _run(mmar, "--run-id", "e") == 0
+
+
+@pytest.mark.slow
+def test_repeated_kill_9_at_random_moments(tmp_path, light_env):
+    """Kill the orchestrator at seeded random moments, several sessions in a row (resumes killed too),
+    then let a last resume finish: every point completed once and trained to the end once."""
+    import random
+
+    rng = random.Random(int(os.environ.get("RUN_KILL_SEED", "4")))
+    scores = tuple(round(0.05 * i, 2) for i in range(1, 11))
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=scores, sleep=0.15, epochs=2))
+    run_dir = mmar / "automl" / "rk"
+    args = ["--run-id", "rk"]
+    for _ in range(5):
+        orch = _orchestrator(mmar, *args)
+        time.sleep(rng.uniform(0.8, 3.0))  # interpreter start-up is ~1 s of this
+        orch.kill()
+        orch.wait()
+        assert _wait_for(lambda: not _marked_processes(run_dir), 15), "a job outlived its orchestrator"
+        if (run_dir / "journal.jsonl").exists() and (run_dir / "journal.jsonl").stat().st_size:
+            args = ["--resume", "rk"]
+    assert main(["run", str(mmar), *BASE, *args]) == 0
+    events = journal(run_dir)
+    complete = Counter(e["job"]["recommendation"]["point"]["score"][0] for e in events
+                       if e["op"] == "job_ended" and e["job"]["state"] == "COMPLETE")
+    assert complete == Counter(scores)
+    ends = Counter(x["score"] for x in ledger_lines(light_env) if x["event"] == "end")
+    assert ends == Counter(scores)
+    assert not _marked_processes(run_dir)
