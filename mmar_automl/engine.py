@@ -263,8 +263,12 @@ class Engine:
                     break
             time.sleep(POLL_S)
         if self.stopping is None:
-            exhausted = bool(getattr(self.controller, "is_exhausted", lambda: False)())
-            self.stopping = "controller exhausted" if exhausted else "no more recommendations"
+            # --max-jobs is no stop signal: new recommendations just stop starting (retries go on)
+            if self.scheduler.queue:
+                self._stop(f"max jobs {self.limits.max_jobs}")
+            else:
+                exhausted = bool(getattr(self.controller, "is_exhausted", lambda: False)())
+                self.stopping = "controller exhausted" if exhausted else "no more recommendations"
 
     def _dispatchable(self) -> bool:
         return any(self._may_start(item) for item in self.scheduler.queue)
@@ -281,9 +285,6 @@ class Engine:
             self._stop(f"time limit {self.limits.time_limit:g} s")
             for running in list(self.running.values()):
                 self.executor.terminate(running, JobState.ABORTED, "stopped at the time limit")
-        elif (self.limits.max_jobs is not None and len(self.started_recs) >= self.limits.max_jobs
-              and not any(self._may_start(i) for i in self.scheduler.queue) and self.scheduler.queue):
-            self._stop(f"max jobs {self.limits.max_jobs}")
 
     def _stop(self, reason: str) -> None:
         if self.stopping is None:
