@@ -7,6 +7,7 @@ edit gone wrong (two ``"args"`` in one component), so we refuse it and name the 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +40,40 @@ def load_json(path: str | Path) -> Any:
 
 def loads_json(text: str, file: str | Path | None = None) -> Any:
     """Parse JSON text with the same checks as :func:`load_json`; ``file`` only labels the errors."""
+    if not text.strip():
+        raise ConfigError(file, None, "file is empty: expected a JSON object such as {\"train\": {...}}")
     try:
-        raw = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
+        return _build(json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant,
+                                 parse_float=_finite_float), (), file)
     except json.JSONDecodeError as err:
         raise ConfigError(file, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except _ConstantError as err:
         raise ConfigError(file, None, f"invalid JSON: {err} is not a JSON number (use null or a finite number)") from None
-    return _build(raw, (), file)
+    except _OverflowError as err:
+        raise ConfigError(file, None, f"number {err} is too large (it would be Infinity): use a finite number") from None
+    except RecursionError:
+        raise ConfigError(file, None, "JSON nested too deeply (more than ~900 levels of [ or {)") from None
 
 
 class _ConstantError(ValueError):
     pass
 
 
+class _OverflowError(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are Python extensions to JSON; other tools (and JSON Schema) reject them.
     raise _ConstantError(name)
+
+
+def _finite_float(text: str) -> float:
+    # "1e400" parses to inf in Python, which `--json` would print back as the non-JSON word Infinity.
+    value = float(text)
+    if math.isinf(value):
+        raise _OverflowError(text if len(text) <= 20 else text[:17] + "...")
+    return value
 
 
 def _build(value: Any, path: JsonPath, file: str | Path | None) -> Any:

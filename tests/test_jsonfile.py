@@ -41,7 +41,7 @@ def test_duplicate_keys_name_the_json_path(tmp_path, text, where):
 
 
 @pytest.mark.parametrize("text,fragment", [
-    ("", "invalid JSON at line 1 column 1"),
+    ("", "file is empty"),
     ('{"a": NaN}', "NaN is not a JSON number"),
     ('{"a": 1} trailing', "invalid JSON at line 1 column 10: Extra data"),
 ])
@@ -61,3 +61,16 @@ def test_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + b'{"a": 1}')
     assert load_json(path) == {"a": 1}
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("  \n", "file is empty: expected a JSON object"),
+    ('{"a": [1, 1e400]}', "number 1e400 is too large"),
+    ('{"a": -2e999}', "number -2e999 is too large"),
+    ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+])
+def test_empty_overflowing_and_too_deep(tmp_path, text, fragment):
+    # Regressions: these used to pass as inf (printed as Infinity by --json) or crash with RecursionError.
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_json(write(tmp_path, text))
+    assert "\n" not in str(info.value)

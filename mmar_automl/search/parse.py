@@ -86,6 +86,7 @@ class _Parser:
         if not isinstance(self.config, dict):
             raise ConfigError(self.file, None, f"expected a JSON object at the top level, got {_kind(self.config)}")
         for path, node in mk.iter_components(self.config):
+            self._check_misspelt_markers(path, node)
             if mk.SEARCH_KEY in node:
                 self._search_block(path, node)
             if mk.APPLY_KEY in node:
@@ -98,6 +99,17 @@ class _Parser:
         self._link_applies(variables)
         self._check_consumers(variables)
         return self._build()
+
+    def _check_misspelt_markers(self, path: JsonPathParts, node: dict[str, Any]) -> None:
+        for key, value in node.items():
+            hit = mk.misspelt_marker(key, value, top_level=not path)
+            if hit == mk.LEGACY_LR_KEY and key == mk.LEGACY_LR_KEY:
+                raise self.error((*path, key), "'lr_search' is read only at the first level of config_train.json; "
+                                 "in a component write \"search\": [{\"domain\": \"lr\", \"type\": \"float\", "
+                                 "\"args\": [\"lr\"], \"targets\": [min, max]}]")
+            if hit is not None:
+                raise self.error((*path, key), f"unknown key {key!r} (did you mean {hit!r}?): misspelt, it would be "
+                                 "passed to the job as it is and the search would ignore it")
 
     def _search_block(self, path: JsonPathParts, node: dict[str, Any]) -> None:
         block = node[mk.SEARCH_KEY]
@@ -165,8 +177,9 @@ class _Parser:
         if mk.is_disabled_arg(name):
             return _Arg(text, DISABLED_ARG, alias, at)
         if name.startswith(mk.VAR_PREFIX):
-            raise self.error(at, f"{text!r}: only '@disabled' may start with '@' in a component; "
-                             "free variables such as '@myVar' belong in the top-level search")
+            raise self.error(at, f"{text!r}: only '@disabled' may start with '@' in a component"
+                             f"{did_you_mean(name, [DISABLED_ARG])}; free variables such as '@myVar' belong in the "
+                             "top-level search")
         self._require_arg(path, node, name, at, "search")
         return _Arg(text, name, alias, at)
 
@@ -191,6 +204,12 @@ class _Parser:
     def _require_arg(self, path: JsonPathParts, node: dict[str, Any], arg: str, at: JsonPathParts, verb: str) -> None:
         args = node.get("args")
         comp = format_json_path(path)
+        if arg == mk.DISABLED_KEY and not (isinstance(args, dict) and arg in args):
+            raise self.error(at, f"'disabled' is the component's attribute, not an arg: write '{DISABLED_ARG}' "
+                             "(with the '@')")
+        if not isinstance(args, dict) and _is_section(path, node):
+            raise self.error(at, f"cannot {verb} {arg!r}: {comp} is a section, not a component (no name, path or "
+                             "args); to search a first-level key, put the entry in the top-level \"search\"")
         if not isinstance(args, dict):
             raise self.error(at, f"cannot {verb} {arg!r}: {comp} has no 'args' object; add \"args\": "
                              f"{{\"{arg}\": ...}} or search '@disabled'")
@@ -213,8 +232,8 @@ class _Parser:
         for i, value in enumerate(raw):
             if not _is_number(value):
                 raise self.error((*where, i), f"a float range needs numbers, got {value!r}")
-            if not math.isfinite(value):
-                raise self.error((*where, i), f"a float range needs finite numbers, got {value!r}")
+            if not _is_finite(value):
+                raise self.error((*where, i), f"a float range needs finite numbers, got {_short(value)}")
         low, high = raw
         if low > high:
             raise self.error(where, f"a float range needs min <= max, got [{low}, {high}]")
@@ -268,9 +287,12 @@ class _Parser:
             for i, arg in enumerate(entry.args):
                 if arg.variable is not None:
                     if arg.variable in out:
-                        first = out[arg.variable][0].args[out[arg.variable][1]].where
+                        first = out[arg.variable][0].args[out[arg.variable][1]]
+                        if first.target == arg.target == arg.variable:      # e.g. lr_search and a search of learning_rate
+                            raise self.error(arg.where, f"first-level key {arg.variable!r} is already searched at "
+                                             f"{format_json_path(first.where)}: search each key once")
                         raise self.error(arg.where, f"{arg.variable!r} is already defined at "
-                                         f"{format_json_path(first)}: aliases and free variables must be unique")
+                                         f"{format_json_path(first.where)}: aliases and free variables must be unique")
                     out[arg.variable] = (entry, i)
                 if arg.target is not None:
                     entry.consumers.append(Consumer(entry.component, arg.target, self._index(entry, i)))
@@ -294,9 +316,7 @@ class _Parser:
                     raise self.error(at, f"apply needs a variable name (a string), got {ref!r}")
                 name = ref[len(mk.VAR_PREFIX):] if ref.startswith(mk.VAR_PREFIX) else ref
                 if name not in variables:
-                    known = ", ".join(sorted(variables)) or "none (define one in a search: '@myVar' at the top level or 'arg#alias')"
-                    raise self.error(at, f"apply names {ref!r}, which no search defines{did_you_mean(name, variables)}; "
-                                     f"defined: {known}")
+                    raise self.error(at, self._undefined_variable(ref, name, variables))
                 entry, i = variables[name]
                 if mk.is_disabled_arg(arg):
                     if entry.type == "float":
@@ -304,12 +324,24 @@ class _Parser:
                                          "use an enum variable with targets [[true], [false]]")
                     self._require_bools(entry, i, (*entry.where, "targets"), f"{name!r} applied to '@disabled'")
                 elif arg.startswith(mk.VAR_PREFIX):
-                    raise self.error(at, f"{arg!r}: only '@disabled' may start with '@' in apply")
+                    raise self.error(at, f"{arg!r}: only '@disabled' may start with '@' in apply"
+                                     f"{did_you_mean(arg, [DISABLED_ARG])}")
                 else:
                     self._require_arg(path, node, arg, at, "apply to")
                 entry.consumers.append(Consumer(path, arg, self._index(entry, i)))
                 entry.consumer_where.append(at)
                 self.used.add(name)
+
+    def _undefined_variable(self, ref: str, name: str, variables: dict[str, tuple[_Entry, int]]) -> str:
+        """Why ``apply`` cannot use ``ref``; when it is an arg searched without a name (``prob`` or
+        ``RandFlipd.prob``), say how to name it, since that is the usual mistake."""
+        for entry in self.entries:
+            for arg in entry.args:
+                if arg.variable is None and arg.target is not None and name in (arg.target, f"{entry.label}.{arg.target}"):
+                    return (f"apply names {ref!r}, but {format_json_path(arg.where)} searches {arg.target!r} without "
+                            f"a name: write '{arg.target}#myName' there and apply 'myName'")
+        known = ", ".join(sorted(variables)) or "none (define one in a search: '@myVar' at the top level or 'arg#alias')"
+        return f"apply names {ref!r}, which no search defines{did_you_mean(name, variables)}; defined: {known}"
 
     def _check_consumers(self, variables: dict[str, tuple[_Entry, int]]) -> None:
         written: dict[tuple[JsonPathParts, str], JsonPathParts] = {}
@@ -355,6 +387,11 @@ def _fixed_name(entry: _Entry) -> str | None:
     return None
 
 
+def _is_section(path: JsonPathParts, node: dict[str, Any]) -> bool:
+    """``train`` or ``validate``: a first-level object that is not itself a component."""
+    return len(path) == 1 and not any(k in node for k in ("name", "path", "ref", "args"))
+
+
 def _component_label(path: JsonPathParts, node: dict[str, Any]) -> str | None:
     if not path:
         return None
@@ -366,6 +403,18 @@ def _component_label(path: JsonPathParts, node: dict[str, Any]) -> str | None:
 def _prl(entry: _Entry, args: list[str]) -> str:
     where = format_json_path(entry.component) if entry.component else ""
     return f"{entry.domain}.{entry.type}.{where}${entry.index}:{','.join(args)}"
+
+
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:              # an int too large for a float (e.g. 1 followed by 400 zeros)
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_number(value: Any) -> bool:

@@ -142,7 +142,7 @@ DISABLE = [[True], [False]]
 # (id, config_train.json (dict or raw text), config_automl.json or None, JSON path, part of the message)
 MALFORMED: list[tuple[str, Any, Any, str | None, str]] = [
     ("bad_json", '{\n  "train": {,}\n}', None, None, "invalid JSON at line 2 column 13"),
-    ("empty_file", "", None, None, "invalid JSON at line 1 column 1"),
+    ("empty_file", "", None, None, "file is empty"),
     ("duplicate_key", '{"train": {"model": {"args": {}, "args": {}}}}', None, "train.model.args", "duplicate key 'args'"),
     ("top_not_object", "[1, 2]", None, None, "expected a JSON object at the top level"),
     ("unknown_type", model_entry(type="int"), None, "train.model.search[0].type", "unknown type 'int'"),
