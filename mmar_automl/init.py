@@ -115,9 +115,9 @@ def init_mmar(
     (root / env.get("MMAR_CKPT_DIR", "models")).mkdir(parents=True, exist_ok=True)
 
     if synthetic_data:
-        from mmar_automl.synthetic import DEFAULT_SIZES, SyntheticSpec, write_dataset
+        from mmar_automl.synthetic import DEFAULT_NOISE, DEFAULT_SIZES, SyntheticSpec, write_dataset
 
-        spec = SyntheticSpec(task=task, num_pairs=synthetic_data, size=DEFAULT_SIZES[task], seed=seed)
+        spec = SyntheticSpec(task, synthetic_data, DEFAULT_SIZES[task], seed=seed, noise=DEFAULT_NOISE[task])
         if progress:
             progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
         result.dataset_json = _under(root, env["DATASET_JSON"])

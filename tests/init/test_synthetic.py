@@ -8,7 +8,7 @@ import pytest
 
 from mmar_automl.errors import UsageError
 from mmar_automl.init import init_mmar
-from mmar_automl.synthetic import SyntheticSpec, split_counts, write_dataset
+from mmar_automl.synthetic import DEFAULT_NOISE, SyntheticSpec, split_counts, write_dataset
 
 nib = pytest.importorskip("nibabel")
 np = pytest.importorskip("numpy")
@@ -44,9 +44,9 @@ def test_segmentation_mmar_with_synthetic_spheres(tmp_path):
         assert 0.005 < fg.mean() < 0.5
         assert image[fg].mean() > image[~fg].mean() + 0.3  # the spheres are visible through the noise
     first = datalist["training"][0]
-    other = write_dataset(SyntheticSpec("segmentation", 6, 32, seed=4), tmp_path / "d4", tmp_path / "d4" / "ds.json")
+    other = write_dataset(SyntheticSpec("segmentation", 6, 32, seed=4, noise=DEFAULT_NOISE["segmentation"]), tmp_path / "d4", tmp_path / "d4" / "ds.json")
     assert not np.array_equal(_load(root / "data", first["label"]), _load(tmp_path / "d4", other["training"][0]["label"]))
-    same = write_dataset(SyntheticSpec("segmentation", 6, 32, seed=3), tmp_path / "d3", tmp_path / "d3" / "ds.json")
+    same = write_dataset(SyntheticSpec("segmentation", 6, 32, seed=3, noise=DEFAULT_NOISE["segmentation"]), tmp_path / "d3", tmp_path / "d3" / "ds.json")
     assert same == datalist
     for item in datalist["training"]:
         assert np.array_equal(_load(root / "data", item["image"]), _load(tmp_path / "d3", item["image"]))
@@ -59,13 +59,17 @@ def test_classification_images_carry_their_class(tmp_path):
     assert (datalist["numTraining"], datalist["numValidation"]) == (18, 6)
     for split in ("training", "validation"):
         assert {item["label"] for item in datalist[split]} == {0, 1}
-    # A disk covers more pixels than a ring of the same radius: more bright pixels on average.
-    bright = {0: [], 1: []}
     for item in datalist["training"] + datalist["validation"]:
         image = _load(data, item["image"])
         assert image.shape == (32, 32) and image.dtype == np.float32
-        bright[item["label"]].append(float((image > 0.5).mean()))
-    assert np.mean(bright[0]) > np.mean(bright[1])
-    again = write_dataset(SyntheticSpec("classification", 24, 32, seed=0), tmp_path / "again", tmp_path / "again" / "d.json")
+    # Without noise the class shows: a disk is bright at the centroid of its bright pixels, a ring is not.
+    clean = write_dataset(SyntheticSpec("classification", 8, 32, seed=1, noise=0.0), tmp_path / "clean",
+                          tmp_path / "clean" / "d.json")
+    for item in clean["training"] + clean["validation"]:
+        image = _load(tmp_path / "clean", item["image"])
+        ys, xs = np.nonzero(image > 0.5)
+        at_centroid = image[int(round(ys.mean())), int(round(xs.mean()))]
+        assert at_centroid == (1.0 if item["label"] == 0 else 0.0), item
+    again = write_dataset(SyntheticSpec("classification", 24, 32, seed=0, noise=DEFAULT_NOISE["classification"]), tmp_path / "again", tmp_path / "again" / "d.json")
     assert again == datalist
     assert np.array_equal(_load(data, "imagesTr/case_005.nii.gz"), _load(tmp_path / "again", "imagesTr/case_005.nii.gz"))
