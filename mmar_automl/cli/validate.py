@@ -77,10 +77,7 @@ def _resolve(root: Path, given: Path | None, default: Path) -> Path:
 
 
 def _print_table(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
     from mmar_automl.cli.console import stdout
-    from mmar_automl.errors import format_json_path
 
     dims = report["dimensions"]
     if not dims:
@@ -88,20 +85,8 @@ def _print_table(report: dict[str, Any]) -> None:
     else:
         out = _wide(stdout)
         out.print(f"Search space of {report['train_config']}", soft_wrap=True)
-        table = Table()
-        for column in ("name", "PRL", "domain", "type", "range or choices", "consumers"):
-            table.add_column(column, overflow="fold")
-        for d in dims:
-            if d["type"] == "float":
-                values = f"[{d['low']}, {d['high']}]"
-            else:
-                values = " | ".join(_compact(c) for c in d["choices"])
-            consumers = []
-            for c in d["consumers"]:
-                place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
-                consumers.append(place + (f" <- [{c['index']}]" if len(d["args"]) > 1 and d["type"] == "enum" else ""))
-            table.add_row(d["name"], d["prl"], d["domain"], d["type"], values, "\n".join(consumers))
-        out.print(table)
+        rows = [_row(d) for d in dims]
+        out.print(_table(rows) if _table_width(rows) <= out.width else _cards(rows))
         cont = ", ".join(report["continuous"]) or "none"
         stdout.print(f"{len(dims)} dimension(s); grid size {report['grid_size']} (enum combinations); "
                      f"continuous: {cont}", soft_wrap=True)
@@ -111,6 +96,60 @@ def _print_table(report: dict[str, Any]) -> None:
         executor = _label(automl["executor"]) if automl["executor"] else "default"
         stdout.print(f"{report['automl_config']}: controller {_label(automl['controller'])}; executor {executor}; "
                      f"handlers {handlers}", soft_wrap=True)
+
+
+_COLUMNS = ("name", "PRL", "domain", "type", "range or choices", "consumers")
+
+
+def _row(d: dict[str, Any]) -> dict[str, str]:
+    """One dimension as text, one line per choice and per consumer."""
+    from mmar_automl.errors import format_json_path
+
+    if d["type"] == "float":
+        values = f"[{d['low']}, {d['high']}]"
+    else:
+        values = "\n".join(_compact(c) for c in d["choices"])
+    consumers = []
+    for c in d["consumers"]:
+        place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
+        consumers.append(place + (f" <- [{c['index']}]" if len(d["args"]) > 1 and d["type"] == "enum" else ""))
+    return dict(zip(_COLUMNS, (d["name"], d["prl"], d["domain"], d["type"], values, "\n".join(consumers))))
+
+
+def _table_width(rows: list[dict[str, str]]) -> int:
+    """Columns needed to show the table with no cell folded (borders and padding included)."""
+    return 1 + sum(3 + max(len(line) for r in rows for line in [col, *r[col].splitlines()]) for col in _COLUMNS)
+
+
+def _table(rows: list[dict[str, str]]) -> Any:
+    from rich.table import Table
+
+    table = Table()
+    for column in _COLUMNS:
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(*(r[c] for c in _COLUMNS))
+    return table
+
+
+def _cards(rows: list[dict[str, str]]) -> Any:
+    """For a terminal too narrow for the table: each dimension as a block of "field  value" lines, so
+    that long PRLs and paths fold in one wide column instead of six thin ones."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    blocks: list[Any] = []
+    for r in rows:
+        blocks.append(Text(f"{r['name']}  ({r['type']}, domain {r['domain']})", style="bold", overflow="fold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        grid.add_row("  PRL", r["PRL"])
+        grid.add_row("  range" if r["type"] == "float" else "  choices", r["range or choices"])
+        grid.add_row("  consumers", r["consumers"])
+        blocks.append(grid)
+    return Group(*blocks)
 
 
 def _wide(console: Any) -> Any:

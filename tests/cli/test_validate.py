@@ -59,9 +59,35 @@ def test_table_shows_dimensions_and_grid(clara_mmar, capsys):
     root = clara_mmar("PyTorch__trn_autoML_Enum.json", "PyTorch__config_automl.json")
     code, out, err = run(capsys, str(root))
     assert (code, err) == (0, "")
-    for text in ("model.channels", "net.enum.train.model$0:channels", "[[16, 32, 64, 128, 256]] | [[8, 16, 32, 64, 128]]",
+    for text in ("model.channels", "net.enum.train.model$0:channels", "[[16, 32, 64, 128, 256]]", "[[8, 16, 32, 64, 128]]",
                  "train.lr_scheduler.step_size", "grid size 8", "controller ReinforcementController"):
         assert text in out
+    # one choice per line, each whole
+    assert any("[[16, 32, 64, 128, 256]]" in line and "[[8, 16" not in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("width", [60, 100])
+def test_narrow_terminal_gets_one_block_per_dimension(clara_mmar, capsys, monkeypatch, width):
+    # A six-column table folded every cell mid-word at these widths; each dimension is now a block.
+    import importlib
+    import io
+
+    from rich.console import Console
+
+    cli_console = importlib.import_module("mmar_automl.cli.console")  # the package's `console` name is the object
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli_console, "stdout", Console(file=buffer, width=width, force_terminal=True, color_system=None,
+                                                        markup=False, emoji=False, highlight=False))
+    code, _, _ = run(capsys, str(clara_mmar("Tensorflow-Deprecated__trn_autoML_LR_LP.json")))
+    lines = buffer.getvalue().splitlines()
+    blocks = lines[1:-1]    # the title and the summary are single soft-wrapped lines (paths are never cut)
+    assert code == 0 and len(blocks) >= 13 and all(len(line) <= width for line in blocks), lines
+    assert "lr_policy.poly_power  (float, domain lr)" in lines
+    stripped = [line.rstrip() for line in lines]
+    assert "  consumers  train.pre_transforms[8].probability" in stripped
+    assert " " * 13 + "train.pre_transforms[9].probability" in stripped     # one consumer per line, aligned
+    assert "grid size 1" in buffer.getvalue() and "┃" not in buffer.getvalue()
 
 
 def test_missing_automl_config_is_said_and_train_config_checked(clara_mmar, capsys):
