@@ -8,19 +8,19 @@ placeholders (they stay valid MMARs, usable as fixtures); only text files (``*.m
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mmar_automl.errors import ConfigError, UsageError
+from mmar_automl.errors import UsageError
+from mmar_automl.mmar import open_mmar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_TEMPLATE = "segmentation_3d"
 _FILLED_SUFFIXES = (".md", ".sh")
-_SKIPPED = ("__pycache__", ".pyc", ".DS_Store")
+_SKIPPED = ("__pycache__", ".DS_Store")  # and *.pyc: build debris, never template content
 
 
 @dataclass
@@ -88,8 +88,7 @@ def init_mmar(
         raise UsageError(f"--synthetic-data must be >= 0, got {synthetic_data}")
 
     source = TEMPLATES_DIR / template
-    env = _environment(source)
-    task = env.get("PROCESSING_TASK", "")
+    task = open_mmar(source).environment.get("PROCESSING_TASK", "")
     if synthetic_data:
         from mmar_automl.synthetic import split_counts
 
@@ -112,7 +111,8 @@ def init_mmar(
         else:
             shutil.copy2(src, target)
         result.files.append(rel)
-    (root / env.get("MMAR_CKPT_DIR", "models")).mkdir(parents=True, exist_ok=True)
+    mmar = open_mmar(root)  # environment.json paths made absolute, relative to the new root
+    mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     if synthetic_data:
         from mmar_automl.synthetic import DEFAULT_NOISE, DEFAULT_SIZES, SyntheticSpec, write_dataset
@@ -120,8 +120,8 @@ def init_mmar(
         spec = SyntheticSpec(task, synthetic_data, DEFAULT_SIZES[task], seed=seed, noise=DEFAULT_NOISE[task])
         if progress:
             progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
-        result.dataset_json = _under(root, env["DATASET_JSON"])
-        result.datalist = write_dataset(spec, _under(root, env["DATA_ROOT"]), result.dataset_json)
+        result.dataset_json = Path(mmar.environment["DATASET_JSON"])
+        result.datalist = write_dataset(spec, Path(mmar.environment["DATA_ROOT"]), result.dataset_json)
     return result
 
 
@@ -130,17 +130,3 @@ def fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("{{" + name + "}}", value)
     return text
-
-
-def _environment(template_dir: Path) -> dict[str, Any]:
-    path = template_dir / "config" / "environment.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # a broken shipped template: say which file
-        raise ConfigError(path, None, f"cannot read the template's environment.json: {err}") from err
-
-
-def _under(root: Path, path: str) -> Path:
-    # environment.json paths are relative to the MMAR root (so the MMAR can be moved)
-    p = Path(path)
-    return p if p.is_absolute() else root / p
