@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,17 +23,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "report")]
 
 
-def timed(argv: list[str], repeat: int) -> tuple[float, float, int]:
-    times = []
+def timed(argv: list[str], repeat: int) -> tuple[float, float, float, int]:
+    """(median wall s, min wall s, median CPU s of the child: user + sys), stdout size. CPU time is what
+    the command costs whatever else the machine is doing; wall time is what a user waits."""
+    times, cpus = [], []
     size = 0
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, cwd=REPO)
         times.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if proc.returncode != 0:
             raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
         size = len(proc.stdout)
-    return statistics.median(times), min(times), size
+    return statistics.median(times), min(times), statistics.median(cpus), size
 
 
 def main() -> int:
@@ -59,15 +66,18 @@ def main() -> int:
         ]
         rows = []
         for name, argv in cases:
-            median, best, size = timed(argv, args.repeat)
-            rows.append({"case": name, "median_s": round(median, 3), "min_s": round(best, 3), "stdout_bytes": size})
+            median, best, cpu, size = timed(argv, args.repeat)
+            rows.append({"case": name, "median_s": round(median, 3), "min_s": round(best, 3),
+                         "cpu_s": round(cpu, 3), "stdout_bytes": size})
         html_size = html.stat().st_size
-    print(f"{args.jobs}-job synthetic run (built in {build:.1f} s); whole processes, median of {args.repeat}")
-    print(f"{'case':40} {'median s':>9} {'min s':>7} {'stdout bytes':>13}")
+    load = os.getloadavg()[0]
+    print(f"{args.jobs}-job synthetic run (built in {build:.1f} s); whole processes, median of {args.repeat}; "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'case':40} {'wall s':>7} {'min s':>7} {'CPU s':>7} {'stdout bytes':>13}")
     for r in rows:
-        print(f"{r['case']:40} {r['median_s']:9.3f} {r['min_s']:7.3f} {r['stdout_bytes']:13d}")
+        print(f"{r['case']:40} {r['median_s']:7.3f} {r['min_s']:7.3f} {r['cpu_s']:7.3f} {r['stdout_bytes']:13d}")
     print(f"HTML file: {html_size} bytes")
-    print(json.dumps({"jobs": args.jobs, "repeat": args.repeat, "html_bytes": html_size, "results": rows}))
+    print(json.dumps({"jobs": args.jobs, "repeat": args.repeat, "load_average": round(load, 2), "html_bytes": html_size, "results": rows}))
     return 0
 
 
