@@ -40,7 +40,7 @@ def init_command(
     if result.datalist is not None:
         console.print(
             f"synthetic data: {result.datalist['numTraining']} training + {result.datalist['numValidation']}"
-            f" validation pairs, datalist {result.dataset_json}"
+            f" validation pairs, datalist {result.dataset_json}", soft_wrap=True,
         )
     else:
         console.print("no data yet: point DATA_ROOT and DATASET_JSON in config/environment.json at yours", soft_wrap=True)
