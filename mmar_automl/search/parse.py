@@ -171,9 +171,7 @@ class _Parser:
 
     def _component_arg(self, path: JsonPathParts, node: dict[str, Any], text: str, at: JsonPathParts) -> _Arg:
         name, alias = mk.split_alias(text)
-        if alias is not None and not mk.is_variable_name(alias):
-            raise self.error(at, f"alias {alias!r} in {text!r} is not a valid name: use letters, digits and _ "
-                             "after '#', e.g. 'probability#myProb'")
+        self._check_alias(text, alias, at)
         if mk.is_disabled_arg(name):
             return _Arg(text, DISABLED_ARG, alias, at)
         if name.startswith(mk.VAR_PREFIX):
@@ -183,6 +181,17 @@ class _Parser:
         self._require_arg(path, node, name, at, "search")
         return _Arg(text, name, alias, at)
 
+    def _check_alias(self, text: str, alias: str | None, at: JsonPathParts) -> None:
+        if alias is None:
+            return
+        if not mk.is_variable_name(alias):
+            raise self.error(at, f"alias {alias!r} in {text!r} is not a valid name: use letters, digits and _ "
+                             "after '#', e.g. 'probability#myProb'")
+        if alias in self.config:
+            # MLflow params and tables would show the value under the name of a config key it does not set.
+            raise self.error(at, f"alias {alias!r} in {text!r} is also a first-level key of the config: "
+                             "choose another name")
+
     def _top_arg(self, text: str, at: JsonPathParts) -> _Arg:
         name, alias = mk.split_alias(text)
         bare = name[len(mk.VAR_PREFIX):] if name.startswith(mk.VAR_PREFIX) else name
@@ -190,8 +199,8 @@ class _Parser:
             raise self.error(at, "'@disabled' needs a component: search it inside the component, or name a "
                              "free variable here and use \"apply\": {\"@disabled\": \"myVar\"} in the component")
         if bare in self.config and bare not in (mk.SEARCH_KEY, mk.LEGACY_LR_KEY):
-            if alias is not None and not mk.is_variable_name(alias):
-                raise self.error(at, f"alias {alias!r} in {text!r} is not a valid name: use letters, digits and _")
+            if alias != bare:
+                self._check_alias(text, alias, at)
             return _Arg(text, bare, alias or bare, at)
         if alias is not None:
             raise self.error(at, f"{text!r}: {bare!r} is a free variable (not a first-level key), which is "

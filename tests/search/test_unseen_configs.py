@@ -291,6 +291,8 @@ MALFORMED = [
     ("lr_search_and_a_search_of_learning_rate",
      cfg_with(("lr_search", [1e-5, 1e-3]), ("search", [E("lr", "float", ["learning_rate"], [1e-5, 1e-3])])),
      "lr_search", "first-level key 'learning_rate' is already searched at search[0].args[0]"),
+    ("alias_shadows_a_first_level_key", cfg_with((f"{PT}.3.search", [E("t", "float", ["prob#epochs"], [0, 1])])),
+     "train.pre_transforms[3].search[0].args[0]", "alias 'epochs' in 'prob#epochs' is also a first-level key"),
     ("search_in_the_train_section", cfg_with(("train.search", [E("train", "enum", ["epochs"], [[1], [2]])])),
      "train.search[0].args[0]", "train is a section, not a component"),
     ("huge_int_in_a_range",
