@@ -186,6 +186,8 @@ def benchmark(seeds: int, trials: int, contenders: list[str]) -> dict[str, Any]:
                 else:
                     values = run_controller(CONTROLLERS[name](seed), make_space(), f, trials)
                 curves[name].append(best_curve(values, trials))
+                if name == "optuna-gp":  # minutes per seed: show progress
+                    print(f"  {fname:10s} {name:18s} seed {seed}: {time.perf_counter() - t0:6.1f} s", file=sys.stderr)
             print(f"  {fname:10s} {name:18s} {time.perf_counter() - t0:6.1f} s", file=sys.stderr)
         targets = [c[min(trials, 100) - 1] for c in curves["random"]]
         rows = {}
