@@ -12,7 +12,6 @@ Every malformed input raises ConfigError(file, JSON path, what is wrong and what
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from mmar_automl.search.space import (
     FloatDimension,
     JsonPathParts,
     SearchSpace,
+    canonical_choice,
 )
 from mmar_automl.suggest import did_you_mean
 
@@ -266,7 +266,7 @@ class _Parser:
                         if n == 1 else "")
                 raise self.error(at, f"choice has {len(choice)} value(s) but args has {n} "
                                  f"({', '.join(a.text for a in entry.args)}){hint}")
-            key = _canonical(choice)
+            key = canonical_choice(choice)
             if key in seen:
                 raise self.error(at, f"choice repeats choice {seen[key]}: each choice must differ")
             seen[key] = k
@@ -438,6 +438,3 @@ def _kind(value: Any) -> str:
 def _keys_text() -> str:
     return ", ".join(f"'{k}'" for k in mk.ENTRY_KEYS)
 
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

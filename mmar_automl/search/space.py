@@ -92,9 +92,9 @@ class EnumDimension:
 
     def index_of(self, value: Sequence[Any]) -> int:
         """Position of a choice (compared as JSON values: ``[1]`` and ``(1,)`` are the same choice)."""
-        wanted = _canonical(value)
+        wanted = canonical_choice(value)
         for k, choice in enumerate(self.choices):
-            if _canonical(choice) == wanted:
+            if canonical_choice(choice) == wanted:
                 return k
         raise ValueError(f"{list(value)!r} is not a choice of {self.name}")
 
@@ -214,6 +214,6 @@ def _is_disabled(component: JsonPathParts, disabled: Mapping[JsonPathParts, bool
     return any(disabled.get(component[:n], False) for n in range(len(component) + 1))
 
 
-def _canonical(value: Any) -> str:
+def canonical_choice(value: Any) -> str:
     """A choice as canonical JSON, so that ``[1]``, ``(1,)`` and a JSON-decoded copy compare equal."""
     return json.dumps(value, sort_keys=True, default=list)
