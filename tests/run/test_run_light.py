@@ -253,12 +253,14 @@ def _count_ops(run_dir: Path, op: str) -> int:
         return 0
 
 
-@pytest.mark.parametrize("op,count", [("job_ended", 1), ("job_ended", 3), ("job_started", 5), ("job_pid", 2)])
-def test_kill_9_then_resume_trains_each_point_once(tmp_path, light_env, op, count):
+@pytest.mark.parametrize("op,count,launcher", [("job_ended", 1, "--launcher"), ("job_ended", 3, "--launcher"),
+                                               ("job_started", 5, "--launcher"), ("job_pid", 2, "--launcher"),
+                                               ("job_pid", 3, "--no-launcher")])
+def test_kill_9_then_resume_trains_each_point_once(tmp_path, light_env, op, count, launcher):
     scores = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=scores, sleep=0.4, epochs=2))
     run_dir = mmar / "automl" / "k"
-    orch = _orchestrator(mmar, "--run-id", "k")
+    orch = _orchestrator(mmar, "--run-id", "k", launcher)
     assert _wait_for(lambda: _count_ops(run_dir, op) >= count, 60)
     orch.kill()
     orch.wait()
@@ -278,10 +280,11 @@ def test_kill_9_then_resume_trains_each_point_once(tmp_path, light_env, op, coun
     assert not _marked_processes(run_dir)
 
 
-def test_sigint_stops_jobs_and_leaves_no_process(tmp_path, light_env):
+@pytest.mark.parametrize("launcher", ["--launcher", "--no-launcher"])
+def test_sigint_stops_jobs_and_leaves_no_process(tmp_path, light_env, launcher):
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3), sleep=30, epochs=2))
     run_dir = mmar / "automl" / "i"
-    orch = _orchestrator(mmar, "--run-id", "i")
+    orch = _orchestrator(mmar, "--run-id", "i", launcher)
     assert _wait_for(lambda: _count_ops(run_dir, "job_pid") >= 2 and len(_marked_processes(run_dir)) >= 2, 60)
     t0 = time.monotonic()
     orch.send_signal(signal.SIGINT)
