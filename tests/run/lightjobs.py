@@ -3,7 +3,7 @@ follows the trainer's contract (models/metrics.jsonl line by line, train_stats.j
 codes), driven by first-level keys of its concrete config:
 
 - ``score``: the validation value reached at the last epoch (the job's score); ``null`` = never validates
-- ``mode``: ok | raise | hang | abort | exit3 | nan
+- ``mode``: ok | raise | hang | stubborn (hangs, ignores SIGTERM) | abort | exit3 | nan
 - ``epochs``, ``sleep`` (seconds per epoch)
 Each start and end is appended to the file named by $LIGHTJOB_LEDGER (one JSON line, O_APPEND).
 """
@@ -39,13 +39,17 @@ def main(argv: list[str]) -> int:
         "environment": json.loads((root / "config" / "environment.json").read_text())
         if (root / "config" / "environment.json").exists() else None,
     }))
+    if mode == "stubborn":  # ignores SIGTERM: only SIGKILL stops it
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _ledger("start", score=score, mode=mode)
     print(f"light job {root.name}: mode={mode} score={score}", flush=True)
     t0 = time.time()
     best, validations = None, []
     with open(models / "metrics.jsonl", "a") as metrics:
         for epoch in range(1, epochs + 1):
-            if mode == "hang":
+            if mode in ("hang", "stubborn"):
                 time.sleep(3600)
             time.sleep(sleep)
             loss = float("nan") if mode == "nan" else 1.0 / epoch

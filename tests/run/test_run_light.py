@@ -431,3 +431,29 @@ def test_repeated_kill_9_at_random_moments(tmp_path, light_env):
     ends = Counter(x["score"] for x in ledger_lines(light_env) if x["event"] == "end")
     assert ends == Counter(scores)
     assert not _marked_processes(run_dir)
+
+
+def test_second_ctrl_c_kills_jobs_that_ignore_sigterm(tmp_path, light_env):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2), modes=["stubborn"]))
+    run_dir = mmar / "automl" / "s2"
+    orch = _orchestrator(mmar, "--run-id", "s2")
+    assert _wait_for(lambda: len([x for x in ledger_lines(light_env) if x["event"] == "start"]) >= 2, 60)
+    orch.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert orch.poll() is None  # the jobs ignore SIGTERM: it waits (up to 10 s) ...
+    t0 = time.monotonic()
+    orch.send_signal(signal.SIGINT)  # ... unless Ctrl-C comes again
+    orch.communicate(timeout=30)
+    assert orch.returncode == 130 and time.monotonic() - t0 < 5
+    assert not _marked_processes(run_dir)
+    assert [e["job"]["state"] for e in journal(run_dir) if e["op"] == "job_ended"] == ["ABORTED", "ABORTED"]
+
+
+def test_journal_format_v1_still_loads():
+    """A journal written by format version 1 (frozen in assets/) must keep loading."""
+    from mmar_automl.journal import load_run_state
+
+    state = load_run_state(Path(__file__).parent / "assets" / "journal_v1.jsonl")
+    assert state.header["version"] == 1 and state.header["run_id"] == "r1"
+    assert [o.score for o in state.told] == [0.1, 0.2, 0.3, 0.4]
+    assert state.pending_rec_ids() == [] and state.ended["exit_code"] == 0
