@@ -59,9 +59,10 @@ def main() -> int:
         cases = [
             ("floor: import mmar_automl.cli", [py, "-c", "import mmar_automl.cli"]),
             ("report (table, top 20)", [*cli, "report", str(root)]),
+            ("report --importance ped-anova (table)", [*cli, "report", str(root), "--importance", "ped-anova"]),
             ("report --json", [*cli, "report", str(root), "--json"]),
             ("report --html", [*cli, "report", str(root), "--html", str(html)]),
-            ("baseline: table --importance none", [*cli, "report", str(root), "--importance", "none"]),
+            ("baseline: --json --importance none", [*cli, "report", str(root), "--json", "--importance", "none"]),
             ("baseline: --html --importance fanova", [*cli, "report", str(root), "--html", str(html), "--importance", "fanova"]),
         ]
         rows = []

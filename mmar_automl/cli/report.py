@@ -20,8 +20,9 @@ def report(
                                        "report (plots, importance, learning curves), viewable offline."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout instead of the table."),
     logs: bool = typer.Option(False, "--logs", help="Show the log tail of each failed job."),
-    importance: str = typer.Option("ped-anova", "--importance", metavar="EVALUATOR",
-                                   help="Parameter importance: ped-anova (fast), fanova, or none."),
+    importance: str = typer.Option("auto", "--importance", metavar="EVALUATOR",
+                                   help="Parameter importance: ped-anova (fast), fanova, none, or auto "
+                                   "(ped-anova for --json and --html, none for the table alone)."),
 ) -> int:
     """Report a run: jobs (job, worker, status, score, duration, parameters), the best job and its config
     difference from the base config, failures with their reason; parameter importance."""
@@ -31,8 +32,10 @@ def report(
     from mmar_automl.errors import UsageError
     from mmar_automl.report.data import best_config_diff, load_report
 
-    if importance not in ("ped-anova", "fanova", "none"):
-        raise UsageError(f"--importance {importance}: expected ped-anova, fanova or none")
+    if importance not in ("auto", "ped-anova", "fanova", "none"):
+        raise UsageError(f"--importance {importance}: expected ped-anova, fanova, none or auto")
+    if importance == "auto":  # the table alone stays quick (Optuna's import is ~0.5 s): importance on request
+        importance = "ped-anova" if (html or as_json) else "none"
     data = load_report(mmar, run)
     diff, note = best_config_diff(data)
     imp = None

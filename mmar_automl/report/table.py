@@ -90,6 +90,8 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
                 console.print(f"  {importance.note}", soft_wrap=True)
         elif importance.note:
             console.print(f"\nparameter importance: {importance.note}", soft_wrap=True)
+    if importance is None and len(report.scored()) >= 3:
+        console.print("\nparameter importance: add --importance ped-anova (or see --html)")
     failures = report.failures()
     if failures:
         console.print(f"\nfailures ({len(failures)}):")

@@ -49,6 +49,14 @@ def test_table_lists_jobs_best_failures(light_run, capsys):
     assert "search" not in out.split("config difference")[1].split("parameter importance")[0]
     assert "failures (12):" in out and "light job failure on purpose" in out
     assert "Traceback" not in out  # the log tail only on request
+    assert "parameter importance: add --importance ped-anova" in out  # the table alone skips Optuna
+
+
+def test_table_with_importance(light_run, capsys):
+    assert main(["report", str(light_run), "--importance", "ped-anova"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("parameter importance (PED-ANOVA"))
+    assert line.split(": ", 1)[1].startswith("score 1.00")
 
 
 def test_top_and_logs(light_run, capsys):
@@ -109,7 +117,7 @@ def test_a_run_without_scores_reports_cleanly(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--run", "nope"], "error: run 'nope' not found under"),
-    (["--importance", "magic"], "error: --importance magic: expected ped-anova, fanova or none"),
+    (["--importance", "magic"], "error: --importance magic: expected ped-anova, fanova, none or auto"),
 ])
 def test_bad_arguments_exit_2_with_one_line(light_run, capsys, args, message):
     assert main(["report", str(light_run), *args]) == 2
