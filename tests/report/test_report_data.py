@@ -165,3 +165,19 @@ def test_an_unclosed_run_is_reported_as_such(tmp_path):
     report = load_report(tmp_path / "m", "r")
     assert report.ended is None and len(report.jobs) == 4 and report.status.startswith("not closed")
     assert os.path.getsize(journal) > 0
+
+
+def test_a_run_in_progress_shows_its_running_job(tmp_path, capsys):
+    from mmar_automl.cli import main
+
+    run_dir = synthetic_run(tmp_path / "m", 5, run_id="r", fail_every=0)
+    journal = run_dir / "journal.jsonl"
+    events = journal.read_text().splitlines(keepends=True)
+    last_start = max(i for i, line in enumerate(events) if '"op": "job_started"' in line)
+    journal.write_text("".join(events[: last_start + 1]))  # as if the orchestrator were still running J5
+    report = load_report(tmp_path / "m", "r")
+    assert [r.state for r in report.jobs] == ["COMPLETE"] * 4 + ["RUNNING"]
+    assert report.status.startswith("running")
+    assert main(["report", str(tmp_path / "m"), "--top", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "RUNNING" in out and "W1_2_J5" in out
