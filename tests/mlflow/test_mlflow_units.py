@@ -180,3 +180,34 @@ def test_handler_module_imports_no_heavy_library():
             "print(sorted(m for m in ('mlflow', 'torch', 'monai', 'sqlalchemy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sync_refuses_untracked_and_live_runs(tmp_path, capsys):
+    from mmar_automl.cli import main
+
+    run_dir = tmp_path / "automl" / "r1"
+    assert main(["sync", str(tmp_path), "r0"]) == 2
+    run_dir.mkdir(parents=True)
+    assert main(["sync", str(tmp_path), "r1"]) == 2
+    err = capsys.readouterr().err
+    assert "no such run folder" in err and "never tracked in MLflow" in err
+    (run_dir / "mlflow.json").write_text(json.dumps({"run_uid": "u", "tracking_uri": "http://127.0.0.1:9",
+                                                     "experiment": "e"}))
+    live = Spool.in_run_dir(run_dir)
+    assert live.try_lock()  # the orchestrator owns the spool
+    assert main(["sync", str(tmp_path), "r1"]) == 2
+    assert "is running and syncs it itself" in capsys.readouterr().err
+    live.unlock()
+
+
+def test_sync_with_mlflow_unreachable_exits_1_and_keeps_the_spool(tmp_path, capsys):
+    from mmar_automl.cli import main
+
+    run_dir = tmp_path / "automl" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "mlflow.json").write_text(json.dumps({"run_uid": "u", "tracking_uri": "http://127.0.0.1:9",
+                                                     "experiment": "e"}))
+    Spool.in_run_dir(run_dir).append([{"op": "open_run", "uid": "run:u", "name": "r1", "parent": None}])
+    assert main(["sync", str(tmp_path), "r1"]) == 1
+    assert "unreachable" in capsys.readouterr().err
+    assert len(Spool.in_run_dir(run_dir).pending()) == 1
