@@ -71,4 +71,9 @@ def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
 def skipped_by_rank(node: dict, rank: int = 0) -> bool:
     """``"rank": 0`` builds the component only on that process; single-process training is rank 0."""
     value = node.get("rank")
-    return value is not None and value != rank
+    if value is None:
+        return False
+    try:
+        return int(value) != rank
+    except (TypeError, ValueError):
+        return True

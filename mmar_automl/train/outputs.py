@@ -27,7 +27,7 @@ def _number(value: Any) -> float | None:
         if hasattr(value, "item"):
             value = value.item()
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several values
         return None
     return value if math.isfinite(value) else None
 
@@ -154,6 +154,8 @@ class JobRecorder:
         total = self.elapsed()
         if not self.validations:
             reason = reason or "no score: training never validated"
+        elif self.best is None:
+            reason = reason or "no score: the key metric was never a finite number"
         self.write({"kind": "end", "status": status, "reason": reason, "time": total})
         self._metrics.close()
         stats = {

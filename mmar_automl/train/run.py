@@ -81,6 +81,12 @@ def main(argv: list[str]) -> int:
     except MmarAutomlError as err:
         _error(str(err))
         return err.exit_code
+    except KeyboardInterrupt:
+        _error("train: interrupted")
+        return 130
+    except Exception as err:  # noqa: BLE001 - e.g. models/ not writable: still one line, exit 1
+        _error(f"train failed: {type(err).__name__}: {err}")
+        return 1
 
 
 def train(mmar_root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
@@ -183,7 +189,7 @@ def _determinism(conf: dict, file: str) -> None:
         set_determinism(seed=seed)
     bench = conf.get("cudnn_benchmark")
     if isinstance(bench, bool):
-        torch.backends.cudnn.benchmark = bench and seed is None
+        torch.backends.cudnn.benchmark = bench  # an explicit true wins over the seed's determinism
 
 
 @contextmanager
