@@ -28,15 +28,16 @@ def check_backend(name: str | None, ray_address: str | None = None) -> str:
 
 
 def connect_ray(address: str | None, workers: str | None, *, cpus_per_job: float = 1.0,
-                metrics: str = "models/metrics.jsonl") -> tuple[RayBackend, list[WorkerSpec]]:
+                metrics: str = "models/metrics.jsonl", use_launcher: bool = True) -> tuple[RayBackend, list[WorkerSpec]]:
     """Connect to the Ray cluster and read ``--workers`` against its GPUs: ``0:0:1:1`` = four jobs at once,
     one GPU each; ``0,1:2,3`` = two jobs with two GPUs each; ``cpu:cpu`` = two CPU jobs. The indices only
     count GPUs: Ray picks the node and the GPUs. Default: one job per GPU of the cluster, else one CPU job
-    per ``cpus_per_job`` CPUs of the cluster."""
+    per ``cpus_per_job`` CPUs of the cluster. ``use_launcher``: jobs fork from a preloaded launcher on their
+    node (False: every job starts a fresh interpreter, as ``--no-launcher`` does locally)."""
     from mmar_automl.backends.ray import RayBackend, import_ray
 
     import_ray()
-    backend = RayBackend(address, cpus_per_job=cpus_per_job, metrics=metrics)
+    backend = RayBackend(address, cpus_per_job=cpus_per_job, metrics=metrics, use_launcher=use_launcher)
     backend.start()
     try:
         return backend, ray_workers(workers, backend)

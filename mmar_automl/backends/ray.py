@@ -50,6 +50,8 @@ class RayHandle(Handle):
     """A job on the cluster. ``pid`` is 0: the process lives on another node (nothing to signal here)."""
 
     actor: Any = None
+    gpus: int = 0
+    reused: bool = False                # the actor ran an earlier job of this search
     ref: Any = None                     # the outstanding actor call
     stage: str = "starting"             # starting -> running -> collecting -> done
     asked_at: float = 0.0               # monotonic time of the outstanding call
@@ -72,9 +74,11 @@ class RayBackend:
     folder (the MMAR's ``MMAR_CKPT_DIR``)."""
 
     def __init__(self, address: str | None = "auto", *, cpus_per_job: float = 1.0, ship_files: bool | None = None,
-                 poll_interval: float = 0.25, lost_after: float = 60.0, metrics: str = "models/metrics.jsonl",
-                 init_kwargs: dict[str, Any] | None = None):
+                 poll_interval: float = 0.1, lost_after: float = 60.0, metrics: str = "models/metrics.jsonl",
+                 use_launcher: bool = True, reuse_actors: bool = True, init_kwargs: dict[str, Any] | None = None):
         self.address = address or "auto"
+        self.use_launcher = use_launcher
+        self.reuse_actors = reuse_actors
         self.cpus_per_job = cpus_per_job
         if ship_files is None and os.environ.get(SHIP_ENV) == "1":
             ship_files = True
@@ -86,6 +90,8 @@ class RayBackend:
         self._owns_ray = False
         self._actor_cls: Any = None
         self._handles: list[RayHandle] = []
+        self._idle: list[tuple[int, Any, str | None]] = []   # (GPU count, actor, node id) ready for a next job
+        self._alive: tuple[float, set[str]] = (0.0, set())
 
     # -- connection ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -131,12 +137,41 @@ class RayBackend:
     def submit(self, spec: JobSpec) -> RayHandle:
         self.start()
         gpus = job_gpu_count(spec)
-        actor = self._actor_cls.options(num_cpus=self.cpus_per_job, num_gpus=gpus,
-                                        name=None, lifetime=None).remote()
-        handle = RayHandle(spec, 0, "ray", actor=actor)
-        self._ask(handle, actor.start.remote(self._spec_dict(spec), None, self.ship_files))
+        actor = self._take_idle(gpus)
+        handle = RayHandle(spec, 0, "ray", actor=actor or self._new_actor(gpus), gpus=gpus, reused=actor is not None)
+        self._ask(handle, handle.actor.start.remote(self._spec_dict(spec), None, self.ship_files))
         self._handles.append(handle)
         return handle
+
+    def _new_actor(self, gpus: int) -> Any:
+        # Idle actors asking for another GPU count hold resources this one may need: let them go.
+        for entry in [e for e in self._idle if e[0] != gpus]:
+            self._idle.remove(entry)
+            _kill_actor(entry[1])
+        return self._actor_cls.options(num_cpus=self.cpus_per_job, num_gpus=gpus).remote(self.use_launcher)
+
+    def _take_idle(self, gpus: int) -> Any:
+        """An idle actor with this GPU count on a live node (its launcher is warm), or None."""
+        if not self._idle:
+            return None
+        alive = self._alive_node_ids()
+        for entry in list(self._idle):
+            if entry[2] is not None and entry[2] not in alive:
+                self._idle.remove(entry)
+                _kill_actor(entry[1])
+        for entry in self._idle:
+            if entry[0] == gpus:
+                self._idle.remove(entry)
+                return entry[1]
+        return None
+
+    def _alive_node_ids(self) -> set[str]:
+        at, ids = self._alive
+        if time.monotonic() - at > 1.0:
+            ray = import_ray()
+            ids = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+            self._alive = (time.monotonic(), ids)
+        return ids
 
     def poll(self, handle: Handle) -> int | None:
         assert isinstance(handle, RayHandle)
@@ -161,6 +196,12 @@ class RayBackend:
         try:
             answer = ray.get(handle.ref)
         except Exception as err:  # noqa: BLE001 - actor/node died, task failed: the job is lost, not the run
+            if handle.stage == "starting" and handle.reused:
+                # an idle actor died with its node before this job reached it: start on a fresh one
+                _kill_actor(handle.actor)
+                handle.actor, handle.reused = self._new_actor(handle.gpus), False
+                self._ask(handle, handle.actor.start.remote(self._spec_dict(handle.spec), None, self.ship_files))
+                return None
             self._lost(handle, _describe(err))
             return handle.code
         return self._advance(handle, answer, now)
@@ -179,14 +220,13 @@ class RayBackend:
             handle.force_kill_at = time.monotonic() + FORCE_KILL_AFTER_S
 
     def shutdown(self) -> None:
-        ray = import_ray() if self._handles or self._owns_ray else None
+        ray = import_ray() if self._handles or self._idle or self._owns_ray else None
         for handle in self._handles:
             if handle.stage != "done" and handle.actor is not None:
-                try:
-                    ray.kill(handle.actor, no_restart=True)
-                except Exception:  # noqa: BLE001
-                    pass
-        self._handles = []
+                _kill_actor(handle.actor)
+        for _gpus, actor, _node in self._idle:
+            _kill_actor(actor)
+        self._handles, self._idle = [], []
         if self._owns_ray and ray is not None and ray.is_initialized():
             ray.shutdown()
         self._owns_ray = False
@@ -239,21 +279,27 @@ class RayBackend:
 
     def _done(self, handle: RayHandle) -> int | None:
         handle.stage = "done"
-        ray = import_ray()
-        try:
-            ray.kill(handle.actor, no_restart=True)  # frees its GPUs and CPUs now
-        except Exception:  # noqa: BLE001
-            pass
+        if handle in self._handles:
+            self._handles.remove(handle)
+        # Keep the actor warm for the next job, unless a fresh actor waits (maybe for these very resources:
+        # an idle actor would starve it, e.g. a retry after a node loss on a now smaller cluster).
+        waiting = any(h.stage == "starting" and not h.reused for h in self._handles)
+        if self.reuse_actors and not waiting:
+            self._idle.append((handle.gpus, handle.actor, handle.node_id))
+        else:
+            _kill_actor(handle.actor)  # frees its GPUs and CPUs now
         return handle.code
 
     def _lost(self, handle: RayHandle, reason: str | None, killed: bool = False) -> None:
         """End a job whose actor died, hung or was killed before its process ran."""
-        ray = import_ray()
-        try:
-            ray.kill(handle.actor, no_restart=True)
-        except Exception:  # noqa: BLE001
-            pass
+        _kill_actor(handle.actor)
         handle.stage = "done"
+        if handle in self._handles:
+            self._handles.remove(handle)
+        if handle.node_id is not None:  # idle actors on a dead node are dead too
+            for entry in [e for e in self._idle if e[2] == handle.node_id and not killed]:
+                self._idle.remove(entry)
+                _kill_actor(entry[1])
         if killed and reason is None:
             handle.code = -int(handle.kill_sent or signal.SIGKILL)
             return
@@ -264,8 +310,10 @@ class RayBackend:
         log.warning("job %s %s", Path(handle.spec.cwd).name, handle.lost_reason)
 
     def _spec_dict(self, spec: JobSpec) -> dict[str, Any]:
+        from mmar_automl.launcher import default_preload
+
         return {"job_uid": spec.job_uid, "entry": spec.entry, "argv": list(spec.argv), "cwd": spec.cwd,
-                "env": dict(spec.env), "log": spec.log, "metrics": self.metrics}
+                "env": dict(spec.env), "log": spec.log, "metrics": self.metrics, "preload": default_preload()}
 
 
 class _Later:
@@ -303,6 +351,14 @@ def job_gpu_count(spec: JobSpec) -> int:
     return len([g for g in visible.split(",") if g.strip()])
 
 
+def _kill_actor(actor: Any) -> None:
+    ray = import_ray()
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:  # noqa: BLE001 - already dead
+        pass
+
+
 def _describe(err: BaseException) -> str:
     text = str(err)
     if "node has died" in text or "node died" in text.lower():
@@ -323,7 +379,8 @@ def _write_placement(handle: RayHandle) -> None:
     """``ray_node.json`` in the job folder: where the job ran (for people and tests)."""
     import json
 
-    info = {k: handle.info.get(k) for k in ("node_id", "node_ip", "pid", "shipped", "gpu_ids", "folder")}
+    info = {k: handle.info.get(k) for k in ("node_id", "node_ip", "pid", "shipped", "gpu_ids", "folder", "via",
+                                            "jobs_run")}
     try:
         (Path(handle.spec.cwd) / "ray_node.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     except OSError:
