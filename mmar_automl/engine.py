@@ -257,11 +257,12 @@ class Engine:
                 self._check_stop_conditions()
             if self.stopping is None:
                 self._dispatch()
-            self._poll()
+            ended = self._poll()
             if not self.running:
                 if self.stopping is not None or not self._dispatchable():
                     break
-            time.sleep(POLL_S)
+            if not ended:  # a job just ended: its worker takes the next job at once
+                time.sleep(POLL_S)
         if self.stopping is None:
             # --max-jobs is no stop signal: new recommendations just stop starting (retries go on)
             if self.scheduler.queue:
@@ -340,7 +341,8 @@ class Engine:
         job.state, job.reason, job.ended_at = JobState.FAILED, reason, time.time()
         self._end_job(job, pids=set())
 
-    def _poll(self) -> None:
+    def _poll(self) -> int:
+        ended = 0
         for uid, running in list(self.running.items()):
             self._follow(running)
             code = self.executor.poll(running)
@@ -350,6 +352,8 @@ class Engine:
             del self.running[uid]
             job = self.executor.finish(running, code)
             self._end_job(job, pids={running.handle.pid})
+            ended += 1
+        return ended
 
     def _follow(self, running: RunningJob) -> None:
         records = self.executor.read_metrics(running)

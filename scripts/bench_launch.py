@@ -104,15 +104,48 @@ def run_launcher(n: int, work: Path, env: dict, preload: str) -> tuple[list[dict
     return rows, warmup
 
 
+def trivial(argv: list[str]) -> int:
+    """A job that trains nothing: writes the trainer's files at once (engine overhead benchmark)."""
+    models = Path(argv[0]) / "models"
+    models.mkdir(exist_ok=True)
+    (models / "metrics.jsonl").write_text(json.dumps({"kind": "validation", "epoch": 1, "iteration": 1,
+                                                      "key_metric": "m", "metrics": {"m": 0.5}, "time": 0}) + "\n")
+    (models / "train_stats.json").write_text(json.dumps({"best_validation_metric": 0.5, "status": "complete"}))
+    return 0
+
+
+def run_engine(n: int, workers: int) -> dict:
+    """n trivial jobs through the whole outer loop (job folders, journal, events, zygote forks)."""
+    from mmar_automl.runsetup import RunOptions, prepare_run
+
+    os.environ["MMAR_AUTOML_JOB_ENTRY"] = "bench_launch:trivial"
+    os.environ["MMAR_AUTOML_JOB_PRELOAD"] = ""
+    with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
+        root = Path(tmp) / "mmar"
+        (root / "config").mkdir(parents=True)
+        (root / "config" / "config_train.json").write_text(json.dumps({
+            "epochs": 1, "x": 0, "search": [{"domain": "net", "type": "enum", "args": ["x"],
+                                              "targets": [[i] for i in range(n)]}]}))
+        t0 = time.perf_counter()
+        prepared = prepare_run(RunOptions(mmar=str(root), workers=str(workers), no_mlflow=True, run_id="bench"))
+        prepared.engine.handlers = []
+        result = prepared.engine.run()
+        wall = time.perf_counter() - t0
+    assert result.exit_code == 0, result.reason
+    return {"jobs": n, "workers": workers, "wall_s": wall, "per_job_s": wall / n}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--cold-jobs", type=int, default=None, help="default: --jobs")
+    parser.add_argument("--cold-jobs", type=int, default=None, help="default: --jobs (at least 1)")
     parser.add_argument("--preload", default="mmar_automl.train.run:preload")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--engine-jobs", type=int, default=50, help="trivial jobs through the engine (0: skip)")
     args = parser.parse_args()
-    cold_n = args.jobs if args.cold_jobs is None else args.cold_jobs
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]), CUDA_VISIBLE_DEVICES="")
+    cold_n = max(1, args.jobs if args.cold_jobs is None else args.cold_jobs)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent)])
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     with tempfile.TemporaryDirectory(prefix="bench_launch_") as tmp:
         work = Path(tmp)
         zyg, warmup = run_launcher(args.jobs, work, env, args.preload)
@@ -129,7 +162,11 @@ def main() -> int:
                                              for k, w in zip(KEYS, (10, 12, 10, 10))) + "   (launcher / cold)")
     print(f"launcher warm-up (one-off, preload {args.preload}): {warmup:.2f} s; "
           f"target: launcher median to first step <= 0.5 s: {'met' if med['launcher']['to_first_step'] <= 0.5 else 'NOT met'}")
-    report = {"jobs": {"cold": len(cold), "launcher": len(zyg)}, "median_s": med, "ratio_first_step": ratio,
+    engine = run_engine(args.engine_jobs, 2) if args.engine_jobs else None
+    if engine:
+        print(f"engine: {engine['jobs']} trivial jobs on {engine['workers']} CPU workers through the whole loop: "
+              f"{engine['wall_s']:.2f} s wall, {engine['per_job_s'] * 1000:.0f} ms per job (zygote start included)")
+    report = {"engine": engine, "jobs": {"cold": len(cold), "launcher": len(zyg)}, "median_s": med, "ratio_first_step": ratio,
               "launcher_warmup_s": warmup, "preload": args.preload, "cold_rows": cold, "launcher_rows": zyg}
     print(json.dumps({k: v for k, v in report.items() if not k.endswith("_rows")}, indent=1))
     if args.json:
