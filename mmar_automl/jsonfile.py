@@ -49,8 +49,6 @@ def loads_json(text: str, file: str | Path | None = None) -> Any:
         raise ConfigError(file, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except _ConstantError as err:
         raise ConfigError(file, None, f"invalid JSON: {err} is not a JSON number (use null or a finite number)") from None
-    except _OverflowError as err:
-        raise ConfigError(file, None, f"number {err} is too large (it would be Infinity): use a finite number") from None
     except RecursionError:
         raise ConfigError(file, None, "JSON nested too deeply (more than ~900 levels of [ or {)") from None
 
@@ -59,8 +57,8 @@ class _ConstantError(ValueError):
     pass
 
 
-class _OverflowError(ValueError):
-    pass
+class _Huge(str):
+    """A number literal too large for a float (``1e400``), kept as text until _build knows its JSON path."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -68,12 +66,10 @@ def _reject_constant(name: str) -> Any:
     raise _ConstantError(name)
 
 
-def _finite_float(text: str) -> float:
+def _finite_float(text: str) -> float | _Huge:
     # "1e400" parses to inf in Python, which `--json` would print back as the non-JSON word Infinity.
     value = float(text)
-    if math.isinf(value):
-        raise _OverflowError(text if len(text) <= 20 else text[:17] + "...")
-    return value
+    return _Huge(text) if math.isinf(value) else value
 
 
 def _build(value: Any, path: JsonPath, file: str | Path | None) -> Any:
@@ -86,4 +82,7 @@ def _build(value: Any, path: JsonPath, file: str | Path | None) -> Any:
         return out
     if isinstance(value, list):
         return [_build(item, (*path, i), file) for i, item in enumerate(value)]
+    if isinstance(value, _Huge):
+        shown = value if len(value) <= 20 else value[:17] + "..."
+        raise ConfigError(file, path, f"number {shown} is too large (it would be Infinity): use a finite number")
     return value

@@ -63,14 +63,15 @@ def test_byte_order_mark_is_accepted(tmp_path):
     assert load_json(path) == {"a": 1}
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("  \n", "file is empty: expected a JSON object"),
-    ('{"a": [1, 1e400]}', "number 1e400 is too large"),
-    ('{"a": -2e999}', "number -2e999 is too large"),
-    ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+@pytest.mark.parametrize("text,where,fragment", [
+    ("  \n", None, "file is empty: expected a JSON object"),
+    ('{"a": [1, 1e400]}', "a[1]", "number 1e400 is too large"),
+    ('{"a": {"b": -2e999}}', "a.b", "number -2e999 is too large"),
+    ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", None, "nested too deeply"),
 ])
-def test_empty_overflowing_and_too_deep(tmp_path, text, fragment):
+def test_empty_overflowing_and_too_deep(tmp_path, text, where, fragment):
     # Regressions: these used to pass as inf (printed as Infinity by --json) or crash with RecursionError.
     with pytest.raises(ConfigError, match=fragment) as info:
         load_json(write(tmp_path, text))
     assert "\n" not in str(info.value)
+    assert info.value.json_path == where

@@ -300,7 +300,7 @@ MALFORMED = [
      + HUGE + "]}]}", "search[0].targets[1]", "a float range needs finite numbers"),
     ("huge_float_in_an_enum",
      '{"epochs": 1, "search": [{"domain": "x", "type": "enum", "args": ["epochs"], "targets": [[1], [1e400]]}]}',
-     None, "number 1e400 is too large"),
+     "search[0].targets[1][0]", "number 1e400 is too large"),
     ("json_nested_too_deeply", '{"a": ' + "[" * 50_000 + "]" * 50_000 + "}", None, "nested too deeply"),
     ("whitespace_only_file", "  \n\n", None, "file is empty"),
 ]
