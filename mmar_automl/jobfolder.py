@@ -60,9 +60,17 @@ def clone_key_content(mmar_root: Path, dest: Path) -> None:
     (dest / "models").mkdir(exist_ok=True)
 
 
+# Where a job writes: always inside its own folder, or all jobs would write into one place.
+JOB_OUTPUT_KEYS = {"MMAR_CKPT_DIR": "models", "MMAR_EVAL_OUTPUT_PATH": "eval"}
+
+
 def absolutize_environment(env: dict[str, Any], mmar_root: Path) -> dict[str, Any]:
-    """DATA_ROOT / DATASET_JSON relative to the parent MMAR -> absolute (``{VAR}`` strings left alone)."""
+    """DATA_ROOT / DATASET_JSON relative to the parent MMAR -> absolute (``{VAR}`` strings left alone);
+    an absolute checkpoint/eval output folder becomes the job folder's own ``models``/``eval``."""
     out = dict(env)
+    for key, default in JOB_OUTPUT_KEYS.items():
+        if isinstance(out.get(key), str) and os.path.isabs(out[key]):
+            out[key] = default
     for key in ENV_PATH_KEYS:
         value = out.get(key)
         if isinstance(value, str) and value and "{" not in value and not os.path.isabs(value):

@@ -35,7 +35,7 @@ def test_job_folder(tmp_path):
     (root / "top.py").write_text("Z = 1")
     job = root / "automl" / "r" / "W1_1_J1"
     config = {"epochs": 1, "train": {"files": "data/img.nii.gz", "list": "config/dataset_0.json", "lr": "{learning_rate}"}}
-    env = {"DATA_ROOT": "data", "DATASET_JSON": "config/dataset_0.json", "MMAR_CKPT_DIR": "models",
+    env = {"DATA_ROOT": "data", "DATASET_JSON": "config/dataset_0.json", "MMAR_CKPT_DIR": "/shared/models",
            "OTHER": "{DATA_ROOT}/x", "ABS": "/abs"}
     path = write_job_folder(root, job, config, env, {"job": "W1_1_J1"})
     assert path == job / "config" / "config_train.json"
