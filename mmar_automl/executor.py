@@ -398,4 +398,5 @@ class MMARExecutor:
 
 def _ckpt_dir(environment: dict[str, Any] | None) -> str:
     value = (environment or {}).get("MMAR_CKPT_DIR") or "models"
-    return value if isinstance(value, str) and "{" not in value else "models"
+    ok = isinstance(value, str) and "{" not in value and not os.path.isabs(value)
+    return value if ok else "models"  # see jobfolder.JOB_OUTPUT_KEYS
