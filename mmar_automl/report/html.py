@@ -26,7 +26,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .pt{stroke:#333;stroke-width:.5}.best{fill:none;stroke:#d62728;stroke-width:2}
 .line{fill:none;stroke-width:1.2;stroke-opacity:.65}.bar{fill:#4c78a8}
 .curve polyline{fill:none;stroke:#9ab;stroke-width:1;stroke-opacity:.6}.best-curve polyline{stroke:#d62728;stroke-width:2.5;stroke-opacity:1}
-.cdot{fill:#9ab}
+.cdot{fill:#9ab}.halo{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .COMPLETE{color:#2a7d2a}.FAILED,.TIMED_OUT{color:#c0392b}.PRUNED{color:#b7950b}.ABORTED{color:#8e44ad}

@@ -151,17 +151,17 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
             t = 0.5 if hi <= lo else (float(value) - lo) / (hi - lo)
         return round(bottom - t * (bottom - top), 2)
 
-    body = []
+    body, labels = [], []  # labels go last, on top of the lines, with a white halo (CSS .halo)
     for axis, x in zip(all_axes, xs):
-        body.append(f'<line class="axis" x1="{x}" y1="{top}" x2="{x}" y2="{bottom}"/>'
-                    f'<text class="al" x="{x}" y="{PAD_T + 6}" text-anchor="middle">{escape(axis["name"])}</text>')
+        body.append(f'<line class="axis" x1="{x}" y1="{top}" x2="{x}" y2="{bottom}"/>')
+        labels.append(f'<text class="al" x="{x}" y="{PAD_T + 6}" text-anchor="middle">{escape(axis["name"])}</text>')
         if axis["kind"] == "enum":
             for label in axis["labels"]:
                 y = pos(axis, label)
-                body.append(f'<text class="tl" x="{x + 5}" y="{y}">{escape(label[:24])}</text>')
+                labels.append(f'<text class="tl halo" x="{x + 5}" y="{y}">{escape(label[:24])}</text>')
         else:
             for t in (axis["low"], axis["high"]):
-                body.append(f'<text class="tl" x="{x + 5}" y="{pos(axis, t)}">{_fmt(t)}</text>')
+                labels.append(f'<text class="tl halo" x="{x + 5}" y="{pos(axis, t)}">{_fmt(t)}</text>')
     lo, hi = min(scores), max(scores)
     for name, score, values in sorted(rows, key=lambda r: r[1]):  # best drawn last, on top
         pts = []
@@ -172,7 +172,7 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
         t = (score - lo) / ((hi - lo) or 1)
         body.append(f'<polyline class="line" points="{" ".join(pts)}" stroke="{color(t)}">'
                     f"<title>{escape(name)}: {_fmt(score)}</title></polyline>")
-    return _svg("parallel", "".join(body), width=width, label="parallel coordinates")
+    return _svg("parallel", "".join(body + labels), width=width, label="parallel coordinates")
 
 
 def importance_plot(values: dict[str, float]) -> str:
@@ -203,6 +203,9 @@ def curves_plot(curves: dict[str, list[tuple[int, float]]], metric: str, highlig
     f = _Frame(_span(min(xs), max(xs)), _span(min(ys), max(ys)))
     body = [f.axes("epoch", metric, nice_ticks(min(xs), max(xs), 8), nice_ticks(min(ys), max(ys)))]
     order = sorted(curves, key=lambda n: n == highlight)
+    # many jobs: fainter lines, so that the bundle shows its density instead of a grey block
+    body.append(f"<style>.curve polyline{{stroke-opacity:{max(0.06, min(0.6, 25 / len(curves))):.2f}}}"
+                ".best-curve polyline{stroke-opacity:1}</style>")
     for name in order:
         pts = curves[name]
         cls = "curve best-curve" if name == highlight else "curve"
