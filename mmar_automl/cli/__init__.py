@@ -43,13 +43,14 @@ _add_commands()
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit code."""
-    import click
-
     from mmar_automl.errors import MmarAutomlError
 
     args = sys.argv[1:] if argv is None else argv
     if "--debug" in args:
         _state["debug"] = True
+        # Accepted anywhere (`validate ROOT --debug` too): the command itself has no such option.
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    exits, aborts, usage_errors = _click_exceptions("Exit"), _click_exceptions("Abort"), _click_exceptions("ClickException")
     command = typer.main.get_command(app)
     code = 0
     try:
@@ -58,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     except MmarAutomlError as err:
         _print_error(err)
         code = err.exit_code
-    except click.exceptions.Exit as err:
+    except exits as err:
         code = err.exit_code
-    except click.exceptions.Abort:
+    except aborts:
         console.print("interrupted")
         code = 130
-    except click.ClickException as err:
+    except usage_errors as err:
         err.show()
         code = err.exit_code
     except KeyboardInterrupt:
@@ -75,6 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """click's exception class ``name`` and its twins in typer, which vendors its own click (``typer._click``)
+    and raises those: catching click's classes alone turned every usage error into exit 1."""
+    import click
+
+    found = [getattr(click.exceptions, name)]
+    public = getattr(typer, name, None)                 # typer.Exit, typer.Abort
+    if isinstance(public, type) and issubclass(public, BaseException):
+        found.append(public)
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        vendored = None
+    if vendored is not None and isinstance(getattr(vendored, name, None), type):
+        found.append(getattr(vendored, name))
+    return tuple(dict.fromkeys(found))
 
 
 def _print_error(err: BaseException, prefix: str = "error") -> None:

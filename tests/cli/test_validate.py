@@ -117,6 +117,30 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
     assert "Traceback" in err and "invalid JSON at line 1 column 2" in err.splitlines()[-1]
 
 
+def test_debug_after_the_command_also_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(cli._state, "debug", False)
+    root = make_mmar(tmp_path, "{")
+    code = main(["validate", str(root), "--debug"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" in err and "invalid JSON at line 1 column 2" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("args,fragment", [
+    ([], "Missing argument"),
+    (["{root}", "extra"], "unexpected extra argument"),
+    (["{root}", "--jsn"], "No such option: --jsn"),
+])
+def test_usage_errors_exit_2(tmp_path, capsys, args, fragment):
+    # Regression: typer raises its vendored click's exceptions, which main() did not catch: exit 1 and
+    # "error (MissingParameter): ..." instead of click's usage message and exit 2.
+    root = make_mmar(tmp_path, "{}")
+    code = main(["validate", *(a.format(root=root) for a in args)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert fragment in err and "error (" not in err
+
+
 # --- malformed inputs: exit 2, one line naming the file and the JSON path ---------------------------------
 
 def base() -> dict[str, Any]:
