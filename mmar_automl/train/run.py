@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,9 @@ def _inside_mmar(root: Path):
     to_stdout = logging.StreamHandler(sys.stdout)
     ignite_log.addHandler(to_stdout)
     ignite_log.propagate = False
+    # Library warnings (MONAI deprecations...) likewise go to the log on stdout.
+    old_showwarning = warnings.showwarning
+    warnings.showwarning = _warning_to_stdout
     for sub in ("BYOC", "custom", ""):
         folder = root / sub if sub else root
         if folder.is_dir():
@@ -216,6 +220,7 @@ def _inside_mmar(root: Path):
     try:
         yield
     finally:
+        warnings.showwarning = old_showwarning
         ignite_log.removeHandler(to_stdout)
         ignite_log.propagate = old_propagate
         os.chdir(old_cwd)
@@ -224,6 +229,10 @@ def _inside_mmar(root: Path):
             origin = getattr(sys.modules.get(name), "__file__", None) or ""
             if origin and Path(origin).resolve().is_relative_to(root):
                 del sys.modules[name]
+
+
+def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(warnings.formatwarning(message, category, filename, lineno, line), end="", flush=True)
 
 
 def _display(path: Path, root: Path) -> str:
