@@ -84,11 +84,18 @@ def render_html(report: RunReport, *, key_metric: str | None, curves: dict[str, 
 
 def write_html(path: str | Path, text: str) -> Path:
     """Write atomically (a browser or a second report never sees half a page)."""
+    from mmar_automl.errors import UsageError
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as err:
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"--html {path}: cannot write: {err.strerror or err}") from None
     return out
 
 

@@ -125,6 +125,14 @@ def test_bad_arguments_exit_2_with_one_line(light_run, capsys, args, message):
     assert err.startswith(message) and err.count("\n") == 1
 
 
+def test_an_unwritable_html_path_exits_2(light_run, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["report", str(light_run), "--html", str(blocker / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --html {blocker / 'r.html'}: cannot write:") and err.count("\n") == 1
+
+
 def test_no_runs_and_no_folder_exit_2(tmp_path, capsys):
     (tmp_path / "m").mkdir()
     assert main(["report", str(tmp_path / "m")]) == 2
