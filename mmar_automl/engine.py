@@ -116,6 +116,9 @@ class Engine:
     def run(self) -> RunResult:
         if self.install_signals:
             self._install_signals()
+        backend = getattr(self.executor, "backend", None)
+        if backend is not None and hasattr(backend, "cancel"):
+            backend.cancel = lambda: self.interrupts > 0
         reason = "done"
         try:
             self.journal = JournalWriter(self.run_dir / "journal.jsonl")
@@ -332,6 +335,10 @@ class Engine:
         try:
             running = self.executor.start(job, self.ctx, env=job_environment(self.base_env, slot.spec))
         except Exception as err:  # noqa: BLE001
+            if self.interrupts:  # Ctrl-C while the launcher warmed up: re-run on resume, not a failure
+                job.state, job.reason, job.ended_at = JobState.ABORTED, "interrupted before it started", time.time()
+                self._end_job(job, pids=set())
+                return
             self._job_failed_to_start(job, f"could not start the job process: {err}")
             return
         self.running[uid] = running

@@ -15,7 +15,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.job import JobRecord
@@ -83,6 +83,7 @@ class LocalBackend:
         self.ready_timeout = ready_timeout
         self.launcher: Launcher | None = None
         self.restarts = 0
+        self.cancel: Callable[[], bool] | None = None  # the engine's "stop waiting" (Ctrl-C)
 
     def start(self) -> None:
         if self.use_launcher and self.launcher is None:
@@ -100,7 +101,7 @@ class LocalBackend:
             else:
                 try:
                     pid = self.launcher.spawn(spec.entry, spec.argv, spec.cwd, spec.env, spec.log,
-                                              timeout=self.ready_timeout)
+                                              timeout=self.ready_timeout, cancel=self.cancel)
                     return Handle(spec, pid, "launcher")
                 except LauncherError as err:
                     log.warning("job launcher unavailable (%s); starting %s cold", err, spec.job_uid)

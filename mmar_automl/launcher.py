@@ -41,6 +41,10 @@ class LauncherError(RuntimeError):
     """The zygote is not available; the caller falls back to a cold spawn."""
 
 
+class SpawnCancelled(RuntimeError):
+    """The caller gave up waiting for the zygote (Ctrl-C during its warm-up): start nothing."""
+
+
 def resolve(target: str) -> Callable[..., Any]:
     """Import "package.module:function"."""
     module_name, sep, attr = target.partition(":")
@@ -307,20 +311,22 @@ class Launcher:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_ready(self, timeout: float) -> bool:
+    def wait_ready(self, timeout: float, cancel: Callable[[], bool] | None = None) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self._ready and self.alive():
+                if cancel is not None and cancel():
+                    raise SpawnCancelled("cancelled while the launcher warmed up")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._cond.wait(min(left, 0.5))
+                self._cond.wait(min(left, 0.2))
             return self._ready and self.alive()
 
     def spawn(self, entry: str, argv: list[str], cwd: str, env: dict[str, str], log: str,
-              timeout: float = 120.0) -> int:
+              timeout: float = 120.0, cancel: Callable[[], bool] | None = None) -> int:
         """Fork a job from the zygote; returns its pid (= its process group id)."""
-        if not self.wait_ready(timeout):
+        if not self.wait_ready(timeout, cancel):
             raise LauncherError("the launcher is not running")
         with self._cond:
             request_id = self._next_id
@@ -357,6 +363,10 @@ class Launcher:
         proc = self.proc
         if proc is None:
             return
+        with self._cond:
+            ready = self._ready
+        if not ready and proc.poll() is None:
+            proc.kill()  # still warming up: it has no job yet, nothing to wait for
         try:
             if proc.stdin:
                 proc.stdin.write(b'{"op": "exit"}\n')

@@ -457,3 +457,19 @@ def test_journal_format_v1_still_loads():
     assert state.header["version"] == 1 and state.header["run_id"] == "r1"
     assert [o.score for o in state.told] == [0.1, 0.2, 0.3, 0.4]
     assert state.pending_rec_ids() == [] and state.ended["exit_code"] == 0
+
+
+def test_ctrl_c_while_the_launcher_warms_up(tmp_path, light_env, monkeypatch):
+    """A slow preload (the real one takes 15-40 s): Ctrl-C must not wait for it."""
+    monkeypatch.setenv("MMAR_AUTOML_JOB_PRELOAD", "lightjobs:slow_preload")
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
+    run_dir = mmar / "automl" / "w"
+    orch = _orchestrator(mmar, "--run-id", "w")
+    assert _wait_for(lambda: _count_ops(run_dir, "job_started") >= 1, 60)
+    t0 = time.monotonic()
+    orch.send_signal(signal.SIGINT)
+    orch.communicate(timeout=60)
+    assert orch.returncode == 130 and time.monotonic() - t0 < 10
+    ended = [e["job"] for e in journal(run_dir) if e["op"] == "job_ended"]
+    assert ended and all(j["state"] == "ABORTED" for j in ended)
+    assert not ledger_lines(light_env)  # nothing ran
