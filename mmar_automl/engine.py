@@ -333,7 +333,7 @@ class Engine:
             return
         self._fire_job(EventType.START_JOB, job)
         try:
-            running = self.executor.start(job, self.ctx, env=job_environment(self.base_env, slot.spec))
+            running = self.executor.start(job, self.ctx, env=job_environment(self.base_env, slot.spec, self.gpus))
         except Exception as err:  # noqa: BLE001
             if self.interrupts:  # Ctrl-C while the launcher warmed up: re-run on resume, not a failure
                 job.state, job.reason, job.ended_at = JobState.ABORTED, "interrupted before it started", time.time()

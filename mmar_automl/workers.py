@@ -24,6 +24,7 @@ class Gpu:
     nvml_index: int
     pci_bus_id: str
     name: str = ""
+    physical: int | None = None   # position among all GPUs in bus order (what a job's CUDA_VISIBLE_DEVICES names)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def discover_gpus() -> list[Gpu]:
     finally:
         pynvml.nvmlShutdown()
     found.sort()
-    gpus = [Gpu(k, nvml, bus, name) for k, (bus, nvml, name) in enumerate(found)]
+    gpus = [Gpu(k, nvml, bus, name, k) for k, (bus, nvml, name) in enumerate(found)]
     return _apply_visible_devices(gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
@@ -86,7 +87,7 @@ def _apply_visible_devices(gpus: list[Gpu], visible: str | None) -> list[Gpu]:
         k = int(token)
         if k < len(gpus):
             picked.append(gpus[k])
-    return [Gpu(k, g.nvml_index, g.pci_bus_id, g.name) for k, g in enumerate(picked)]
+    return [Gpu(k, g.nvml_index, g.pci_bus_id, g.name, g.physical) for k, g in enumerate(picked)]
 
 
 def parse_workers(text: str | None, gpus: list[Gpu] | None = None) -> list[WorkerSpec]:
@@ -128,11 +129,15 @@ def parse_workers(text: str | None, gpus: list[Gpu] | None = None) -> list[Worke
     return workers
 
 
-def job_environment(base: dict[str, str], worker: WorkerSpec) -> dict[str, str]:
-    """The environment of a job process on ``worker``: its GPUs only, numbered in PCI bus order."""
+def job_environment(base: dict[str, str], worker: WorkerSpec, gpus: list[Gpu] | None = None) -> dict[str, str]:
+    """The environment of a job process on ``worker``: its GPUs only, numbered in PCI bus order among
+    all GPUs (so a CUDA_VISIBLE_DEVICES that restricted the orchestrator is translated, not reused)."""
     env = dict(base)
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, worker.gpus))  # "" hides every GPU from a CPU job
+    by_index = {g.index: g for g in gpus or []}
+    physical = [by_index[i].physical if i in by_index and by_index[i].physical is not None else i
+                for i in worker.gpus]
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, physical))  # "" hides every GPU from a CPU job
     return env
 
 

@@ -109,4 +109,8 @@ def test_nvml_order_and_memory_release(monkeypatch):
     fake.procs[1] = []
     assert gpus_released(gpus, [0], {4242})
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert [(g.index, g.nvml_index) for g in discover_gpus()] == [(0, 0)]
+    visible = discover_gpus()
+    assert [(g.index, g.nvml_index, g.physical) for g in visible] == [(0, 0, 1)]
+    # worker GPU 0 is the orchestrator's visible GPU 0 = physical GPU 1 (bus order) for the job
+    assert job_environment({}, parse_workers("0", visible)[0], visible)["CUDA_VISIBLE_DEVICES"] == "1"
+    assert job_environment({}, parse_workers("0", gpus)[0], gpus)["CUDA_VISIBLE_DEVICES"] == "0"
