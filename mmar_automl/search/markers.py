@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from mmar_automl.search.space import DISABLED_ARG, JsonPathParts
-from mmar_automl.suggest import edit_distance
 
 SEARCH_KEY = "search"          # list of search entries in a component or at the top level
 APPLY_KEY = "apply"            # {"arg" | "@disabled": "variable"} in a component
@@ -24,28 +23,8 @@ ALIAS_SEP = "#"                # "arg#alias" in search args; "Name#alias" in Cla
 VAR_PREFIX = "@"               # "@myVar": a free variable at the top level (the "@" is stripped)
 DISABLED_KEY = "disabled"      # the component attribute that "@disabled" searches
 
-_MARKER_SHAPES: dict[str, type] = {SEARCH_KEY: list, APPLY_KEY: dict, LEGACY_LR_KEY: list}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _DOMAIN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-
-
-def misspelt_marker(key: str, value: Any, top_level: bool) -> str | None:
-    """The marker that ``key`` was most likely meant to be, or None.
-
-    A ``"Search"``, ``"serach"`` or ``"aply"`` key would otherwise be carried into the job's config
-    silently and the search would not happen; so would a ``lr_search`` below the first level (Clara
-    reads it only there). Only keys with the marker's shape count (a list for ``search`` and
-    ``lr_search``, an object for ``apply``), so an ordinary key that merely looks alike stays legal.
-    """
-    if not isinstance(key, str) or key in (SEARCH_KEY, APPLY_KEY) or (key == LEGACY_LR_KEY and top_level):
-        return None
-    if key == LEGACY_LR_KEY:
-        return LEGACY_LR_KEY
-    # One edit at most (case aside): "research" or "supply" are plausible keys of their own.
-    for marker, shape in _MARKER_SHAPES.items():
-        if edit_distance(key, marker) <= 1 and isinstance(value, shape):
-            return marker
-    return None
 
 
 def is_disabled_arg(text: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from mmar_automl.errors import ConfigError, format_json_path
 from mmar_automl.search import markers as mk
+from mmar_automl.search import mistakes
 from mmar_automl.search.names import readable_names
 from mmar_automl.search.space import (
     DISABLED_ARG,
@@ -77,18 +78,22 @@ class _Parser:
         self.entries: list[_Entry] = []
         self.applies: list[tuple[JsonPathParts, dict[str, Any]]] = []
         self.used: set[str] = set()        # variables that some ``apply`` consumes
-        self.applies_in_args: list[JsonPathParts] = []   # ``args.apply`` objects: a marker one level too deep?
+        self.components: list[tuple[JsonPathParts, dict[str, Any]]] = []
 
     def error(self, where: JsonPathParts, message: str) -> ConfigError:
         return ConfigError(self.file, where, message)
+
+    def _raise(self, problem: mistakes.Problem | None) -> None:
+        if problem is not None:
+            raise self.error(*problem)
 
     # -- pass 1: markers and entries --------------------------------------------------------------
     def parse(self) -> SearchSpace:
         if not isinstance(self.config, dict):
             raise ConfigError(self.file, None, f"expected a JSON object at the top level, got {_kind(self.config)}")
         for path, node in mk.iter_components(self.config):
-            self._check_misspelt_markers(path, node)
-            self._check_markers_in_args(path, node)
+            self.components.append((path, node))
+            self._raise(mistakes.in_component(path, node))
             if mk.SEARCH_KEY in node:
                 self._search_block(path, node)
             if mk.APPLY_KEY in node:
@@ -98,50 +103,11 @@ class _Parser:
             if not path and mk.LEGACY_LR_KEY in node:
                 self._legacy_lr(node[mk.LEGACY_LR_KEY])
         variables = self._variables()
-        self._check_applies_in_args(variables)
+        for path, node in self.components:
+            self._raise(mistakes.apply_in_args(path, node, variables))
         self._link_applies(variables)
         self._check_consumers(variables)
         return self._build()
-
-    def _check_misspelt_markers(self, path: JsonPathParts, node: dict[str, Any]) -> None:
-        for key, value in node.items():
-            hit = mk.misspelt_marker(key, value, top_level=not path)
-            if hit == mk.LEGACY_LR_KEY and key == mk.LEGACY_LR_KEY:
-                raise self.error((*path, key), "'lr_search' is read only at the first level of config_train.json; "
-                                 "in a component write \"search\": [{\"domain\": \"lr\", \"type\": \"float\", "
-                                 "\"args\": [\"lr\"], \"targets\": [min, max]}]")
-            if hit is not None:
-                raise self.error((*path, key), f"unknown key {key!r} (did you mean {hit!r}?): misspelt, it would be "
-                                 "passed to the job as it is and the search would ignore it")
-
-    def _check_markers_in_args(self, path: JsonPathParts, node: dict[str, Any]) -> None:
-        """A ``search`` list inside ``args`` is an arg, but when it holds search entries it is a marker
-        put one level too deep: the search would not happen and the component would get ``search=``."""
-        args = node.get("args")
-        if not isinstance(args, dict):
-            return
-        block = args.get(mk.SEARCH_KEY)
-        if isinstance(block, list) and block and all(
-                isinstance(e, dict) and "type" in e and set(e) <= set(mk.ENTRY_KEYS) for e in block):
-            raise self.error((*path, "args", mk.SEARCH_KEY), self._one_level_up(path, mk.SEARCH_KEY))
-        if isinstance(args.get(mk.APPLY_KEY), dict):
-            self.applies_in_args.append((*path, "args", mk.APPLY_KEY))
-
-    def _check_applies_in_args(self, variables: dict[str, tuple[_Entry, int]]) -> None:
-        # Same mistake for ``apply``: an object whose keys are '@disabled' or whose values all name variables.
-        for where in self.applies_in_args:
-            apply = self.config
-            for part in where:
-                apply = apply[part]
-            refs = [v[len(mk.VAR_PREFIX):] if isinstance(v, str) and v.startswith(mk.VAR_PREFIX) else v
-                    for v in apply.values()]
-            if apply and (DISABLED_ARG in apply or all(isinstance(r, str) and r in variables for r in refs)):
-                raise self.error(where, self._one_level_up(where[:-2], mk.APPLY_KEY))
-
-    @staticmethod
-    def _one_level_up(component: JsonPathParts, key: str) -> str:
-        return (f"{key!r} is inside 'args', where it would be an arg named {key!r}: move it up one level, next to "
-                f"\"args\" in {format_json_path(component)}")
 
     def _search_block(self, path: JsonPathParts, node: dict[str, Any]) -> None:
         block = node[mk.SEARCH_KEY]
