@@ -57,6 +57,7 @@ class JobRecorder:
         self.max_epochs: int | None = None
         self._losses: list[float] = []
         self._trainer: Any = None
+        self._epoch_start = self.start
         self._save: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}  # more train_stats fields (device, amp)
 
@@ -75,6 +76,7 @@ class JobRecorder:
 
         self._trainer = trainer
         self.max_epochs = trainer.state.max_epochs
+        trainer.add_event_handler(Events.EPOCH_STARTED, self._on_epoch_start)
         trainer.add_event_handler(Events.ITERATION_COMPLETED, self._on_iteration)
         trainer.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch)
         # The train line of an epoch goes before its validation line, after the epoch's train metrics:
@@ -90,6 +92,9 @@ class JobRecorder:
             evaluator.add_event_handler(Events.EPOCH_COMPLETED, self._on_validation)
             self._save = dict(save_dict or {"model": evaluator.network})
             self._save.setdefault("model", evaluator.network)
+
+    def _on_epoch_start(self, engine: Any) -> None:
+        self._epoch_start = time.monotonic()
 
     def _on_iteration(self, engine: Any) -> None:
         from monai.handlers import from_engine
@@ -110,7 +115,8 @@ class JobRecorder:
         if optimizer is not None and optimizer.param_groups:
             lr = _number(optimizer.param_groups[0].get("lr"))
         record = {"kind": "train", "epoch": engine.state.epoch, "iteration": engine.state.iteration,
-                  "train_loss": loss, "lr": lr, "time": self.elapsed()}
+                  "train_loss": loss, "lr": lr, "time": self.elapsed(),
+                  "epoch_time": round(time.monotonic() - self._epoch_start, 3)}
         train_metrics = {k: _number(v) for k, v in (engine.state.metrics or {}).items()}
         if train_metrics:
             record["metrics"] = train_metrics

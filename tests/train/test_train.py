@@ -53,7 +53,7 @@ def assert_consistent(root: Path) -> dict:
     trains = [ln for ln in lines if ln["kind"] == "train"]
     assert [t["epoch"] for t in trains] == list(range(1, stats["total_epochs"] + 1))
     assert trains[-1]["iteration"] == stats["total_iterations"]
-    assert all(t["train_loss"] is not None and t["lr"] > 0 for t in trains)
+    assert all(t["train_loss"] is not None and t["lr"] > 0 and 0 < t["epoch_time"] <= t["time"] for t in trains)
     return stats
 
 
