@@ -133,7 +133,7 @@ def test_server_down_mid_run_then_sync_twice(live_server, jobs, tmp_path):
 
 
 def test_long_param_values_truncated_with_artifact(live_server, jobs, tmp_path):
-    handler = _handler()
+    handler = _handler(log_models="none")
     ctx = _begin(handler, jobs, live_server, tmp_path.name)
     channels = list(range(100000, 101500))  # ~10,000 characters as JSON
     job = jobs.job(1, point_value={"learning_rate": 1e-4, "model.channels": [channels],
@@ -151,6 +151,7 @@ def test_long_param_values_truncated_with_artifact(live_server, jobs, tmp_path):
     assert len(child.data.tags["mmar_automl.reason"]) == 8000
     path = client.download_artifacts(child.info.run_id, "full_values/tag/mmar_automl.reason.txt", str(tmp_path))
     assert Path(path).read_text() == "r" * 9000
+    assert "model" not in _artifacts(client, child.info.run_id)  # --log-models none
 
 
 def test_four_workers_finish_at_the_same_moment(live_server, jobs, tmp_path):
