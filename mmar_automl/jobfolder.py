@@ -18,7 +18,8 @@ from mmar_automl.errors import UsageError
 
 # Folders that make up an MMAR's key content; anything else at the root holding Python code is BYOC.
 KEY_DIRS = ("config", "commands", "resources", "custom", "BYOC", "docs")
-SKIP_DIRS = {"automl", "models", "eval", "data", "dataset", "datasets", "mlruns", "__pycache__", ".git"}
+SKIP_DIRS = {"automl", "models", "eval", "data", "dataset", "datasets", "mlruns", "mlartifacts", "__pycache__",
+             ".git", "venv", ".venv", "env", "site-packages", "node_modules"}
 ENV_PATH_KEYS = ("DATA_ROOT", "DATASET_JSON")
 CONFIG_NAME = "config_train.json"
 
@@ -45,6 +46,11 @@ def _ignore(root: Path):
     return ignore
 
 
+def _has_code(folder: Path) -> bool:
+    """A BYOC folder: .py files in it or one level below (a deep search could walk a data tree)."""
+    return any(folder.glob("*.py")) or any(folder.glob("*/*.py"))
+
+
 def clone_key_content(mmar_root: Path, dest: Path) -> None:
     """Copy config/, commands/, resources/, custom code and top-level .py files of the MMAR into ``dest``."""
     dest.mkdir(parents=True, exist_ok=False)
@@ -52,7 +58,7 @@ def clone_key_content(mmar_root: Path, dest: Path) -> None:
         if entry.name in SKIP_DIRS or entry.name.startswith("."):
             continue
         if entry.is_dir():
-            if entry.name in KEY_DIRS or any(entry.rglob("*.py")):
+            if entry.name in KEY_DIRS or _has_code(entry):
                 shutil.copytree(entry, dest / entry.name, symlinks=True, ignore=_ignore(mmar_root))
         elif entry.suffix == ".py":
             shutil.copy2(entry, dest / entry.name)
