@@ -119,6 +119,20 @@ def _instantiate(cls: Any, args: dict[str, Any], spec: Any, seed: int | None = N
     return obj
 
 
+def _check_controller(cls: Any, spec: Any, space: Any, seed: int, num_workers: int) -> None:
+    """A throwaway instance takes the space now, so that a controller that cannot search it fails
+    before anything is written (e.g. a float-only controller on an enum-only space)."""
+    from mmar_automl.context import Context, ContextKey
+
+    probe = _instantiate(cls, spec.args, spec, seed)
+    try:
+        probe.set_search_space(space, Context(**{ContextKey.SEED: seed, ContextKey.NUM_WORKERS: num_workers}))
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(spec.file, spec.json_path, f"{spec.label} cannot search this space: {err}") from err
+
+
 def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """Name the first dimension that differs between two spaces' JSON, or None."""
     olds = {d["name"]: d for d in old.get("dimensions", [])}
@@ -239,7 +253,9 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     job_timeout = opts.job_timeout if opts.job_timeout is not None else saved.get("job_timeout")
 
     # -- components (BYOC imported from the MMAR) ------------------------------------------------
-    controller = _instantiate(controller_spec.load_class(root), controller_spec.args, controller_spec, seed)
+    controller_cls = controller_spec.load_class(root)
+    controller = _instantiate(controller_cls, controller_spec.args, controller_spec, seed)
+    _check_controller(controller_cls, controller_spec, space, seed, len(workers))
     if executor_spec is not None:
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):

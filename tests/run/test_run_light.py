@@ -473,3 +473,19 @@ def test_ctrl_c_while_the_launcher_warms_up(tmp_path, light_env, monkeypatch):
     ended = [e["job"] for e in journal(run_dir) if e["op"] == "job_ended"]
     assert ended and all(j["state"] == "ABORTED" for j in ended)
     assert not ledger_lines(light_env)  # nothing ran
+
+
+def test_a_controller_that_rejects_the_space_fails_before_anything_is_written(tmp_path, light_env, capsys):
+    code = ("from mmar_automl.controllers.grid import GridController\n"
+            "class FloatsOnly(GridController):\n"
+            "    def set_search_space(self, space, ctx):\n"
+            "        if not space.continuous:\n"
+            "            raise ValueError('needs a float dimension')\n"
+            "        super().set_search_space(space, ctx)\n")
+    mmar = write_mmar(tmp_path / "mmar", light_config(), automl={"controller": {"path": "floatsonly.FloatsOnly"}})
+    (mmar / "custom").mkdir()
+    (mmar / "custom" / "floatsonly.py").write_text(code)
+    assert _run(mmar) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config_automl.json: controller: FloatsOnly cannot search this space" in err[0]
+    assert not (mmar / "automl").exists()
