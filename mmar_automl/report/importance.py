@@ -108,7 +108,9 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
 def _import_optuna(need_sklearn: bool) -> Any:
     """``import optuna.importance`` also imports scikit-learn for fANOVA (2.6 s here, most of a report's
     time budget); PED-ANOVA does not need it. Optuna imports it through ``try_import``, which tolerates
-    an ImportError, so for PED-ANOVA ``sklearn.ensemble`` is hidden while optuna.importance loads."""
+    an ImportError, so for PED-ANOVA ``sklearn.ensemble`` is hidden while optuna.importance loads. A later
+    fANOVA call in the same process reloads Optuna's fANOVA module (below); nothing here uses Optuna's
+    other scikit-learn evaluator (MeanDecreaseImpurity), which would need the same reload."""
     import sys
 
     hide = not need_sklearn and "sklearn.ensemble" not in sys.modules and "optuna.importance" not in sys.modules
