@@ -27,28 +27,47 @@ def _runs(client, experiment):
     return parents, children
 
 
-def test_run_tracks_to_the_embedded_sqlite_store(tmp_path):
+def test_embedded_sqlite_store_ctrl_c_then_resume(tmp_path):
+    """No --tracking-uri: the store is MMAR/automl/mlflow.db. Ctrl-C: the parent is KILLED until
+    --resume finishes it; every point ends with one FINISHED child carrying its params and metrics."""
+    import signal
+
     from mlflow.tracking import MlflowClient
 
-    mmar = light_mmar(tmp_path / "lightmmar")
-    out = subprocess.run([*RUN, str(mmar), *BASE, "--run-id", "r1"], env=light_env(), capture_output=True,
-                         text=True, timeout=400)
-    assert out.returncode == 0, out.stderr[-3000:]
+    mmar = light_mmar(tmp_path / "lightmmar", sleep=1.0, epochs=3)
+    orch = subprocess.Popen([*RUN, str(mmar), *BASE, "--run-id", "r1"], env=light_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = mmar / "automl" / "r1" / "journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (journal.exists() and '"job_started"' in journal.read_text()):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    orch.send_signal(signal.SIGINT)
+    stdout, stderr = orch.communicate(timeout=120)
+    assert orch.returncode == 130, stderr[-3000:]
     db = mmar / "automl" / "mlflow.db"
     assert db.is_file()
-    assert f"mlflow ui --backend-store-uri sqlite:///{db}" in out.stderr
-    assert "View run" not in out.stdout
+    assert f"mlflow ui --backend-store-uri sqlite:///{db}" in stderr
+    assert "View run" not in stdout
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     parents, children = _runs(client, "lightmmar")  # experiment = the MMAR folder name
+    assert len(parents) == 1 and parents[0].info.status == "KILLED"
+    assert parents[0].data.tags["mmar_automl.status"] == "INTERRUPTED"
+    assert children and not [c for c in children if c.info.status == "RUNNING"]
+
+    out = subprocess.run([*RUN, str(mmar), *BASE, "--resume", "r1"], env=light_env(), capture_output=True,
+                         text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    parents, children = _runs(client, "lightmmar")
     assert len(parents) == 1 and parents[0].info.run_name == "r1" and parents[0].info.status == "FINISHED"
-    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
-    assert sorted(c.info.run_name for c in children) == ["W1_1_J1", "W1_2_J3", "W2_1_J2", "W2_2_J4"]
-    assert sorted(float(c.data.params["score"]) for c in children) == [0.1, 0.2, 0.3, 0.4]
-    for child in children:
+    assert parents[0].data.tags["mmar_automl.status"] == "COMPLETE"
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert sorted(float(c.data.params["score"]) for c in finished) == [0.1, 0.2, 0.3, 0.4]
+    for child in finished:
         assert child.data.metrics["score"] == pytest.approx(float(child.data.params["score"]))
         assert child.data.tags["prl.score"].startswith("net.enum.")
-        assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2
-    best = max(children, key=lambda c: c.data.metrics["score"])
+        assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 3
+    best = max(finished, key=lambda c: c.data.metrics["score"])
     assert "model" in [a.path for a in client.list_artifacts(best.info.run_id)]
     assert (mmar / "automl" / "mlartifacts").is_dir()  # artifacts beside the store, not in the cwd
 
