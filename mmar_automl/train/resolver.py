@@ -141,7 +141,8 @@ class Builder:
         return {label: obj}
 
     def _train_ref(self, name: Any, section: str, path: JsonPath) -> Any:
-        """``{"ref": "Spacingd"}``: the train component of that name (same list key first)."""
+        """``{"ref": "Spacingd"}``: the train component of that name (same list key first), built again
+        from its config: validate gets its own object."""
         key = path[1]
         train = self.section("train")
         candidates = [key] + [k for k in train if k != key]
@@ -317,7 +318,9 @@ class Builder:
                 raise ConfigError(self.file, path, f"unknown variable {{{name}}} (set it in environment.json or with --set)")
             return node
         if isinstance(node, list):
-            return [self.value(v, section, (*path, i)) for i, v in enumerate(node)]
+            # A disabled component inside a list arg (OneOf's transforms...) is left out, as in sections.
+            return [self.value(v, section, (*path, i)) for i, v in enumerate(node)
+                    if not (cfg.is_component(v) and (cfg.is_disabled(v, self.file, (*path, i)) or cfg.skipped_by_rank(v)))]
         if isinstance(node, dict):
             if cfg.is_component(node):
                 if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):

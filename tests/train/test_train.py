@@ -105,6 +105,34 @@ def test_clara_renames_are_translated(tmp_path):
     assert type(model).__name__ == "UNet"
 
 
+def test_builder_lists_refs_disabled_rank_and_nested_components(tmp_path):
+    from mmar_automl.train.resolver import Builder
+
+    config = tiny_config()
+    config["train"]["handlers"].append({"name": "StatsHandler", "rank": 1, "args": {}})
+    config["train"]["aug"] = {"name": "OneOf", "args": {"transforms": [
+        {"name": "Lambdad", "args": {"keys": "image", "func": "lambda x: x * @learning_rate_scale"}},
+        {"name": "RandFlipd", "disabled": "true", "args": {"keys": "image"}}]}}
+    config["train"]["learning_rate_scale"] = 2  # a plain value entry, reachable as @learning_rate_scale
+    from mmar_automl.mmar import substitute
+
+    config = substitute(config, {k: v for k, v in config.items() if not isinstance(v, dict)} | {
+        "DATASET_JSON": "d.json", "DATA_ROOT": ".", "MMAR_CKPT_DIR": "models", "MMAR_CKPT": "models/model.pt"})
+    builder = Builder(config, "c.json", tmp_path, "cpu", warn=lambda m: None)
+    builder.check()
+    # validate refs: LoadImaged, EnsureChannelFirstd, ScaleIntensityRanged, ToTensord (RandFlipd is disabled in train)
+    names = [type(t).__name__ for t in builder.get("validate", "pre_transforms").transforms]
+    assert names == ["LoadImaged", "EnsureChannelFirstd", "ScaleIntensityRanged", "ToTensord"]
+    train_scale = builder.get("train", "pre_transforms").transforms[2]
+    val_scale = builder.get("validate", "pre_transforms").transforms[2]
+    assert val_scale is not train_scale and val_scale.scaler.a_min == train_scale.scaler.a_min == -57  # same config
+    aug = builder.get("train", "aug")
+    assert len(aug.transforms) == 1 and aug.transforms[0]({"image": 3}) == {"image": 6}
+    # Rank 1's StatsHandler is dropped, and so is the disabled CheckpointLoader.
+    config["train"]["handlers"] = [h for h in config["train"]["handlers"] if h["name"] != "ValidationHandler"]
+    assert builder.get("train", "handlers") == []
+
+
 def _break(config: dict, path: str, value) -> dict:
     from mmar_automl.mmar import set_json_path
 
