@@ -489,3 +489,28 @@ def test_a_controller_that_rejects_the_space_fails_before_anything_is_written(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "config_automl.json: controller: FloatsOnly cannot search this space" in err[0]
     assert not (mmar / "automl").exists()
+
+
+def test_the_search_survives_a_dead_launcher(tmp_path, light_env):
+    """The zygote is SIGKILLed while jobs run: those jobs still end with their scores (read from their
+    folders), later jobs start cold, then from a restarted zygote."""
+    from mmar_automl.handlers.base import Handler
+    from mmar_automl.runsetup import RunOptions, prepare_run
+
+    class KillLauncher(Handler):
+        done = False
+
+        def job_metrics(self, ctx):
+            if not self.done:
+                self.done = True
+                os.kill(ctx.get_prop("ENGINE").executor.backend.launcher.proc.pid, signal.SIGKILL)
+
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6), sleep=0.3))
+    prepared = prepare_run(RunOptions(mmar=str(mmar), workers="cpu:cpu", no_mlflow=True, run_id="z"))
+    prepared.engine.handlers.append(KillLauncher())
+    result = prepared.engine.run()
+    assert result.exit_code == 0, [(j.name, j.state, j.reason) for j in result.jobs]
+    assert sorted(j.score for j in result.jobs) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    vias = [e["via"] for e in journal(mmar / "automl" / "z") if e["op"] == "job_pid"]
+    assert vias[:2] == ["launcher", "launcher"] and "cold" in vias
+    assert not _marked_processes(mmar / "automl" / "z")
