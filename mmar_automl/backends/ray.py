@@ -57,6 +57,8 @@ class RayHandle(Handle):
     asked_at: float = 0.0               # monotonic time of the outstanding call
     code: int | None = None             # the job's exit code once known
     lost_reason: str | None = None
+    call: tuple[str, tuple[Any, ...]] = ("", ())   # the outstanding actor call, to ask again
+    unavailable_since: float | None = None
     shipped: bool = False
     node_id: str | None = None
     node_ip: str | None = None
@@ -99,6 +101,7 @@ class RayBackend:
         ray = import_ray()
         if not ray.is_initialized():
             _probe(self.address)
+            _cluster_messages_to_stderr()
             kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                       **self.init_kwargs}
             try:
@@ -139,7 +142,7 @@ class RayBackend:
         gpus = job_gpu_count(spec)
         actor = self._take_idle(gpus)
         handle = RayHandle(spec, 0, "ray", actor=actor or self._new_actor(gpus), gpus=gpus, reused=actor is not None)
-        self._ask(handle, handle.actor.start.remote(self._spec_dict(spec), None, self.ship_files))
+        self._ask_start(handle, None)
         self._handles.append(handle)
         return handle
 
@@ -183,7 +186,8 @@ class RayBackend:
             return handle.code
         if isinstance(handle.ref, _Later):
             if now >= handle.ref.at:
-                self._ask(handle, handle.actor.poll.remote())
+                name, args = handle.call if handle.unavailable_since is not None else ("poll", ())
+                self._ask(handle, getattr(handle.actor, name).remote(*args), (name, args))
             return None
         ray = import_ray()
         ready, _ = ray.wait([handle.ref], timeout=0)
@@ -196,11 +200,19 @@ class RayBackend:
         try:
             answer = ray.get(handle.ref)
         except Exception as err:  # noqa: BLE001 - actor/node died, task failed: the job is lost, not the run
+            if type(err).__name__ == "ActorUnavailableError":
+                # "temporarily unavailable": ask again; a dead node's actors are soon declared dead (ActorDiedError)
+                handle.unavailable_since = handle.unavailable_since or now
+                if now - handle.unavailable_since < self.lost_after:
+                    handle.ref = _Later(now + 1.0)
+                    return None
+                self._lost(handle, f"its Ray actor was unreachable for {self.lost_after:g} s")
+                return handle.code
             if handle.stage == "starting" and handle.reused:
                 # an idle actor died with its node before this job reached it: start on a fresh one
                 _kill_actor(handle.actor)
                 handle.actor, handle.reused = self._new_actor(handle.gpus), False
-                self._ask(handle, handle.actor.start.remote(self._spec_dict(handle.spec), None, self.ship_files))
+                self._ask_start(handle, None)
                 return None
             self._lost(handle, _describe(err))
             return handle.code
@@ -234,12 +246,12 @@ class RayBackend:
     # -- the stages of a job ---------------------------------------------------------------------------------
     def _advance(self, handle: RayHandle, answer: Any, now: float) -> int | None:
         ray = import_ray()
+        handle.unavailable_since = None
         if handle.stage == "starting":
             if answer.get("status") == "need_files":
                 from mmar_automl.backends._ship import pack
 
-                data = pack(Path(handle.spec.cwd))
-                self._ask(handle, handle.actor.start.remote(self._spec_dict(handle.spec), ray.put(data), True))
+                self._ask_start(handle, ray.put(pack(Path(handle.spec.cwd))))
                 return None
             handle.info = answer
             handle.shipped = bool(answer.get("shipped"))
@@ -262,7 +274,7 @@ class RayBackend:
             handle.code = int(code)
             if handle.shipped:
                 handle.stage = "collecting"
-                self._ask(handle, handle.actor.collect.remote())
+                self._ask(handle, handle.actor.collect.remote(), ("collect", ()))
                 return None
             return self._done(handle)
         if handle.stage == "collecting":
@@ -273,8 +285,13 @@ class RayBackend:
             return self._done(handle)
         return handle.code
 
-    def _ask(self, handle: RayHandle, ref: Any) -> None:
+    def _ask_start(self, handle: RayHandle, files: Any) -> None:
+        args = (self._spec_dict(handle.spec), files, True if files is not None else self.ship_files)
+        self._ask(handle, handle.actor.start.remote(*args), ("start", args))
+
+    def _ask(self, handle: RayHandle, ref: Any, call: tuple[str, tuple[Any, ...]] = ("poll", ())) -> None:
         handle.ref = ref
+        handle.call = call
         handle.asked_at = time.monotonic()
 
     def _done(self, handle: RayHandle) -> int | None:
@@ -323,6 +340,23 @@ class _Later:
         self.at = at
 
 
+def _cluster_messages_to_stderr() -> None:
+    """Ray prints cluster errors ("node ... marked dead") on the driver's stdout; ours holds results only."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "_to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return original({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr._to_stderr = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
+
+
 def _probe(address: str, timeout: float = 5.0) -> None:
     """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
     import socket
@@ -364,7 +398,7 @@ def _describe(err: BaseException) -> str:
     if "node has died" in text or "node died" in text.lower():
         return f"the node died ({type(err).__name__})"
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return f"{type(err).__name__}: {first}"[:300]
+    return f"{type(err).__name__}: {first.split('. ')[0]}"[:200]
 
 
 def _append(path: Path, data: bytes) -> None:
