@@ -313,15 +313,67 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("case", MALFORMED, ids=[c[0] for c in MALFORMED])
+AUTOML = {"controller": {"name": "GridController"}}
+
+# Mistakes a new user makes that were already reported well; kept so that they stay so.
+# (name, config_train.json, config_automl.json, JSON path, fragment); the file named is the automl one when given.
+ALREADY_REPORTED = [
+    ("string_numbers_in_a_float_range", cfg_with(("train.model.search", [E("net", "float", ["dropout"], ["0.0", "0.3"])])),
+     None, "train.model.search[0].targets[0]", "a float range needs numbers, got '0.0'"),
+    ("float_targets_nested_like_an_enum", cfg_with(("train.model.search", [E("net", "float", ["dropout"], [[0.0, 0.3]])])),
+     None, "train.model.search[0].targets", "exactly [min, max], got 1 values"),
+    ("enum_targets_as_object", cfg_with(("train.model.search", [E("net", "enum", ["norm"], {"batch": 1})])),
+     None, "train.model.search[0].targets", "enum targets must be a list of choices"),
+    ("type_capitalised", cfg_with(("train.model.search", [E("net", "Float", ["dropout"], [0, 1])])),
+     None, "train.model.search[0].type", "unknown type 'Float' (did you mean 'float'?)"),
+    ("type_key_misspelt", cfg_with(("train.model.search", [{"domain": "n", "typ": "float", "args": ["dropout"],
+                                                            "targets": [0, 1]}])),
+     None, "train.model.search[0].typ", "unknown key 'typ' (did you mean 'type'?)"),
+    ("list_arg_two_args_not_nested", cfg_with(("train.model.search", [E("net", "enum", ["channels", "strides"],
+                                                                        [[16, 32, 64], [2, 2]])])),
+     None, "train.model.search[0].targets[0]", "choice has 3 value(s) but args has 2"),
+    ("alias_twice_in_two_components", cfg_with((f"{PT}.3.search", [E("t", "float", ["prob#p"], [0, 1])]),
+                                               (f"{PT}.5.search", [E("t", "float", ["prob#p"], [0, 1])])),
+     None, "train.pre_transforms[5].search[0].args[0]", "'p' is already defined at train.pre_transforms[3]"),
+    ("free_variable_in_a_component", cfg_with((f"{PT}.3.search", [E("t", "enum", ["@useFlip"], DISABLE)])),
+     None, "train.pre_transforms[3].search[0].args[0]", "belong in the top-level search"),
+    ("apply_value_a_list", cfg_with(TOP_USE, (f"{PT}.3.apply", {"@disabled": ["use"]})),
+     None, "train.pre_transforms[3].apply.@disabled", "apply needs a variable name (a string)"),
+    ("trailing_comma", '{"epochs": 2,\n "train": {"model": {"args": {"a": 1},}}\n}',
+     None, None, "invalid JSON at line 2 column 39: Expecting property name"),
+    ("utf16_file", json.dumps(BASE).encode("utf-16"), None, None, "not UTF-8 text"),
+    ("automl_handlers_not_a_list", BASE, {**AUTOML, "handlers": {"name": "MMARHandler"}}, "handlers", "expected a list"),
+    ("automl_executor_args_a_list", BASE, {**AUTOML, "executor": {"name": "MMARExecutor", "args": ["x"]}},
+     "executor.args", "expected an object"),
+    ("automl_controller_a_string", BASE, {"controller": "GridController"}, "controller", "expected an object"),
+    ("automl_args_misspelt", BASE, {"controller": {"name": "GridController", "arsg": {}}}, "controller.arsg",
+     "did you mean 'args'?"),
+    ("automl_unknown_executor", BASE, {**AUTOML, "executor": {"name": "ClaraExecutor"}}, "executor.name",
+     "unknown executor 'ClaraExecutor' (did you mean 'MMARExecutor'?); known: MMARExecutor"),
+    ("automl_duplicate_key", BASE, '{"controller": {"name": "GridController"}, "controller": {}}', "controller",
+     "duplicate key"),
+    ("automl_trailing_comma", BASE, '{"controller": {"name": "GridController"},}', None, "invalid JSON at line 1"),
+]
+
+
+def _cases() -> list[tuple]:
+    return [(n, t, None, w, f) for n, t, w, f in MALFORMED] + ALREADY_REPORTED
+
+
+@pytest.mark.parametrize("case", _cases(), ids=[c[0] for c in _cases()])
 def test_malformed_unseen_config_exit_2_one_line(tmp_path, capsys, case):
-    _, train, where, fragment = case
-    root = make_mmar(tmp_path, train, {"controller": {"name": "GridController"}})
+    _, train, automl, where, fragment = case
+    root = tmp_path / "mmar"
+    (root / "config").mkdir(parents=True)
+    for name, content in (("config_train.json", train), ("config_automl.json", automl or AUTOML)):
+        data = content if isinstance(content, (str, bytes)) else json.dumps(content, indent=2)
+        (root / "config" / name).write_bytes(data.encode() if isinstance(data, str) else data)
     code = main(["validate", str(root), "--json"])
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")
     assert len(err.splitlines()) == 1, err
-    prefix = ": ".join(p for p in (f"error: {root / 'config' / 'config_train.json'}", where) if p)
+    file = "config_automl.json" if automl is not None else "config_train.json"
+    prefix = ": ".join(p for p in (f"error: {root / 'config' / file}", where) if p)
     assert err.startswith(prefix + ": "), err
     assert fragment in err
     assert not (root / "automl").exists()
