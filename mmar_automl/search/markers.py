@@ -47,14 +47,14 @@ def split_alias(text: str) -> tuple[str, str | None]:
 
 
 def component_label(component: Any) -> str | None:
-    """What a component in a list is called: the alias of a Clara 3.x ``Name#alias``, else its ``name``,
-    else the class of its ``path``; None when it has none of these."""
+    """What a component in a list is called: the alias of a Clara 3.x ``Name#alias``, else its ``name``
+    (the class alone when it is dotted), else the class of its ``path``; None when it has none of these."""
     if not isinstance(component, dict):
         return None
     name = component.get("name")
     if isinstance(name, str) and name:
         base, alias = split_alias(name)
-        return alias or base
+        return alias or base.rpartition(".")[2]     # "monai.transforms.RandFlipd" -> "RandFlipd", as `path`
     path = component.get("path")
     if isinstance(path, str) and path:
         return path.rpartition(".")[2]

@@ -184,6 +184,9 @@ VALID: dict[str, tuple[dict[str, Any], list[tuple[str, str, list[str]]], int]] =
         ("validate.pre_transforms.2.apply", {"a_min": "shiftP"})), [
         ("RandShiftIntensityd.@disabled,prob", "t.enum.train.pre_transforms[5]$0:@disabled,prob#shiftP",
          ["train/pre_transforms/5:@disabled[0]", "train/pre_transforms/5:prob[1]", "validate/pre_transforms/2:a_min[1]"])], 2),
+    "dotted_name_is_labelled_by_its_class": (cfg_with(
+        (f"{PT}.3.name", "monai.transforms.RandFlipd"), (f"{PT}.3.search", [E("t", "float", ["prob"], [0, 1])])), [
+        ("RandFlipd.prob", "t.float.train.pre_transforms[3]$0:prob", ["train/pre_transforms/3:prob[0]"])], 1),
     "disabled_on_a_validate_ref_item": (cfg_with(
         ("validate.pre_transforms.1.search", [E("t", "enum", ["@disabled"], DISABLE)])), [
         ("pre_transforms[1].@disabled", "t.enum.validate.pre_transforms[1]$0:@disabled",
