@@ -237,6 +237,25 @@ def _marked_processes(run_dir: Path) -> list[int]:
     return found
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if int((proc / "stat").read_text().split(")")[-1].split()[1]) == pid:  # ppid
+                    out.append(int(proc.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _wait_for(pred, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -262,9 +281,11 @@ def test_kill_9_then_resume_trains_each_point_once(tmp_path, light_env, op, coun
     run_dir = mmar / "automl" / "k"
     orch = _orchestrator(mmar, "--run-id", "k", launcher)
     assert _wait_for(lambda: _count_ops(run_dir, op) >= count, 60)
+    helpers = _children(orch.pid)
     orch.kill()
     orch.wait()
     assert _wait_for(lambda: not _marked_processes(run_dir), 15), "a job outlived its orchestrator"
+    assert _wait_for(lambda: not any(_alive(p) for p in helpers), 15), "the launcher outlived its orchestrator"
     assert main(["run", str(mmar), *BASE, "--resume", "k"]) == 0
     events = journal(run_dir)
     complete = Counter(e["job"]["recommendation"]["point"]["score"][0] for e in events
@@ -286,10 +307,13 @@ def test_sigint_stops_jobs_and_leaves_no_process(tmp_path, light_env, launcher):
     run_dir = mmar / "automl" / "i"
     orch = _orchestrator(mmar, "--run-id", "i", launcher)
     assert _wait_for(lambda: _count_ops(run_dir, "job_pid") >= 2 and len(_marked_processes(run_dir)) >= 2, 60)
+    helpers = _children(orch.pid)  # the launcher (zygote) when there is one
+    assert helpers or launcher == "--no-launcher"
     t0 = time.monotonic()
     orch.send_signal(signal.SIGINT)
     out, err = orch.communicate(timeout=30)
     assert orch.returncode == 130, err
+    assert _wait_for(lambda: not any(_alive(p) for p in helpers), 10)
     assert time.monotonic() - t0 < 15
     assert "--resume i" in err
     assert not _marked_processes(run_dir)
