@@ -288,9 +288,13 @@ def test_resume_from_checkpoint_with_checkpoint_loader(tmp_path, data):
 
 FORKED_JOB = """
 import os, sys
+import torch
+asked = []  # preload must not ask torch.cuda anything: a fork after that can fail to use CUDA
+for name in ("is_available", "device_count", "_lazy_init", "init", "current_device", "get_device_capability"):
+    setattr(torch.cuda, name, lambda *a, _n=name, _o=getattr(torch.cuda, name), **k: asked.append(_n) or _o(*a, **k))
 from mmar_automl.train.run import main, preload
 preload()
-import torch
+assert asked == [], asked
 assert not torch.cuda.is_initialized()
 assert {"monai.engines", "monai.handlers", "ignite.engine", "nibabel"} <= set(sys.modules)
 codes = []
