@@ -422,8 +422,9 @@ class Engine:
             self._fire_job(EventType.END_JOB, job)
         elif told and not self.interrupts and self.resume is not None:
             # a job that finished while the orchestrator was down: the controller still learns from it
+            # (not queued here: the resume queues every pending recommendation once, after settling)
             recs = self.controller.refine_recommendation(outcome_of(job), self.ctx)
-            self._accept(recs, after=job.recommendation.rec_id)
+            self._accept(recs, after=job.recommendation.rec_id, queue=False)
 
     def _accept(self, recs: list[Recommendation], after: int | None, queue: bool = True) -> None:
         assert self.journal is not None

@@ -538,3 +538,37 @@ def test_the_search_survives_a_dead_launcher(tmp_path, light_env):
     vias = [e["via"] for e in journal(mmar / "automl" / "z") if e["op"] == "job_pid"]
     assert vias[:2] == ["launcher", "launcher"] and "cold" in vias
     assert not _marked_processes(mmar / "automl" / "z")
+
+
+CHAIN = '''
+from mmar_automl.controllers.base import Controller
+
+class Chain(Controller):
+    """One point at a time: each outcome brings the next score, up to 4 jobs."""
+    def initial_recommendation(self, ctx):
+        return [self._recommend({"score": [0.1]})]
+    def refine_recommendation(self, outcome, ctx):
+        nxt = round(outcome.recommendation.point["score"][0] + 0.1, 1)
+        return [self._recommend({"score": [nxt]})] if nxt <= 0.4 else []
+'''
+
+
+def test_resume_after_a_job_finished_while_down_queues_its_successor_once(tmp_path, light_env):
+    config = light_config(scores=(0.1, 0.2, 0.3, 0.4))
+    mmar = write_mmar(tmp_path / "mmar", config, automl={"controller": {"path": "chain.Chain"}})
+    (mmar / "custom").mkdir()
+    (mmar / "custom" / "chain.py").write_text(CHAIN)
+    assert _run(mmar, "--run-id", "c") == 0
+    run_dir = mmar / "automl" / "c"
+    lines = (run_dir / "journal.jsonl").read_text().splitlines()
+    second_pid = [i for i, line in enumerate(lines) if '"op": "job_pid"' in line][1]
+    (run_dir / "journal.jsonl").write_text("\n".join(lines[: second_pid + 1]) + "\n")
+    # folders of J3/J4 are left on disk: the journal never saw them, so they are moved aside, not reused
+    ended_before = len([x for x in ledger_lines(light_env) if x["event"] == "end"])
+    assert _run(mmar, "--resume", "c") == 0
+    complete = Counter(e["job"]["recommendation"]["point"]["score"][0] for e in journal(run_dir)
+                       if e["op"] == "job_ended" and e["job"]["state"] == "COMPLETE")
+    assert complete == Counter([0.1, 0.2, 0.3, 0.4])
+    # the resume trained only 0.3 and 0.4 (0.2 had finished while "down")
+    assert len([x for x in ledger_lines(light_env) if x["event"] == "end"]) == ended_before + 2
+    assert any(p.name.startswith(".W") and ".stale." in p.name for p in run_dir.iterdir())
