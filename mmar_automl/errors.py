@@ -15,7 +15,8 @@ def format_json_path(parts: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            # A key holding a newline or other control character is escaped: the error stays one line.
+            out += ("." if out else "") + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(part))
     return out or "<root>"
 
 

@@ -313,6 +313,9 @@ MALFORMED = [
      "search[0].targets[1][0]", "number 1e400 is too large"),
     ("json_nested_too_deeply", '{"a": ' + "[" * 50_000 + "]" * 50_000 + "}", None, "nested too deeply"),
     ("whitespace_only_file", "  \n\n", None, "file is empty"),
+    ("key_with_a_newline", cfg_with(("train.model.search", [{"domain": "n", "type": "enum", "args": ["norm"],
+                                                             "tar\ngets": [["a"]]}])),
+     "train.model.search[0].tar\\ngets", "unknown key 'tar\\ngets' (did you mean 'targets'?)"),
 ]
 
 
