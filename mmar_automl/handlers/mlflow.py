@@ -23,6 +23,7 @@ from typing import Any
 from mmar_automl.context import Context
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
+from mmar_automl.tracking.records import METRIC_KINDS
 
 log = logging.getLogger("mmar_automl.mlflow")
 
@@ -52,6 +53,7 @@ class MLflowHandler(Handler):
         self._state_path: Path | None = None
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}   # job uid -> metrics.jsonl records already queued live
 
     @staticmethod
     def check_options(mmar_root: str | Path, tracking_uri: str | None = None, log_models: str | None = None) -> str:
@@ -170,6 +172,9 @@ class MLflowHandler(Handler):
         if self.writer is None or job is None:
             return
         metrics = metrics_from_records(recs, job.started_at)
+        with self._lock:
+            uid = f"job:{job.job_uid}"
+            self._seen[uid] = self._seen.get(uid, 0) + sum(1 for r in recs if r.get("kind") in METRIC_KINDS)
         if metrics:
             self.writer.submit({"op": "log", "uid": f"job:{job.job_uid}", "metrics": metrics})
 
@@ -190,8 +195,11 @@ class MLflowHandler(Handler):
             tags["mmar_automl.reason"] = job.reason
         tags, full = fit_tags(tags)
         metrics = [["score", float(job.score), 0, end_ms]] if job.score is not None else []
+        with self._lock:
+            seen = self._seen.pop(uid, 0)
+        # The records already sent live are skipped (sending them again would be harmless: same rows).
         self.writer.submit({"op": "job_files", "uid": uid, "folder": job.folder, "started_at": job.started_at,
-                            "with_model": self.log_models == "all"})
+                            "with_model": self.log_models == "all", "skip_records": seen})
         self.writer.submit({"op": "log", "uid": uid, "metrics": metrics, "tags": tags})
         if full:
             self.writer.submit({"op": "open_run", "uid": uid, "name": job.name, "parent": self.parent_uid,

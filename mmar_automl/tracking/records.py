@@ -16,6 +16,7 @@ from typing import Any
 from mmar_automl.tracking.limits import safe_key
 
 Metric = list  # [key: str, value: float, step: int, timestamp_ms: int]
+METRIC_KINDS = ("train", "validation")  # the metrics.jsonl records that carry metrics
 
 
 def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | None) -> list[Metric]:
@@ -38,8 +39,9 @@ def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | 
     return out
 
 
-def read_metrics_file(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl (a torn last line, from a job still writing or killed, is skipped)."""
+def read_metrics_file(path: str | Path, skip: int = 0) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl (a torn last line, from a job still writing or killed, is skipped),
+    less the first ``skip`` train/validation records (those already sent live)."""
     records = []
     try:
         lines = Path(path).read_text().splitlines()
@@ -51,6 +53,9 @@ def read_metrics_file(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         if isinstance(rec, dict):
+            if skip > 0 and rec.get("kind") in METRIC_KINDS:
+                skip -= 1
+                continue
             records.append(rec)
     return records
 

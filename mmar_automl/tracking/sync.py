@@ -10,7 +10,8 @@ repeated metric is the same row and the store drops it.
 Operations (dicts, as stored in the spool):
   open_run  uid, name, parent (uid or None), start_time (ms), tags, params, full_values
   log       uid, metrics [[key, value, step, ts]], params, tags
-  job_files uid, folder, started_at, with_model   (metrics.jsonl + config, log, stats, model)
+  job_files uid, folder, started_at, with_model, skip_records  (metrics.jsonl less the records sent
+                                                 live, + config, log, stats, model)
   artifacts uid, files [[local file, artifact folder]]
   close_run uid, status (FINISHED|FAILED|KILLED), end_time (ms)
   reopen    uid                                   (a resumed AutoML run is RUNNING again)
@@ -261,7 +262,7 @@ class MlflowSink:
 
     def _job_files(self, op: dict[str, Any]) -> None:
         uid, folder = op["uid"], op["folder"]
-        recs = records.read_metrics_file(records.ckpt_dir(folder) / "metrics.jsonl")
+        recs = records.read_metrics_file(records.ckpt_dir(folder) / "metrics.jsonl", int(op.get("skip_records") or 0))
         self._buffer(uid, records.metrics_from_records(recs, op.get("started_at")), {}, {})
         self._flush(uid)
         self._artifacts(uid, [list(f) for f in records.job_artifacts(folder, bool(op.get("with_model")))])

@@ -1,6 +1,6 @@
 """`mmar-automl run` end to end with MLflow on: the engine fires the events, the light job function
-(tests/run/lightjobs.py) trains. The embedded SQLite default, and a real server with a kill -9 and
-``--resume``."""
+(tests/run/lightjobs.py) trains. The embedded SQLite default with Ctrl-C and ``--resume``, and a real
+server with a kill -9 and ``--resume``."""
 
 from __future__ import annotations
 

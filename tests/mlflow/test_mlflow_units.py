@@ -116,6 +116,7 @@ def test_metrics_from_records_are_deterministic(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"kind": "tr')
     assert records.read_metrics_file(path) == recs[:2] + [{**recs[2], "train_loss": float("inf")}] + recs[3:]
+    assert records.read_metrics_file(path, skip=2) == [{**recs[2], "train_loss": float("inf")}, recs[3]]
 
 
 def test_job_artifacts_follow_ckpt_dir(tmp_path):
