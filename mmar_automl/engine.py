@@ -458,10 +458,18 @@ class Engine:
                 log.warning("handler %s failed on %s: %s: %s", type(handler).__name__, event, type(err).__name__, err)
 
     # -- interrupts ----------------------------------------------------------------------------------
+    def interrupt(self) -> None:
+        """What Ctrl-C does, for callers that run the engine outside the main thread."""
+        self.interrupts += 1
+
     def _install_signals(self) -> None:
         def on_signal(signum, frame):  # noqa: ARG001
             self.interrupts += 1
 
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only; an embedding caller handles them
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._old_handlers[sig] = signal.signal(sig, on_signal)
 
