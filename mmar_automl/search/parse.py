@@ -12,6 +12,7 @@ Every malformed input raises ConfigError(file, JSON path, what is wrong and what
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,11 +132,11 @@ class _Parser:
                 raise self.error(where, f"search entry has no {key!r}: it needs {_keys_text()}")
         domain = raw["domain"]
         if not isinstance(domain, str) or not mk.is_domain(domain):
-            raise self.error((*where, "domain"), f"domain must be a word such as 'lr', 'net' or 'transform', got {domain!r}")
+            raise self.error((*where, "domain"), f"domain must be a word such as 'lr', 'net' or 'transform', got {_json(domain)}")
         type_ = raw["type"]
         if type_ not in mk.TYPES:
             hint = did_you_mean(type_, mk.TYPES) if isinstance(type_, str) else ""
-            raise self.error((*where, "type"), f"unknown type {type_!r}{hint}: expected 'float' or 'enum' "
+            raise self.error((*where, "type"), f"unknown type {_json(type_)}{hint}: expected 'float' or 'enum' "
                              "(search ints and booleans as enum)")
         entry = _Entry(path, label, index, where, domain, type_, self._args(path, node, raw["args"], (*where, "args")))
         entry.prl = _prl(entry, [a.text for a in entry.args])
@@ -158,7 +159,7 @@ class _Parser:
         seen: dict[str, JsonPathParts] = {}
         for at, text in items:
             if not isinstance(text, str) or not text.strip():
-                raise self.error(at, f"an arg must be a non-empty name, got {text!r}")
+                raise self.error(at, f"an arg must be a non-empty name, got {_json(text)}")
             arg = self._top_arg(text, at) if not path else self._component_arg(path, node, text, at)
             key = arg.target or arg.variable or text
             if key in seen:
@@ -238,9 +239,9 @@ class _Parser:
             raise self.error(where, f"a float range needs exactly [min, max], got {got}")
         for i, value in enumerate(raw):
             if not _is_number(value):
-                raise self.error((*where, i), f"a float range needs numbers, got {value!r}")
+                raise self.error((*where, i), f"a float range needs numbers, got {_json(value)}")
             if not _is_finite(value):
-                raise self.error((*where, i), f"a float range needs finite numbers, got {_short(value)}")
+                raise self.error((*where, i), f"a float range needs finite numbers, got {_json(value)}")
         low, high = raw
         if low > high:
             raise self.error(where, f"a float range needs min <= max, got [{low}, {high}]")
@@ -257,7 +258,7 @@ class _Parser:
         for k, choice in enumerate(raw):
             at = (*where, k)
             if not isinstance(choice, list):
-                raise self.error(at, f"each enum choice must be a list with one value per arg ({n}), got {choice!r}; "
+                raise self.error(at, f"each enum choice must be a list with one value per arg ({n}), got {_json(choice)}; "
                                  f"e.g. [[5000], [1000]]")
             if len(choice) != n:
                 hint = (" (a list-valued arg needs one more level of nesting, e.g. [[[16, 32, 64]], [[8, 16, 32]]])"
@@ -277,7 +278,7 @@ class _Parser:
     def _require_bools(self, entry: _Entry, i: int, where: JsonPathParts, what: str) -> None:
         for k, value in enumerate(entry.value_at(i)):
             if not isinstance(value, bool):
-                raise self.error((*where, k, i), f"{what} takes true or false, got {value!r}")
+                raise self.error((*where, k, i), f"{what} takes true or false, got {_json(value)}")
 
     def _legacy_lr(self, raw: Any) -> None:
         where: JsonPathParts = (mk.LEGACY_LR_KEY,)
@@ -316,11 +317,11 @@ class _Parser:
             apply = node[mk.APPLY_KEY]
             if not isinstance(apply, dict) or not apply:
                 raise self.error(where, "'apply' must be a non-empty object {\"arg\": \"variable\"}, "
-                                 f"e.g. {{\"@disabled\": \"myVar\"}}, got {apply!r}")
+                                 f"e.g. {{\"@disabled\": \"myVar\"}}, got {_json(apply)}")
             for arg, ref in apply.items():
                 at = (*where, arg)
                 if not isinstance(ref, str) or not ref:
-                    raise self.error(at, f"apply needs a variable name (a string), got {ref!r}")
+                    raise self.error(at, f"apply needs a variable name (a string), got {_json(ref)}")
                 name = ref[len(mk.VAR_PREFIX):] if ref.startswith(mk.VAR_PREFIX) else ref
                 if name not in variables:
                     raise self.error(at, self._undefined_variable(ref, name, variables))
@@ -419,8 +420,13 @@ def _is_finite(value: float) -> bool:
         return False
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+def _json(value: Any) -> str:
+    """A value from the config in JSON words (true, null, [1, 2]); a string quoted like the names in our
+    messages ('0.1'), so that a number written as a string shows; cut to 40 characters."""
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):    # not from a JSON file (Python API): show it as Python does
+        text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

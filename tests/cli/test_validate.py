@@ -199,7 +199,7 @@ MALFORMED: list[tuple[str, Any, Any, str | None, str]] = [
     ("float_range_3_values", with_("search.0.targets", [1, 2, 3]), None, "search[0].targets", "exactly [min, max], got 3"),
     ("float_min_gt_max", with_("search.0.targets", [0.1, 0.01]), None, "search[0].targets", "min <= max, got [0.1, 0.01]"),
     ("float_not_number", with_("search.0.targets", [0.1, "big"]), None, "search[0].targets[1]", "needs numbers, got 'big'"),
-    ("float_bool", with_("search.0.targets", [True, 2]), None, "search[0].targets[0]", "needs numbers, got True"),
+    ("float_bool", with_("search.0.targets", [True, 2]), None, "search[0].targets[0]", "needs numbers, got true"),
     ("float_targets_object", with_("search.0.targets", {"min": 0}), None, "search[0].targets", "exactly [min, max]"),
     ("enum_choice_length", model_entry(args=["channels", "norm"], targets=[[[8], "batch"], [[16]]]), None,
      "train.model.search[0].targets[1]", "choice has 1 value(s) but args has 2"),
