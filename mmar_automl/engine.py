@@ -341,6 +341,7 @@ class Engine:
                 return
             self._job_failed_to_start(job, f"could not start the job process: {err}")
             return
+        job.started_at = time.time()  # the process exists now: a launcher warm-up is no part of the job's time
         self.running[uid] = running
         self.journal.append(Op.JOB_PID, job_uid=uid, pid=running.handle.pid, via=running.handle.via)
 
