@@ -46,11 +46,16 @@ def job_folder_visible(cwd: str, job_uid: str) -> bool:
 def node_environment(job_env: dict[str, str], node_env: dict[str, str], gpu_ids: list[str]) -> dict[str, str]:
     """The job's environment on this node: the orchestrator's job environment (entry, PYTHONPATH, run
     marker ...) over the node's own, host-specific keys and Ray's internals left to the node, and the
-    GPUs Ray assigned to this actor as ``CUDA_VISIBLE_DEVICES`` ("" for a CPU job hides every GPU)."""
+    GPUs Ray assigned to this actor as ``CUDA_VISIBLE_DEVICES`` ("" for a CPU job hides every GPU), in
+    the node's device order."""
     env = {k: v for k, v in node_env.items() if not k.startswith("RAY_")}
     env.update({k: v for k, v in job_env.items() if k not in HOST_ENV_KEYS and not k.startswith("RAY_")})
     env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
-    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    # Ray's GPU ids number the node's devices in the node's CUDA order; the orchestrator's PCI_BUS_ID
+    # (chosen to match NVML on its own machine) could name other devices here on mixed-GPU nodes.
+    env.pop("CUDA_DEVICE_ORDER", None)
+    if node_env.get("CUDA_DEVICE_ORDER"):
+        env["CUDA_DEVICE_ORDER"] = node_env["CUDA_DEVICE_ORDER"]
     return env
 
 
