@@ -115,9 +115,9 @@ def init_mmar(
     mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     if synthetic_data:
-        from mmar_automl.synthetic import DEFAULT_NOISE, DEFAULT_SIZES, SyntheticSpec, write_dataset
+        from mmar_automl.synthetic import SyntheticSpec, write_dataset
 
-        spec = SyntheticSpec(task, synthetic_data, DEFAULT_SIZES[task], seed=seed, noise=DEFAULT_NOISE[task])
+        spec = SyntheticSpec.for_task(task, synthetic_data, seed=seed)
         if progress:
             progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
         result.dataset_json = Path(mmar.environment["DATASET_JSON"])

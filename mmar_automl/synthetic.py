@@ -31,6 +31,12 @@ class SyntheticSpec:
     seed: int = 0
     noise: float = 0.5
 
+    @classmethod
+    def for_task(cls, task: str, num_pairs: int, seed: int = 0) -> SyntheticSpec:
+        """The templates' data: their image size and noise for ``task``."""
+        _check_task(task)
+        return cls(task, num_pairs, DEFAULT_SIZES[task], seed=seed, noise=DEFAULT_NOISE[task])
+
 
 DEFAULT_SIZES = {"segmentation": 32, "classification": 32}
 # Noise that keeps the tasks learnable but not solved in two epochs (scores of a search must differ):
@@ -41,13 +47,17 @@ MIN_PAIRS = {"segmentation": 2, "classification": 4}  # classification: both cla
 
 def split_counts(task: str, num_pairs: int) -> tuple[int, int]:
     """(training, validation) counts: a quarter for validation, at least 1 (2 for classification)."""
-    if task not in TASKS:
-        raise UsageError(f"no synthetic data for task {task!r}; known tasks: {', '.join(TASKS)}")
+    _check_task(task)
     minimum = MIN_PAIRS[task]
     if num_pairs < minimum:
         raise UsageError(f"--synthetic-data needs at least {minimum} pairs for a {task} MMAR, got {num_pairs}")
     num_val = max(minimum // 2, num_pairs // 4)
     return num_pairs - num_val, num_val
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise UsageError(f"no synthetic data for task {task!r}; known tasks: {', '.join(TASKS)}")
 
 
 def write_dataset(spec: SyntheticSpec, data_root: Path, dataset_json: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from mmar_automl.errors import UsageError
 from mmar_automl.init import init_mmar
-from mmar_automl.synthetic import DEFAULT_NOISE, SyntheticSpec, split_counts, write_dataset
+from mmar_automl.synthetic import SyntheticSpec, split_counts, write_dataset
 
 nib = pytest.importorskip("nibabel")
 np = pytest.importorskip("numpy")
@@ -44,9 +44,9 @@ def test_segmentation_mmar_with_synthetic_spheres(tmp_path):
         assert 0.005 < fg.mean() < 0.5
         assert image[fg].mean() > image[~fg].mean() + 0.3  # the spheres are visible through the noise
     first = datalist["training"][0]
-    other = write_dataset(SyntheticSpec("segmentation", 6, 32, seed=4, noise=DEFAULT_NOISE["segmentation"]), tmp_path / "d4", tmp_path / "d4" / "ds.json")
+    other = write_dataset(SyntheticSpec.for_task("segmentation", 6, seed=4), tmp_path / "d4", tmp_path / "d4" / "ds.json")
     assert not np.array_equal(_load(root / "data", first["label"]), _load(tmp_path / "d4", other["training"][0]["label"]))
-    same = write_dataset(SyntheticSpec("segmentation", 6, 32, seed=3, noise=DEFAULT_NOISE["segmentation"]), tmp_path / "d3", tmp_path / "d3" / "ds.json")
+    same = write_dataset(SyntheticSpec.for_task("segmentation", 6, seed=3), tmp_path / "d3", tmp_path / "d3" / "ds.json")
     assert same == datalist
     for item in datalist["training"]:
         assert np.array_equal(_load(root / "data", item["image"]), _load(tmp_path / "d3", item["image"]))
@@ -70,6 +70,6 @@ def test_classification_images_carry_their_class(tmp_path):
         ys, xs = np.nonzero(image > 0.5)
         at_centroid = image[int(round(ys.mean())), int(round(xs.mean()))]
         assert at_centroid == (1.0 if item["label"] == 0 else 0.0), item
-    again = write_dataset(SyntheticSpec("classification", 24, 32, seed=0, noise=DEFAULT_NOISE["classification"]), tmp_path / "again", tmp_path / "again" / "d.json")
+    again = write_dataset(SyntheticSpec.for_task("classification", 24, seed=0), tmp_path / "again", tmp_path / "again" / "d.json")
     assert again == datalist
     assert np.array_equal(_load(data, "imagesTr/case_005.nii.gz"), _load(tmp_path / "again", "imagesTr/case_005.nii.gz"))
