@@ -26,6 +26,10 @@ def train(
         "(train.model.args.channels=[8,16,32]). Values are JSON when they parse, else strings."),
     device: Optional[str] = typer.Option(
         None, "--device", help="cpu or cuda [default: cuda when use_gpu is true and a GPU is visible]."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the trained network (docs/gpu.md)."),
+    fast_paths: bool = typer.Option(
+        True, "--fast-paths/--no-fast-paths",
+        help="GPU fast paths: bf16 AMP, channels_last_3d, cudnn.benchmark, pinned memory, ThreadDataLoader (docs/gpu.md)."),
 ) -> int:
     """Train one MMAR: writes models/model.pt, train_stats.json, metrics.jsonl (and TensorBoard events)."""
     from mmar_automl.errors import UsageError
@@ -40,7 +44,8 @@ def train(
     from mmar_automl.train.run import train as run_training
 
     argv_device = device
-    code = run_training(mmar_root, config=config, overrides=pairs, device=argv_device)
+    code = run_training(mmar_root, config=config, overrides=pairs, device=argv_device, compile=compile,
+                        fast_paths=fast_paths)
     if code:
         raise typer.Exit(code)
     return code

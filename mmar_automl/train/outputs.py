@@ -60,11 +60,17 @@ class JobRecorder:
         self._epoch_start = self.start
         self._save: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}  # more train_stats fields (device, amp)
+        # Callables whose fields go on every metrics line and into train_stats (peak GPU memory)
+        self.probes: list[Callable[[], dict[str, Any]]] = []
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.start, 3)
 
     def write(self, record: dict[str, Any]) -> None:
+        for probe in self.probes:
+            fields = probe()
+            record.update(fields)
+            self.extra.update(fields)
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()
 

@@ -46,6 +46,7 @@ class Builder:
         self._building: list[tuple[str, str]] = []
         self.checkpoint_dict: dict[str, Any] | None = None  # save_dict of the key-metric CheckpointSaver
         self.amp = False  # whether an engine was built with mixed precision
+        self.fast_paths: Any = None  # train.fastpaths.FastPaths, set by train.run: adjusts loaders, engines, models
         self._conf: Any = None
         for section in cfg.SECTIONS:
             if section in config and not isinstance(config[section], dict):
@@ -267,6 +268,8 @@ class Builder:
                 self.warn("note: amp (mixed precision) needs a GPU: running in float32 on the CPU")
             self.amp = self.amp or bool(args.get("amp"))
         check_args(factory, short, args, self.file, path)
+        if self.fast_paths is not None:
+            factory, args = self.fast_paths.before_build(short, factory, args)
         try:
             obj = factory(**args)
         except ConfigError:
@@ -274,7 +277,8 @@ class Builder:
         except Exception as err:  # noqa: BLE001 - the component's own message, with where it came from
             msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise ConfigError(self.file, path, f"{short}: {type(err).__name__}: {msg}") from err
-        return self._to_device(obj)
+        obj = self._to_device(obj)
+        return self.fast_paths.after_build(short, obj) if self.fast_paths is not None else obj
 
     def _checkpoint_saver(self, raw: dict, section: str, path: JsonPath) -> Any:
         """The key-metric checkpoint is ours (``models/model.pt``, contract of the job process); any

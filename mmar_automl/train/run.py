@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None)
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    p.add_argument("--compile", action="store_true")  # torch.compile the network (train/fastpaths.py)
+    p.add_argument("--no-fast-paths", dest="fast_paths", action="store_false")
     return p
 
 
@@ -78,7 +80,8 @@ def main(argv: list[str]) -> int:
     """``mmar-automl train MMAR_ROOT [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]``."""
     try:
         opts = _parser().parse_args(argv)
-        return train(opts.mmar_root, config=opts.config, overrides=opts.overrides, device=opts.device)
+        return train(opts.mmar_root, config=opts.config, overrides=opts.overrides, device=opts.device,
+                     compile=opts.compile, fast_paths=opts.fast_paths)
     except MmarAutomlError as err:
         _error(str(err))
         return err.exit_code
@@ -91,8 +94,9 @@ def main(argv: list[str]) -> int:
 
 
 def train(mmar_root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
-          device: str | None = None) -> int:
-    """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised."""
+          device: str | None = None, compile: bool = False, fast_paths: bool = True) -> int:
+    """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised.
+    ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md)."""
     from mmar_automl.mmar import load_train_config, open_mmar, parse_overrides
 
     mmar = open_mmar(mmar_root, config)
@@ -108,19 +112,26 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     from mmar_automl.train.resolver import Builder
 
     chosen = _device(conf, device, file)
+    from mmar_automl.train.fastpaths import decide as decide_fast_paths
+
+    fast = decide_fast_paths(conf, chosen, file, compile=compile, enabled=fast_paths)
     if conf.get("multi_gpu") is True:
         _out("note: multi_gpu is not supported: training in one process on one device")
     recorder = JobRecorder(mmar.ckpt_dir)
     _out(f"train {mmar.root} config {file} on {chosen} -> {mmar.ckpt_dir}")
+    _out(f"fast paths: {fast.describe()}")
     with _inside_mmar(mmar.root):
         try:
             _determinism(conf, file)
+            fast.apply_globals()
             builder = Builder(conf, file, mmar.root, chosen)
+            builder.fast_paths = fast
             builder.check()  # config mistakes in a second, before any data is loaded
             trainer = builder.get("train", "trainer")
             evaluator = builder.built.get(("validate", "evaluator"))
             recorder.attach(trainer, evaluator, builder.checkpoint_dict)
-            recorder.extra = {"device": chosen, "amp": builder.amp}
+            recorder.extra = {"device": chosen, "amp": builder.amp, "fast_paths": fast.summary()}
+            recorder.probes.append(fast.memory_probe)  # peak_gpu_memory_bytes on every line (packing.py)
             trainer.run()
         except ConfigError as err:
             recorder.finish("failed", str(err))
