@@ -310,7 +310,8 @@ class MMARExecutor:
         space = self._space
         concrete = render_config(self.train_config, space, dict(job.recommendation.point))
         extra = {"job": job.name, "job_uid": job.job_uid, "rec_id": job.recommendation.rec_id,
-                 "point": dict(job.recommendation.point), "attempt": job.attempt, "retry_of": job.retry_of}
+                 "point": dict(job.recommendation.point), "attempt": job.attempt, "retry_of": job.retry_of,
+                 "overrides": dict(self.overrides)}  # --set values: the trainer applies them on top
         return write_job_folder(self.mmar_root, Path(job.folder), concrete, self.environment, extra)
 
     _space = None
