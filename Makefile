@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test test-fast clean
+.PHONY: install test test-fast demo clean
 
 install: $(STAMP)
 
@@ -22,6 +22,19 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# The demo: a fresh MMAR with synthetic data, a small real search tracked in the embedded MLflow store,
+# then the report. DEMO_DIR is overwritten (--force) but never deleted.
+DEMO_DIR ?= demo
+DEMO_JOBS ?= 6
+MMAR_AUTOML := $(VENV)/bin/mmar-automl
+
+demo: $(STAMP)
+	$(MMAR_AUTOML) init $(DEMO_DIR) --synthetic-data 16 --force
+	$(MMAR_AUTOML) run $(DEMO_DIR) --workers cpu:cpu --seed 0 --max-jobs $(DEMO_JOBS)
+	$(MMAR_AUTOML) report $(DEMO_DIR) --html $(DEMO_DIR)/automl/report.html
+	@echo "HTML report: $(abspath $(DEMO_DIR))/automl/report.html"
+	@echo "MLflow UI:   $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(DEMO_DIR))/automl/mlflow.db"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
