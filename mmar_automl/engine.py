@@ -394,11 +394,16 @@ class Engine:
         rec_id = job.recommendation.rec_id
         told = job.state is not JobState.ABORTED
         retry = False
+        # --jobs-per-gpu (packing.Packer): an out-of-memory failure on a shared GPU backs the GPU off and is
+        # re-run; such re-runs do not count against --max-retries.
+        packing = getattr(self, "packing", None)
+        oom_retry = packing is not None and packing.job_ended(job)
+        forgiven = packing.forgiven if packing is not None else set()
         if job.state in (JobState.FAILED, JobState.TIMED_OUT) and self.stopping is None:
             failures = sum(1 for j in self.jobs.values()
                            if j.recommendation.rec_id == rec_id and j.state in (JobState.FAILED, JobState.TIMED_OUT)
-                           and j.job_uid != job.job_uid) + 1
-            if failures <= self.limits.max_retries:
+                           and j.job_uid != job.job_uid and j.job_uid not in forgiven) + 1
+            if oom_retry or failures <= self.limits.max_retries:
                 retry, told = True, False
         self._record_end(job, told=told)
         self.scheduler.release(job.job_uid, pids)

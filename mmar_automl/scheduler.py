@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mmar_automl.recommendation import Recommendation
@@ -48,13 +49,15 @@ class Scheduler:
         self.slots = [Slot(w, (worker_seq or {}).get(w.number, 0)) for w in workers]
         self.gpus = gpus or []
         self.queue: deque[QueuedRec] = deque()
+        # May a free slot start a job now? (packing.Packer.admit for --jobs-per-gpu; None: always)
+        self.admit: Callable[[Slot, list[Slot]], bool] | None = None
 
     def enqueue(self, item: QueuedRec) -> None:
         self.queue.append(item)
 
     def free_slot(self) -> Slot | None:
         for slot in self.slots:
-            if slot.ready(self.gpus):
+            if slot.ready(self.gpus) and (self.admit is None or self.admit(slot, self.slots)):
                 return slot
         return None
 

@@ -30,6 +30,13 @@ def run(
     log_models: Optional[str] = typer.Option(None, "--log-models", help="best | all | none"),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
     launcher: bool = typer.Option(True, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast) or start each cold."),
+    jobs_per_gpu: Optional[str] = typer.Option(
+        None, "--jobs-per-gpu", metavar="N|auto", help="Jobs run at once on each worker's GPU: N, or auto (as many as "
+        "fit in the GPU's free memory, measured from earlier jobs; backs off on out-of-memory). On CPU workers: N jobs "
+        "per worker, auto = 1. Default 1 (docs/gpu.md)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile each job's network (docs/gpu.md)."),
+    fast_paths: bool = typer.Option(
+        True, "--fast-paths/--no-fast-paths", help="The jobs' GPU fast paths (bf16 AMP, channels_last_3d, ...; docs/gpu.md)."),
 ) -> int:
     """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
     jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID)."""
@@ -40,12 +47,22 @@ def run(
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    from mmar_automl.packing import install as install_packing, parse_jobs_per_gpu
+
+    packing_mode = parse_jobs_per_gpu(jobs_per_gpu)  # a bad value is a usage error before anything is written
     prepared = prepare_run(RunOptions(
         mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
         workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
         job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
         log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
     ))
+    if compile or not fast_paths:  # the jobs read their flags from the environment (train/fastpaths.py)
+        import json
+
+        from mmar_automl.train.fastpaths import ENV_VAR
+
+        prepared.engine.base_env[ENV_VAR] = json.dumps({"enabled": fast_paths, "compile": compile})
+    install_packing(prepared.engine, packing_mode)
     stdout.print(f"run id: {prepared.run_id}", soft_wrap=True)
     stdout.print(f"run folder: {prepared.run_dir}", soft_wrap=True)
     stdout.file.flush()

@@ -1,7 +1,7 @@
 """Trainer fast paths: one small policy object, decided once per job from the config and the flags.
 
 Each path is on by default where it is safe and off by a key of the first-level ``fast_paths`` object
-(``"fast_paths": false`` switches them all off), by ``--no-fast-paths``, or by ``MMAR_AUTOML_FAST_PATHS``
+(``"fast_paths": false`` or ``{"enabled": false}`` switches them all off), by ``--no-fast-paths``, or by ``MMAR_AUTOML_FAST_PATHS``
 (a JSON object merged over the config's; the outer loop passes ``run``'s flags to its jobs this way):
 
 | key | default | what |
@@ -34,7 +34,7 @@ ENV_VAR = "MMAR_AUTOML_FAST_PATHS"
 KEY = "fast_paths"
 AMP_DTYPES = {"auto": "auto", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
               "off": "off"}
-BOOL_KEYS = ("channels_last", "cudnn_benchmark", "tf32", "pin_memory", "non_blocking", "thread_loader", "compile")
+BOOL_KEYS = ("enabled", "channels_last", "cudnn_benchmark", "tf32", "pin_memory", "non_blocking", "thread_loader", "compile")
 _ENGINES = ("SupervisedTrainer", "SupervisedEvaluator")
 _LOADERS = ("DataLoader", "ThreadDataLoader")
 
@@ -63,7 +63,7 @@ class FastPaths:
     def describe(self) -> str:
         """One line for the job log: the paths that are on."""
         on = [f"amp_dtype {self.amp_dtype}" if self.amp_dtype else ""]
-        on += [k for k in BOOL_KEYS if getattr(self, k) is True]
+        on += [k for k in BOOL_KEYS if getattr(self, k, None) is True]
         if self.cpu_threads:
             on.append(f"cpu_threads {self.cpu_threads}")
         return ", ".join(x for x in on if x) or "none"
@@ -173,6 +173,7 @@ def decide(conf: dict[str, Any], device: str, file: str | None = None, *, compil
             raise ConfigError(None, None, f"{ENV_VAR}: must be false or a JSON object, got {env_text!r}")
     if compile:
         settings["compile"] = True
+    enabled = enabled and settings.pop("enabled", True)
 
     gpu = device == "cuda"
     seeded = isinstance(conf.get("determinism"), dict) and conf["determinism"].get("random_seed") is not None
