@@ -190,7 +190,7 @@ def decide(conf: dict[str, Any], device: str, file: str | None = None, *, compil
         amp_dtype = (_ask(bf16_supported) and "bfloat16" or "float16") if gpu else None
     else:
         amp_dtype = amp_pref
-    bench_default = None if explicit_bench else (gpu and not seeded)
+    bench_default = None if (explicit_bench or not gpu) else not seeded
     return FastPaths(
         device=device,
         amp_dtype=amp_dtype,
