@@ -113,3 +113,38 @@ def test_channels_last_3d_runs_the_common_3d_networks(name, args):
     out = net(x.contiguous(memory_format=torch.channels_last_3d))
     out.float().mean().backward()
     assert torch.allclose(ref, out, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_cuda_decisions_reach_the_engines_and_loaders():
+    """What a CUDA job's builder would pass (checked on the CPU: nothing here touches CUDA)."""
+    import torch
+    from monai.data import CacheDataset, DataLoader, Dataset, ThreadDataLoader
+    from monai.engines import SupervisedEvaluator, SupervisedTrainer
+
+    from mmar_automl.train.fastpaths import channels_last_prepare_batch, decide
+
+    fast = decide({}, "cuda", bf16_supported=True, env={})
+    _, args = fast.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": True})
+    assert args["amp_kwargs"] == {"dtype": torch.bfloat16} and args["non_blocking"] is True
+    assert args["prepare_batch"] is channels_last_prepare_batch and "compile" not in args
+    _, args = fast.before_build("SupervisedEvaluator", SupervisedEvaluator, {"amp": False})
+    assert args["amp"] is False and "amp_kwargs" not in args  # the config's amp stays the switch
+    fp16 = decide({"fast_paths": {"amp_dtype": "fp16"}}, "cuda", bf16_supported=True, compile=True, env={})
+    _, args = fp16.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": False})
+    assert args["amp"] is True and args["amp_kwargs"] == {"dtype": torch.float16} and args["compile"] is True
+    _, args = fp16.before_build("SupervisedEvaluator", SupervisedEvaluator, {})
+    assert "compile" not in args  # the evaluator and the checkpoints keep the plain module
+
+    cached = CacheDataset([{"x": 1}], transform=None, progress=False)
+    factory, args = fast.before_build("DataLoader", DataLoader, {"dataset": cached, "batch_size": 2})
+    assert factory is ThreadDataLoader and args == {"dataset": cached, "batch_size": 2, "pin_memory": True}
+    factory, args = fast.before_build("DataLoader", DataLoader, {"dataset": Dataset([{"x": 1}]), "pin_memory": False})
+    assert factory is DataLoader and args["pin_memory"] is False  # not cached: no thread; the config's choice wins
+
+    class Trainer:  # the bf16 trainer's scaler becomes a disabled one (scale/step/update are plain calls)
+        scaler = object()
+
+    scaled = fast.after_build("SupervisedTrainer", Trainer())
+    assert isinstance(scaled.scaler, torch.amp.GradScaler) and not scaled.scaler.is_enabled()
+    assert fp16.after_build("SupervisedTrainer", Trainer()).scaler is Trainer.scaler
