@@ -108,7 +108,7 @@ class MlflowSink:
         elif kind == "artifacts":
             self._artifacts(op["uid"], op["files"])
         elif kind == "close_run":
-            self._flush(op["uid"])
+            self._flush_or_warn(op["uid"])  # a refused value must not leave the run RUNNING
             run_id = self.run_id(op["uid"])
             if run_id:
                 self.client.set_terminated(run_id, status=op["status"], end_time=op.get("end_time"))
@@ -175,9 +175,10 @@ class MlflowSink:
         if self.run_id(uid) is None:
             if op.get("parent"):
                 parent_id = self.run_id(op["parent"])
-                if parent_id is None:
-                    raise TransientError(f"parent {op['parent']} not created yet")
-                tags["mlflow.parentRunId"] = parent_id
+                if parent_id is None:  # refused for good or deleted by a user: do not block the stream
+                    log.warning("MLflow: parent run %s is missing; %s is logged unnested", op["parent"], uid)
+                else:
+                    tags["mlflow.parentRunId"] = parent_id
             tags.update(_uid_tags(uid))
             run = self.client.create_run(self.experiment_id(), start_time=op.get("start_time"),
                                          tags=tags, run_name=op.get("name"))
@@ -252,6 +253,14 @@ class MlflowSink:
             t, tags = tags[:room], tags[room:]
             self.client.log_batch(run_id, metrics=m, params=p, tags=t)
 
+    def _flush_or_warn(self, uid: str) -> None:
+        try:
+            self._flush(uid)
+        except Exception as err:  # noqa: BLE001
+            if isinstance(err, TransientError) or is_transient(err):
+                raise
+            log.warning("MLflow refused values of %s, skipped: %s", uid, _one_line(err))
+
     def _artifacts(self, uid: str, files: list[list[str]]) -> None:
         run_id = self.run_id(uid)
         if run_id is None:
@@ -264,7 +273,7 @@ class MlflowSink:
         uid, folder = op["uid"], op["folder"]
         recs = records.read_metrics_file(records.ckpt_dir(folder) / "metrics.jsonl", int(op.get("skip_records") or 0))
         self._buffer(uid, records.metrics_from_records(recs, op.get("started_at")), {}, {})
-        self._flush(uid)
+        self._flush_or_warn(uid)
         self._artifacts(uid, [list(f) for f in records.job_artifacts(folder, bool(op.get("with_model")))])
 
 

@@ -30,7 +30,8 @@ def _runs(server, experiment):
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], max_results=1000) if exp else []
     parents = [r for r in runs if r.data.tags.get("mmar_automl.role") == "parent"]
-    children = sorted((r for r in runs if "mmar_automl.job_uid" in r.data.tags), key=lambda r: int(r.data.tags["mmar_automl.job_number"]))
+    children = sorted((r for r in runs if "mmar_automl.job_uid" in r.data.tags),
+                      key=lambda r: int(r.data.tags.get("mmar_automl.job_number", 0)))
     return client, parents, children
 
 
@@ -233,3 +234,28 @@ def test_resume_after_kill_9(live_server, jobs, tmp_path):
     assert children[2].data.tags["mmar_automl.status"] == "COMPLETE"
     assert len(client.get_metric_history(children[2].info.run_id, "val_mean_dice")) == 3
     assert children[3].data.tags["mmar_automl.retry_of"] == children[1].data.tags["mmar_automl.job_uid"]
+
+
+def test_a_refused_write_is_skipped_and_never_blocks_the_stream(live_server, tmp_path):
+    from mmar_automl.tracking.sync import MlflowSink
+
+    sink = MlflowSink(live_server.uri, tmp_path.name)
+    ops = [
+        {"op": "open_run", "uid": "run:p", "name": "p", "parent": None, "tags": {}},
+        {"op": "open_run", "uid": "job:a", "name": "A", "parent": "run:p", "tags": {}, "params": {"x": "1"}},
+        {"op": "log", "uid": "job:a", "params": {"x": "2"}, "metrics": [["m", 1.0, 1, 1000]]},  # refused
+        {"op": "close_run", "uid": "job:a", "status": "FINISHED", "end_time": 2000},
+        {"op": "open_run", "uid": "job:b", "name": "B", "parent": "run:gone", "tags": {}},  # parent missing
+        {"op": "log", "uid": "job:b", "metrics": [["m", 2.0, 1, 1000]]},
+        {"op": "close_run", "uid": "job:b", "status": "FINISHED", "end_time": 2000},
+    ]
+    sink.apply(ops[:2])  # x = 1 is in MLflow
+    sink.apply(ops)      # now x = 2 is refused (params never change), the rest goes on
+    sink.apply(ops)      # a replay changes nothing
+    client, parents, children = _runs(live_server, tmp_path.name)
+    assert len(parents) == 1
+    by_name = {c.info.run_name: c for c in children}
+    assert sorted(by_name) == ["A", "B"]
+    assert by_name["A"].info.status == "FINISHED" and by_name["A"].data.params == {"x": "1"}
+    assert "mlflow.parentRunId" not in by_name["B"].data.tags and by_name["B"].data.metrics == {"m": 2.0}
+    assert len(client.get_metric_history(by_name["B"].info.run_id, "m")) == 1
