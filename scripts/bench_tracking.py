@@ -12,7 +12,8 @@ Prints a table and a JSON line; overhead = (median wall - median wall off) / med
 search sizes split the overhead into a fixed cost per run (importing mlflow, opening the store, the
 final flush) and a cost per job.
 
-  .venv/bin/python scripts/bench_tracking.py [--sizes 4 16] [--workers 2] [--epochs 3] [--sleep 1] [--repeats 2] [--server]
+  .venv/bin/python scripts/bench_tracking.py [--sizes 4 16] [--workers 2] [--epochs 3] [--sleep 1] \
+      [--repeats 2] [--server] [--json FILE]
 """
 
 from __future__ import annotations

@@ -225,8 +225,8 @@ class MLflowHandler(Handler):
         if isinstance(getattr(engine, "stopping", None), str):
             tags["mmar_automl.stop_reason"] = engine.stopping[:500]
         self.writer.submit({"op": "log", "uid": self.parent_uid, "tags": tags})
-        self.writer.submit({"op": "close_run", "uid": self.parent_uid, "status": "KILLED" if interrupted else "FINISHED",
-                            "end_time": int(time.time() * 1000)})
+        self.writer.submit({"op": "close_run", "uid": self.parent_uid,
+                            "status": "KILLED" if interrupted else "FINISHED", "end_time": int(time.time() * 1000)})
         self._close()
 
     def shutdown(self, ctx: Context) -> None:
