@@ -30,7 +30,7 @@ from mmar_automl.launcher import kill_group
 from mmar_automl.recommendation import JobState, Outcome, Recommendation
 from mmar_automl.scheduler import QueuedRec, Scheduler
 from mmar_automl.search.space import SearchSpace
-from mmar_automl.workers import Gpu, WorkerSpec, job_environment
+from mmar_automl.workers import Gpu, WorkerSpec, job_environment, threads_per_job
 
 log = logging.getLogger("mmar_automl.engine")
 POLL_S = 0.05
@@ -333,7 +333,8 @@ class Engine:
             return
         self._fire_job(EventType.START_JOB, job)
         try:
-            running = self.executor.start(job, self.ctx, env=job_environment(self.base_env, slot.spec, self.gpus))
+            threads = threads_per_job(len(self.scheduler.slots))
+            running = self.executor.start(job, self.ctx, env=job_environment(self.base_env, slot.spec, self.gpus, threads))
         except Exception as err:  # noqa: BLE001
             if self.interrupts:  # Ctrl-C while the launcher warmed up: re-run on resume, not a failure
                 job.state, job.reason, job.ended_at = JobState.ABORTED, "interrupted before it started", time.time()

@@ -108,6 +108,10 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
 
     import torch
 
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        # A forked job inherits the launcher's torch, imported before the variable was set: apply it.
+        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+
     from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
     from mmar_automl.train.resolver import Builder
 

@@ -188,6 +188,12 @@ def test_bad_input_exits_2_and_creates_nothing(tmp_path, light_env, capsys):
         assert _run(mmar, *args) == 2, args
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (mmar / "automl").exists()
+    # MLflow on: a bare file store is refused before anything is created
+    for uri in ("./mlruns", "file:///tmp/mlruns"):
+        assert main(["run", str(mmar), "--workers", "cpu:cpu", "--tracking-uri", uri]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "bare file store" in err[0], err
+    assert not (mmar / "automl").exists()
 
 
 def test_resume_with_a_changed_dimension_is_refused(tmp_path, light_env, capsys):
@@ -572,3 +578,15 @@ def test_resume_after_a_job_finished_while_down_queues_its_successor_once(tmp_pa
     # the resume trained only 0.3 and 0.4 (0.2 had finished while "down")
     assert len([x for x in ledger_lines(light_env) if x["event"] == "end"]) == ended_before + 2
     assert any(p.name.startswith(".W") and ".stale." in p.name for p in run_dir.iterdir())
+
+
+def test_default_controller_without_config_automl():
+    from mmar_automl.runsetup import default_controller
+    from mmar_automl.search.space import EnumDimension, FloatDimension, SearchSpace
+
+    enum = EnumDimension("net.enum.$0:a", "a", "net", ("a",), ((1,), (2,)))
+    flt = FloatDimension("lr.float.$1:b", "b", "lr", ("b",), 0.0, 1.0)
+    assert default_controller(SearchSpace((enum,)))["name"] == "GridController"
+    mixed = default_controller(SearchSpace((enum, flt)))
+    assert mixed["name"] == "OptunaController" and mixed["args"]["sampler"] == "tpe"
+    assert mixed["args"]["n_trials"] == 30

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from mmar_automl.errors import UsageError
-from mmar_automl.workers import Gpu, WorkerSpec, _apply_visible_devices, discover_gpus, gpus_released, job_environment, parse_workers
+from mmar_automl.workers import (
+    Gpu,
+    WorkerSpec,
+    _apply_visible_devices,
+    discover_gpus,
+    gpus_released,
+    job_environment,
+    parse_workers,
+    threads_per_job,
+)
 
 GPUS = [Gpu(0, 1, "00000000:3b:00.0"), Gpu(1, 0, "00000000:af:00.0")]
 
@@ -114,3 +123,14 @@ def test_nvml_order_and_memory_release(monkeypatch):
     # worker GPU 0 is the orchestrator's visible GPU 0 = physical GPU 1 (bus order) for the job
     assert job_environment({}, parse_workers("0", visible)[0], visible)["CUDA_VISIBLE_DEVICES"] == "1"
     assert job_environment({}, parse_workers("0", gpus)[0], gpus)["CUDA_VISIBLE_DEVICES"] == "0"
+
+
+def test_cpu_threads_are_shared_among_concurrent_jobs():
+    assert threads_per_job(2, cpu_count=2) == 1
+    assert threads_per_job(4, cpu_count=16) == 4
+    assert threads_per_job(3, cpu_count=2) == 1          # never zero
+    env = job_environment({}, WorkerSpec(1, []), threads=3)
+    assert env["OMP_NUM_THREADS"] == "3"
+    # the user's own setting wins
+    assert job_environment({"OMP_NUM_THREADS": "8"}, WorkerSpec(1, []), threads=3)["OMP_NUM_THREADS"] == "8"
+    assert "OMP_NUM_THREADS" not in job_environment({}, WorkerSpec(1, []))
