@@ -95,7 +95,8 @@ class FastPaths:
 
         if self.channels_last and isinstance(obj, torch.nn.Module) and has_conv3d(obj):
             obj = obj.to(memory_format=torch.channels_last_3d)
-        if short == "SupervisedTrainer" and getattr(obj, "scaler", None) is not None and self.amp_dtype == "bfloat16":
+        if (short == "SupervisedTrainer" and getattr(obj, "scaler", None) is not None
+                and (getattr(obj, "amp_kwargs", None) or {}).get("dtype") == torch.bfloat16):
             # bf16 has float32's range: loss scaling only costs time. A disabled scaler keeps MONAI's AMP
             # branch (which autocasts only while a scaler is set) and makes scale/step/update plain calls.
             obj.scaler = torch.amp.GradScaler("cuda", enabled=False)

@@ -145,6 +145,11 @@ def test_cuda_decisions_reach_the_engines_and_loaders():
     class Trainer:  # the bf16 trainer's scaler becomes a disabled one (scale/step/update are plain calls)
         scaler = object()
 
-    scaled = fast.after_build("SupervisedTrainer", Trainer())
+        def __init__(self, dtype):
+            self.amp_kwargs = {"dtype": dtype}
+
+    scaled = fast.after_build("SupervisedTrainer", Trainer(torch.bfloat16))
     assert isinstance(scaled.scaler, torch.amp.GradScaler) and not scaled.scaler.is_enabled()
-    assert fp16.after_build("SupervisedTrainer", Trainer()).scaler is Trainer.scaler
+    # fp16 keeps its loss scaling, also when the config's own amp_kwargs chose fp16 under a bf16 policy
+    assert fp16.after_build("SupervisedTrainer", Trainer(torch.float16)).scaler is Trainer.scaler
+    assert fast.after_build("SupervisedTrainer", Trainer(torch.float16)).scaler is Trainer.scaler
