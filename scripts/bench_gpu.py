@@ -41,7 +41,7 @@ if str(REPO) not in sys.path:
 
 SIZES: dict[str, dict[str, Any]] = {
     # GPU: the measurement set-up for (a); "small template jobs" for (b)
-    "gpu": {"a_size": 96, "a_volumes": 64, "a_batch": 8, "a_epochs": 8, "a_channels": [16, 32, 64, 128, 256],
+    "gpu": {"a_size": 96, "a_volumes": 64, "a_batch": 8, "a_epochs": 12, "a_channels": [16, 32, 64, 128, 256],
             "a_strides": [2, 2, 2, 2], "b_size": 64, "b_volumes": 40, "b_jobs": 16, "b_epochs": 20, "b_batch": 4,
             "b_valid_every": 10, "b_time_limit": 170, "modes": ["1", "auto"]},
     # --cpu-dry-run: every code path, tiny sizes (a 2-core CPU); "2" stands for auto (auto keeps 1 on CPUs)
