@@ -27,7 +27,7 @@ from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.job import JobRecord
 from mmar_automl.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
 from mmar_automl.launcher import kill_group
-from mmar_automl.recommendation import JobState, Outcome, Recommendation
+from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.scheduler import QueuedRec, Scheduler
 from mmar_automl.search.space import SearchSpace
 from mmar_automl.workers import Gpu, WorkerSpec, job_environment, threads_per_job

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +239,6 @@ def install(engine: Any, mode: Mode, reader: Callable[[int], Reading | None] | N
         return None
     from mmar_automl.context import ContextKey
     from mmar_automl.scheduler import Scheduler
-    from mmar_automl.train.fastpaths import ENV_VAR
 
     policy = PackingPolicy(mode=mode)
     has_gpu = any(w.gpus for w in engine.workers)
@@ -256,11 +254,5 @@ def install(engine: Any, mode: Mode, reader: Callable[[int], Reading | None] | N
     engine.scheduler.admit = packer.admit
     engine.packing = packer
     engine.handlers.append(packer)
-    threads = max(1, (os.cpu_count() or 1) // max(1, len(workers)))
-    merged = json.loads(engine.base_env.get(ENV_VAR) or "{}")
-    merged = {"enabled": False} if merged is False else merged
-    if isinstance(merged, dict):
-        merged.setdefault("cpu_threads", threads)
-        engine.base_env[ENV_VAR] = json.dumps(merged)
-    return packer
+    return packer  # the engine shares the CPU cores among all slots (workers.threads_per_job)
 

@@ -22,7 +22,7 @@ from mmar_automl.controllers._points import ordered
 from mmar_automl.controllers.base import Controller
 from mmar_automl.controllers.pruning import AUTOML_CONFIG, PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
-from mmar_automl.recommendation import JobState, Outcome, Recommendation
+from mmar_automl.recommendation import Outcome, Recommendation
 from mmar_automl.search.space import DISABLED_ARG, EnumDimension
 
 SAMPLERS: dict[str, str] = {

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     models.mkdir(exist_ok=True)
     start = time.time()
     _ledger("start", score=config["score"], attempt=attempt, gpus=os.environ.get("CUDA_VISIBLE_DEVICES"),
-            fast_paths=os.environ.get("MMAR_AUTOML_FAST_PATHS"))
+            fast_paths=os.environ.get("MMAR_AUTOML_FAST_PATHS"), omp_threads=os.environ.get("OMP_NUM_THREADS"))
     peak = int(config.get("peak", 2**30))
     with open(models / "metrics.jsonl", "a") as metrics:
         time.sleep(float(config.get("sleep", 0.5)))

@@ -4,7 +4,6 @@ files keep their contract (model.pt reloads into the plain network)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

@@ -4,7 +4,6 @@ JobRecords and real job folders. Counts parents, children, params, metrics and a
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import pytest
 
 from mlflow_jobs import end, fire, metrics, run_job, start
 from mmar_automl.handlers.mlflow import MLflowHandler
-from mmar_automl.recommendation import JobState
 from mmar_automl.tracking.gpu import GpuSampler
 from mmar_automl.tracking.spool import Spool
 
