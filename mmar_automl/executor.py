@@ -382,6 +382,9 @@ class MMARExecutor:
         stats = read_train_stats(folder / _ckpt_dir(self.environment))
         tail = read_log_tail(folder / "log.txt")
         state, score, reason = judge(exit_code, stats, tail)
+        lost = getattr(running.handle, "lost_reason", None)
+        if lost and state is JobState.FAILED:  # e.g. "lost on Ray node ...: the node died" (backends/ray.py)
+            reason = lost
         if running.kill_reason is not None and state is not JobState.COMPLETE:
             state, reason = running.kill_reason, running.kill_message
             if state is JobState.PRUNED:

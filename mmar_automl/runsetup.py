@@ -52,6 +52,8 @@ class RunOptions:
     log_models: str | None = None
     no_mlflow: bool = False
     launcher: bool = True
+    backend: str = "local"              # local | ray (mmar_automl/backends)
+    ray_address: str | None = None
     live: bool | None = None
 
 
@@ -174,6 +176,9 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     from mmar_automl.workers import discover_gpus, parse_workers
 
     _check_limits(opts)
+    from mmar_automl.backends import check_backend
+
+    backend_name = check_backend(opts.backend, opts.ray_address)
     root = Path(opts.mmar).resolve()
     if not root.is_dir():
         raise ConfigError(opts.mmar, None, "MMAR root is not a folder")
@@ -212,8 +217,13 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     if clash:
         raise UsageError(f"--set {clash[0]}: this key is searched (config_train.json search blocks); "
                          "a fixed value would hide the search")
-    gpus = discover_gpus()
-    workers = parse_workers(opts.workers, gpus)
+    if backend_name == "ray":  # --workers counts the cluster's GPUs (connect_ray, below), not this machine's
+        from mmar_automl.backends import provisional_workers
+
+        gpus, workers = [], provisional_workers(opts.workers)
+    else:
+        gpus = discover_gpus()
+        workers = parse_workers(opts.workers, gpus)
 
     # -- the run folder: new or resumed ------------------------------------------------------------
     hashes = {"train": config_hash(train_config), "automl": config_hash(automl_data)}
@@ -290,11 +300,21 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     if mlflow_handlers:  # a bad --tracking-uri (e.g. a bare file store) is exit 2 now, not a warning later
         mlflow_handlers[0].check_options(root, opts.tracking_uri or getattr(mlflow_handlers[0], "tracking_uri", None))
 
+    ray_backend = None
+    if backend_name == "ray":  # connect last: every check above runs without a cluster
+        from mmar_automl.backends import connect_ray
+        from mmar_automl.executor import _ckpt_dir
+
+        ray_backend, workers = connect_ray(
+            opts.ray_address, opts.workers, metrics=f"{_ckpt_dir(environment)}/metrics.jsonl",
+            use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1")
+
     # -- nothing was created until here -------------------------------------------------------------
     run_dir.mkdir(parents=True, exist_ok=True)
     entry = default_entry()
-    backend = LocalBackend(use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1",
-                           launcher_log=run_dir / "launcher.log")
+    backend = ray_backend if ray_backend is not None else LocalBackend(
+        use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1",
+        launcher_log=run_dir / "launcher.log")
     backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
     executor.configure(mmar_root=root, train_config=train_config, train_config_file=train_name,
                        environment=environment, backend=backend, overrides=overrides, entry=entry,

@@ -46,6 +46,19 @@ def connect_ray(address: str | None, workers: str | None, *, cpus_per_job: float
         raise
 
 
+def provisional_workers(text: str | None) -> list[WorkerSpec]:
+    """``--workers`` read before connecting (syntax errors exit 2 at once; checks that need a worker count
+    get one); :func:`connect_ray` gives the real list, checked against the cluster."""
+    import re
+
+    from mmar_automl.workers import Gpu, WorkerSpec, parse_workers
+
+    if text is None or not text.strip():
+        return [WorkerSpec(1, [])]
+    ids = [int(t) for t in re.findall(r"\d+", text)]
+    return parse_workers(text, [Gpu(i, i, f"ray:{i}") for i in range(max(ids, default=-1) + 1)])
+
+
 def ray_workers(text: str | None, backend: RayBackend) -> list[WorkerSpec]:
     from mmar_automl.workers import Gpu, WorkerSpec, parse_workers
 

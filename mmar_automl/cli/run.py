@@ -30,6 +30,10 @@ def run(
     log_models: Optional[str] = typer.Option(None, "--log-models", help="best | all | none"),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
     launcher: bool = typer.Option(True, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast) or start each cold."),
+    backend: str = typer.Option("local", "--backend", help="Where jobs run: local (this machine) or ray (a Ray cluster, "
+                                "pip install 'mmar-automl[ray]'; docs/ray.md)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDR", help="With --backend ray: auto "
+                                              "(default: the running cluster), local (a private Ray instance) or HOST:PORT."),
     jobs_per_gpu: Optional[str] = typer.Option(
         None, "--jobs-per-gpu", metavar="N|auto", help="Jobs run at once on each worker's GPU: N, or auto (as many as "
         "fit in the GPU's free memory, measured from earlier jobs; backs off on out-of-memory). On CPU workers: N jobs "
@@ -55,6 +59,7 @@ def run(
         workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
         job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
         log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
+        backend=backend, ray_address=ray_address,
     ))
     if compile or not fast_paths:  # the jobs read their flags from the environment (train/fastpaths.py)
         import json
