@@ -361,8 +361,16 @@ def _probe(address: str, timeout: float = 5.0) -> None:
     """Fail fast on a HOST:PORT nobody listens on (ray.init would retry for minutes)."""
     import socket
 
-    if address == "auto":
-        address = os.environ.get("RAY_ADDRESS", "auto")  # what ray.init("auto") will try first
+    given = address
+    if address == "auto":  # what ray.init("auto") will use: $RAY_ADDRESS, else the last `ray start` here
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            address = canonicalize_bootstrap_address("auto") or "local"
+        except ConnectionError:
+            return  # none at all: ray.init says so at once
+        except Exception:  # noqa: BLE001 - a private helper that moved: let ray.init decide
+            return
     if address in ("auto", "local") or "://" in address:
         return
     host, sep, port = address.rpartition(":")
@@ -371,7 +379,8 @@ def _probe(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
     except OSError as err:
-        raise UsageError(f"--ray-address {address}: no Ray cluster answers there ({err.strerror or err}); "
+        shown = address if given == address else f"{given} (= {address})"
+        raise UsageError(f"--ray-address {shown}: no Ray cluster answers there ({err.strerror or err}); "
                          "start one with `ray start --head` or check the address") from None
 
 

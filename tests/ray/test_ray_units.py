@@ -202,3 +202,15 @@ def test_backend_modules_import_no_ray_nor_torch():
             "print(sorted(m for m in ('ray', 'torch', 'monai', 'mlflow', 'numpy') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_auto_with_a_dead_cluster_address_exits_2_at_once(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    from mmar_automl.cli import main
+
+    mmar = _mmar(tmp_path)
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_free_port()}")   # e.g. left over from a stopped cluster
+    assert main(["run", str(mmar), "--no-mlflow", "--backend", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ray-address auto (= " in err[0] and "no Ray cluster answers there" in err[0]
+    assert not (mmar / "automl").exists()
