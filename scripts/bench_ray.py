@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,7 @@ def main() -> int:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
     base = results[0]["search_per_job_s"]
     for r in results:
         r["overhead_vs_local_s"] = round(r["search_per_job_s"] - base, 3)
