@@ -1,9 +1,10 @@
 """Run the jobs of a search on a Ray cluster (``mmar-automl run MMAR --backend ray``).
 
-Each job is a ``JobRunner`` actor (``_ray_node.py``) asking Ray for the job's GPUs (``num_gpus`` = the
-worker's GPU count) and ``cpus_per_job`` CPUs, so Ray places it on a node with free GPUs; the actor
-starts the usual job entry in a child process group there. Everything else stays with the executor:
-job folders, metrics following, scores, journal, handlers, MLflow.
+Each job runs in a ``JobRunner`` actor (``_ray_node.py``) asking Ray for the job's GPUs (``num_gpus`` =
+the worker's GPU count) and ``cpus_per_job`` CPUs, so Ray places it on a node with free GPUs; the actor
+starts the usual job entry in a child process group there (forked from its own preloaded launcher). A
+finished job's actor, launcher still warm, runs the search's next job with the same GPU count. Everything
+else stays with the executor: job folders, metrics following, scores, journal, handlers, MLflow.
 
 Never blocking: every call to an actor is fire-and-forget; ``poll`` looks at the outstanding answer with
 ``ray.wait(timeout=0)``. A job whose actor or node dies answers ``UNKNOWN_EXIT`` with a one-line reason
