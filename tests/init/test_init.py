@@ -135,3 +135,13 @@ def test_commands_run_without_mmar_automl_on_path(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["grid_size"] == 8
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_templates_validate_every_epoch(template):
+    """The CheckpointSaver runs at validation: with validation every 2 epochs, `train --set epochs=1` (the
+    usual way to continue an exported best job) scored nothing and saved no model."""
+    config = json.loads((TEMPLATES_DIR / template / "config" / "config_train.json").read_text())
+    assert config["num_interval_per_valid"] == 1
+    handler = next(h for h in config["train"]["handlers"] if h["name"] == "ValidationHandler")
+    assert handler["args"]["interval"] == "{num_interval_per_valid}" and handler["args"]["epoch_level"] is True
