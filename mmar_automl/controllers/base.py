@@ -12,14 +12,21 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
+from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import Outcome, Recommendation
 from mmar_automl.search.space import SearchSpace
+
+AUTOML_CONFIG = "config/config_automl.json"  # where controller args come from, for ConfigError
 
 
 class Controller(ABC):
     """Recommend points of a search space; learn from outcomes."""
 
     def __init__(self, seed: int | None = None, **kwargs: Any):
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            # The run's --seed is always an int, so a bad seed comes from config_automl.json's args.
+            raise ConfigError(AUTOML_CONFIG, "controller.args.seed",
+                              f"seed must be an integer, got {seed!r}")
         self.seed = seed
         self.space: SearchSpace | None = None
         self._next_rec_id = 0

@@ -19,8 +19,8 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers._points import ordered
-from mmar_automl.controllers.base import Controller
-from mmar_automl.controllers.pruning import AUTOML_CONFIG, PrunerMixin, learning_score
+from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
+from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import Outcome, Recommendation
 from mmar_automl.search.space import DISABLED_ARG, EnumDimension
@@ -70,7 +70,8 @@ class OptunaController(PrunerMixin, Controller):
         args = dict(self.sampler_args)
         params = inspect.signature(cls).parameters
         if "seed" in params:
-            args.setdefault("seed", seed)
+            # Optuna takes seeds in [0, 2**32); any --seed works for the other controllers, so fold it in.
+            args.setdefault("seed", None if seed is None else seed % 2**32)
         if "warn_independent_sampling" in params and self.sampler_name != "tpe":
             # Enums and conditional dims are sampled independently by design; a warning per trial is noise.
             args.setdefault("warn_independent_sampling", False)

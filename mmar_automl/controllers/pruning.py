@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmar_automl.context import Context
+from mmar_automl.controllers.base import AUTOML_CONFIG
 from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import JobState, Outcome, Recommendation
 
-AUTOML_CONFIG = "config/config_automl.json"
 PRUNERS: dict[str, str] = {
     "none": "NopPruner",
     "median": "MedianPruner",
@@ -50,6 +50,9 @@ class Pruner:
         if name not in PRUNERS:
             raise ConfigError(AUTOML_CONFIG, "controller.args.pruner",
                               f"unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
+        if args is not None and not isinstance(args, Mapping):
+            raise ConfigError(AUTOML_CONFIG, "controller.args.pruner_args",
+                              f"pruner_args must be an object, got {args!r}")
         self.name = name
         self.args = dict(args or {})
         self._study: Any = None

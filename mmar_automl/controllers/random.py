@@ -6,8 +6,8 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers._points import ordered, rng_for
-from mmar_automl.controllers.base import Controller
-from mmar_automl.controllers.pruning import AUTOML_CONFIG, PrunerMixin
+from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
+from mmar_automl.controllers.pruning import PrunerMixin
 from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import Outcome, Recommendation
 from mmar_automl.search.space import EnumDimension, SearchSpace
@@ -35,6 +35,9 @@ class RandomController(PrunerMixin, Controller):
     def __init__(self, seed: int | None = None, num_samples: int | None = None, max_jobs: int | None = None,
                  pruner: str = "none", pruner_args: dict[str, Any] | None = None):
         super().__init__(seed=seed)
+        if num_samples is not None and max_jobs is not None and num_samples != max_jobs:
+            raise ConfigError(AUTOML_CONFIG, "controller.args.max_jobs",
+                              f"max_jobs ({max_jobs!r}) is another name for num_samples ({num_samples!r}): give one")
         total = num_samples if num_samples is not None else max_jobs
         if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < 1):
             raise ConfigError(AUTOML_CONFIG, "controller.args.num_samples",

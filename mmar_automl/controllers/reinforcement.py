@@ -12,8 +12,8 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers import _gaussian_policy as policy
 from mmar_automl.controllers._points import enum_combinations, enum_point, from_unit, middle, ordered, rng_for
-from mmar_automl.controllers.base import Controller
-from mmar_automl.controllers.pruning import AUTOML_CONFIG, PrunerMixin, learning_score
+from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
+from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import Outcome, Recommendation
 
@@ -62,7 +62,7 @@ class ReinforcementController(PrunerMixin, Controller):
         if samples_per_round is not None and (not isinstance(samples_per_round, int) or samples_per_round < 2):
             raise ConfigError(AUTOML_CONFIG, "controller.args.samples_per_round",
                               f"samples_per_round must be an integer >= 2, got {samples_per_round!r}")
-        if not isinstance(init_sigma, (int, float)) or not 0 < init_sigma <= 1:
+        if not isinstance(init_sigma, (int, float)) or isinstance(init_sigma, bool) or not 0 < init_sigma <= 1:
             raise ConfigError(AUTOML_CONFIG, "controller.args.init_sigma",
                               f"init_sigma must be in (0, 1], got {init_sigma!r}")
         self.max_rounds = max_rounds

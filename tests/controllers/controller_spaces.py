@@ -64,5 +64,31 @@ def degenerate() -> SearchSpace:
     ))
 
 
+# The same shapes written as config_train.json files and parsed, as a user's MMAR would be (the names,
+# consumers and PRLs then come from the parser, not from this file).
+PARSED_ENUM_ONLY = {"epochs": 2, "train": {"model": {"name": "UNet", "args": {"channels": [4, 8], "norm": "batch"},
+    "search": [{"domain": "net", "type": "enum", "args": ["channels"], "targets": [[[4, 8]], [[8, 16]], [[16, 32]]]},
+               {"domain": "net", "type": "enum", "args": ["norm"], "targets": [["batch"], ["instance"]]}]}}}
+PARSED_FLOAT_ONLY = {"learning_rate": 0.001, "epochs": 2,
+    "search": [{"domain": "lr", "type": "float", "args": ["learning_rate"], "targets": [0.0001, 0.01]}],
+    "train": {"pre_transforms": [{"name": "RandFlipd", "args": {"prob": 0.5},
+        "search": [{"domain": "transform", "type": "float", "args": ["prob"], "targets": [0.0, 1.0]}]}]}}
+PARSED_CONDITIONAL = {"epochs": 2,  # a free variable picks one of two losses, each with its own float arg
+    "search": [{"domain": "loss", "type": "enum", "args": ["offA", "offB"], "targets": [[True, False], [False, True]]}],
+    "train": {"loss": [
+        {"name": "DiceLoss", "args": {"smooth": 0.1}, "apply": {"@disabled": "offA"},
+         "search": [{"domain": "loss", "type": "float", "args": ["smooth"], "targets": [0.0, 1.0]}]},
+        {"name": "FocalLoss", "args": {"gamma": 2.0}, "apply": {"@disabled": "offB"},
+         "search": [{"domain": "loss", "type": "float", "args": ["gamma"], "targets": [0.5, 5.0]}]}]}}
+
+
+def parsed(config: dict) -> SearchSpace:
+    from mmar_automl.search import parse_search_space
+
+    return parse_search_space(config, "config/config_train.json")
+
+
 ALL = {"enum_only": enum_only, "float_only": float_only, "mixed": mixed, "conditional": conditional,
-       "degenerate": degenerate}
+       "degenerate": degenerate,
+       "parsed_enum_only": lambda: parsed(PARSED_ENUM_ONLY), "parsed_float_only": lambda: parsed(PARSED_FLOAT_ONLY),
+       "parsed_conditional": lambda: parsed(PARSED_CONDITIONAL)}

@@ -76,3 +76,23 @@ def test_importing_controllers_does_not_import_optuna():
     code = "import sys, mmar_automl.controllers, mmar_automl.controllers.optuna; print('optuna' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="search/render.py (not owned here) requires a value for every dimension, inactive ones "
+                          "included: every Optuna job on a conditional space fails to write its folder")
+def test_points_without_inactive_dimensions_render():
+    # The contract (docs/controllers.md, Points): an inactive dimension is left out of the point and the
+    # renderer keeps the config's own value for it. Remove the xfail once render_config does so.
+    from mmar_automl.search import render_config
+
+    config = spaces.PARSED_CONDITIONAL
+    space = spaces.parsed(config)
+    run = FakeRun(OptunaController(sampler="random"), space).run(6)
+    for rec in run.issued:
+        assert space.inactive(rec.point) and set(space.names) - set(rec.point) == space.inactive(rec.point)
+        rendered = render_config(config, space, rec.point)
+        losses = rendered["train"]["loss"]
+        assert [loss["disabled"] for loss in losses] == rec.point["offA,offB"]
+        kept = losses[0] if "DiceLoss.smooth" in space.inactive(rec.point) else losses[1]
+        assert kept["args"] == config["train"]["loss"][losses.index(kept)]["args"]
