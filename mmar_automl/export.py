@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import UsageError
-from mmar_automl.report.data import CONFIG_FILE, best_config_diff, load_report
+from mmar_automl.report.data import CONFIG_FILE, best_config_diff, diff_label, load_report
 
 ENV_FILE = "config/environment.json"
 MODEL_NAME = "model.pt"
@@ -128,7 +128,7 @@ def _write_docs(report: Any, root: Path, model_rel: str | None, notes: list[str]
              "Continue training: `mmar-automl train <this folder>` (or `commands/train.sh`).", "",
              "## Parameters", "", *[f"- `{k}` = `{v}`" for k, v in best.params.items()], "",
              "## Config difference from the base config", ""]
-    lines += [f"- `{d['path']}`: `{json.dumps(d.get('old'))}` -> `{json.dumps(d.get('new'))}`" for d in diff or []]
+    lines += [f"- `{diff_label(d)}`: {_md_value(d, 'old')} -> {_md_value(d, 'new')}" for d in diff or []]
     lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
     (docs / "automl_export.md").write_text("\n".join(lines), encoding="utf-8")
     job_docs = docs / "automl_job"
@@ -138,6 +138,11 @@ def _write_docs(report: Any, root: Path, model_rel: str | None, notes: list[str]
                 job_dir / "log.txt", job_dir / "automl_job.json"):
         if src.is_file():
             shutil.copy2(src, job_docs / src.name)
+
+
+def _md_value(item: dict[str, Any], key: str) -> str:
+    """A difference's side in Markdown; a key only the other side has is ``(absent)``, not ``null``."""
+    return f"`{json.dumps(item[key])}`" if key in item else "(absent)"
 
 
 def _read_json(path: Path) -> Any:

@@ -233,7 +233,9 @@ def format_duration(seconds: float | None) -> str:
 
 def config_diff(base: Any, concrete: Any, mmar_root: Path | None = None) -> list[dict[str, Any]]:
     """JSON paths where the job's concrete config differs from the base config, as
-    ``{"path", "old", "new"}`` (``old``/``new`` absent = the key is missing on that side).
+    ``{"path", "old", "new"}`` (``old``/``new`` absent = the key is missing on that side), plus
+    ``"component"``: the ``name`` (or ``ref``) of the innermost component holding the path, when there
+    is one, since ``train.loss[1].disabled`` alone does not say which loss was switched on.
 
     The base's ``search``/``apply`` markers are removed first (the job config never has them), and a
     relative path that the job folder wrote as the same file's absolute path is not a difference."""
@@ -243,24 +245,26 @@ def config_diff(base: Any, concrete: Any, mmar_root: Path | None = None) -> list
         base = json.loads(json.dumps(base))
         strip_markers(base)
     out: list[dict[str, Any]] = []
-    _diff(base, concrete, (), out, mmar_root)
+    _diff(base, concrete, (), out, mmar_root, None)
     return out
 
 
 _MISSING = object()
 
 
-def _diff(old: Any, new: Any, path: tuple, out: list[dict[str, Any]], root: Path | None) -> None:
+def _diff(old: Any, new: Any, path: tuple, out: list[dict[str, Any]], root: Path | None,
+          component: str | None) -> None:
     from mmar_automl.errors import format_json_path
 
     if isinstance(old, dict) and isinstance(new, dict):
+        component = _component_name(old) or _component_name(new) or component
         for key in list(old) + [k for k in new if k not in old]:
-            _diff(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key), out, root)
+            _diff(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key), out, root, component)
         return
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and any(
             isinstance(v, (dict, list)) for v in old):
         for i, (a, b) in enumerate(zip(old, new)):
-            _diff(a, b, (*path, i), out, root)
+            _diff(a, b, (*path, i), out, root, component)
         return
     if old is _MISSING and path and path[-1] == "disabled" and new is False:
         return  # render wrote the default explicitly
@@ -273,7 +277,19 @@ def _diff(old: Any, new: Any, path: tuple, out: list[dict[str, Any]], root: Path
         item["old"] = old
     if new is not _MISSING:
         item["new"] = new
+    if component:
+        item["component"] = component
     out.append(item)
+
+
+def _component_name(node: dict[str, Any]) -> str | None:
+    value = node.get("name", node.get("ref"))
+    return value if isinstance(value, str) and value else None
+
+
+def diff_label(item: dict[str, Any]) -> str:
+    """A difference's path as the report shows it: ``train.loss[1].disabled (DiceCELoss)``."""
+    return f"{item['path']} ({item['component']})" if item.get("component") else item["path"]
 
 
 def _same_path(old: Any, new: Any, root: Path | None) -> bool:

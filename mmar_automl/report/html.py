@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.report import svg
-from mmar_automl.report.data import RunReport, format_duration
+from mmar_automl.report.data import RunReport, diff_label, format_duration
 from mmar_automl.search.space import FloatDimension
 
 CSS = """
@@ -158,7 +158,7 @@ def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None
     if diff is not None:
         out.append(f"<p>Config difference from the base config ({len(diff)} paths):</p>")
         items = "".join(
-            f"<tr><td><code>{escape(d['path'])}</code></td><td><code>{_j(d, 'old')}</code></td>"
+            f"<tr><td><code>{escape(diff_label(d))}</code></td><td><code>{_j(d, 'old')}</code></td>"
             f"<td><code>{_j(d, 'new')}</code></td></tr>" for d in diff)
         out.append(f'<div class="wrap"><table><tr><th>JSON path</th><th>base</th><th>best job</th></tr>{items}</table></div>')
     return "".join(out)

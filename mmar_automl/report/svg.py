@@ -55,6 +55,20 @@ def _span(lo: float, hi: float) -> tuple[float, float]:
     return lo - d, hi + d
 
 
+def _value_axis(lo: float, hi: float) -> tuple[tuple[float, float], list[float]]:
+    """((low, high), ticks) of a value axis: the padded span widened to whole tick steps, so that the
+    lowest and highest values lie between labelled ticks (a score below the first tick sat on the x
+    axis with no value to read it by)."""
+    lo, hi = _span(lo, hi)
+    ticks = nice_ticks(lo, hi)
+    if len(ticks) < 2:
+        return (lo, hi), ticks
+    step = ticks[1] - ticks[0]
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    ticks = [round(k * step, 12) for k in range(first, last + 1)]
+    return (ticks[0], ticks[-1]), ticks
+
+
 class _Frame:
     """Linear x/y scales into the plot area, and the axes with ticks."""
 
@@ -99,8 +113,9 @@ def history_plot(points: Sequence[tuple[int, float, str]], metric: str) -> str:
         return ""
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
-    f = _Frame(_span(min(xs), max(xs)), _span(min(ys), max(ys)))
-    body = [f.axes("job number", metric, nice_ticks(min(xs), max(xs), 8), nice_ticks(min(ys), max(ys)))]
+    (y0, y1), yticks = _value_axis(min(ys), max(ys))
+    f = _Frame(_span(min(xs), max(xs)), (y0, y1))
+    body = [f.axes("job number", metric, nice_ticks(min(xs), max(xs), 8), yticks)]
     lo, hi = min(ys), max(ys)
     for x, y, name in points:
         t = (y - lo) / ((hi - lo) or 1)
@@ -200,8 +215,9 @@ def curves_plot(curves: dict[str, list[tuple[int, float]]], metric: str, highlig
         return ""
     xs = [e for pts in curves.values() for e, _ in pts]
     ys = [v for pts in curves.values() for _, v in pts]
-    f = _Frame(_span(min(xs), max(xs)), _span(min(ys), max(ys)))
-    body = [f.axes("epoch", metric, nice_ticks(min(xs), max(xs), 8), nice_ticks(min(ys), max(ys)))]
+    (y0, y1), yticks = _value_axis(min(ys), max(ys))
+    f = _Frame(_span(min(xs), max(xs)), (y0, y1))
+    body = [f.axes("epoch", metric, nice_ticks(min(xs), max(xs), 8), yticks)]
     order = sorted(curves, key=lambda n: n == highlight)
     # many jobs: fainter lines, so that the bundle shows its density instead of a grey block
     body.append(f"<style>.curve polyline{{stroke-opacity:{max(0.06, min(0.6, 25 / len(curves))):.2f}}}"

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mmar_automl.report.data import RunReport, format_duration
+from mmar_automl.report.data import RunReport, diff_label, format_duration
 
 STATE_STYLE = {"COMPLETE": "green", "FAILED": "red", "TIMED_OUT": "red", "PRUNED": "yellow",
                "ABORTED": "magenta", "RUNNING": "cyan", "PENDING": "dim"}
@@ -80,7 +80,7 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
         if diff is not None:
             console.print(f"config difference from the base config ({len(diff)} paths):")
             for item in diff:
-                console.print(f"  {item['path']}: {_short(item, 'old')} -> {_short(item, 'new')}", soft_wrap=True)
+                console.print(f"  {diff_label(item)}: {_short(item, 'old')} -> {_short(item, 'new')}", soft_wrap=True)
     if importance is not None:
         if importance.values:
             shown = ", ".join(f"{n} {v:.2f}" for n, v in importance.values.items())

@@ -115,12 +115,33 @@ def test_config_diff_ignores_markers_and_absolutised_paths(tmp_path):
     assert diff == [
         {"path": "lr", "old": 1, "new": 2},
         {"path": "lst", "old": [1, 2], "new": [1, 3]},
-        {"path": "train.items[1].args.q", "old": 2, "new": 3},
-        {"path": "train.items[1].disabled", "new": True},
+        {"path": "train.items[1].args.q", "old": 2, "new": 3, "component": "B"},
+        {"path": "train.items[1].disabled", "new": True, "component": "B"},
         {"path": "train.gone", "old": 5},
         {"path": "train.new", "new": "x"},
     ]
     assert config_diff(base, job, None)[2]["path"] == "dataset.file"  # without the root, a path is a change
+
+
+def test_config_diff_names_the_component_switched_by_apply(tmp_path):
+    """The template's loss switch (free variables + `apply` on `@disabled`) and the flip's own `@disabled`
+    search: every switched component shows, named, not only its list index."""
+    from mmar_automl.init import TEMPLATES_DIR
+    from mmar_automl.report.data import diff_label
+    from mmar_automl.search.parse import parse_search_space
+    from mmar_automl.search.render import render_config
+
+    base = json.loads((TEMPLATES_DIR / "segmentation_3d" / "config" / "config_train.json").read_text())
+    space = parse_search_space(base)
+    point = {"learning_rate": 0.005, "skipDiceLoss,skipDiceCELoss": [True, False],
+             "model.channels": [[8, 16, 32]], "RandFlipd.@disabled": [True]}
+    labels = [(diff_label(d), d.get("old"), d.get("new")) for d in config_diff(base, render_config(base, space, point))]
+    assert labels == [
+        ("learning_rate", 1e-3, 0.005),
+        ("train.loss[0].disabled (DiceLoss)", False, True),
+        ("train.loss[1].disabled (DiceCELoss)", True, False),
+        ("train.pre_transforms[3].disabled (RandFlipd)", False, True),
+    ]
 
 
 def test_values_and_durations():

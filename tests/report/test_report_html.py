@@ -58,3 +58,17 @@ def test_screenshot_is_not_blank(chromium, page, tmp_path):
     assert colours is not None and len(colours) > 50  # text, axes and the viridis marks, not a blank page
     non_white = sum(n for n, c in colours if c != (255, 255, 255))
     assert non_white > 0.02 * image.width * image.height
+
+
+def test_the_lowest_score_has_a_labelled_tick_below_it():
+    """Scores 0.8419..0.9223 (the demo's): the y axis is labelled down to 0.84, not only from 0.86."""
+    import re
+
+    from mmar_automl.report import svg
+
+    plot = svg.history_plot([(1, 0.8823, "a"), (5, 0.8419, "b"), (6, 0.9223, "c")], "val_mean_dice")
+    labels = [float(v) for v in re.findall(r'text-anchor="end">([0-9.]+)</text>', plot)]
+    assert min(labels) <= 0.8419 < max(labels)
+    curves = svg.curves_plot({"a": [(1, 0.0644), (2, 0.9)]}, "val_mean_dice", "a")
+    labels = [float(v) for v in re.findall(r'text-anchor="end">([0-9.]+)</text>', curves)]
+    assert min(labels) <= 0.0644
