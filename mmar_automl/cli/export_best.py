@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Optional
 
 import typer
@@ -26,5 +27,5 @@ def export_best(
                  soft_wrap=True)
     for note in result.notes:
         console.print(f"note: {note}", soft_wrap=True)
-    console.print(f"continue training: mmar-automl train {result.dest}", soft_wrap=True)
+    console.print(f"continue training: mmar-automl train {shlex.quote(str(result.dest))}", soft_wrap=True)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -44,4 +45,6 @@ def init_command(
         )
     else:
         console.print("no data yet: point DATA_ROOT and DATASET_JSON in config/environment.json at yours", soft_wrap=True)
-    console.print(f"next: {result.root}/commands/validate.sh, then commands/train.sh or commands/automl.sh", soft_wrap=True)
+    # quoted so that a folder with spaces still gives a command to paste
+    validate = shlex.quote(f"{result.root}/commands/validate.sh")
+    console.print(f"next: {validate}, then commands/train.sh or commands/automl.sh", soft_wrap=True)

@@ -145,3 +145,9 @@ def test_templates_validate_every_epoch(template):
     assert config["num_interval_per_valid"] == 1
     handler = next(h for h in config["train"]["handlers"] if h["name"] == "ValidationHandler")
     assert handler["args"]["interval"] == "{num_interval_per_valid}" and handler["args"]["epoch_level"] is True
+
+
+def test_the_next_step_is_a_command_to_paste_even_with_spaces(tmp_path, capsys):
+    root = tmp_path / "my data" / "mmar"
+    assert main(["init", str(root)]) == 0
+    assert f"next: '{root}/commands/validate.sh', then" in capsys.readouterr().err

@@ -133,3 +133,9 @@ def test_the_export_docs_say_absent_not_null():
     assert _md_value({"path": "train.new", "new": "x"}, "old") == "(absent)"
     assert _md_value({"path": "a", "old": None, "new": 1}, "old") == "`null`"
     assert _md_value({"path": "a", "old": None, "new": [1, 2]}, "new") == "`[1, 2]`"
+
+
+def test_the_continue_hint_quotes_a_folder_with_spaces(run_root, tmp_path, capsys):
+    dest = tmp_path / "best of run"
+    assert main(["export-best", str(run_root), str(dest)]) == 0
+    assert f"continue training: mmar-automl train '{dest}'" in capsys.readouterr().err
