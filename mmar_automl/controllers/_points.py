@@ -35,9 +35,10 @@ def from_unit(dim: FloatDimension, u: float) -> float:
     return min(dim.high, max(dim.low, dim.low + u * (dim.high - dim.low)))
 
 
-def to_unit(dim: FloatDimension, value: float) -> float:
-    span = dim.high - dim.low
-    return 0.5 if span == 0 else (value - dim.low) / span
+def float_middles(space: SearchSpace) -> dict[str, float]:
+    """Every float dimension at the middle of its range: what the grid and the Reinforcement controller
+    give floats they do not search."""
+    return {d.name: middle(d) for d in space.continuous}
 
 
 def enum_point(space: SearchSpace, combo: Sequence[int]) -> dict[str, Any]:

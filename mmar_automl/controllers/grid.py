@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmar_automl.context import Context
-from mmar_automl.controllers._points import enum_combinations, enum_point, middle, ordered
+from mmar_automl.controllers._points import enum_combinations, enum_point, float_middles, ordered
 from mmar_automl.controllers.base import Controller
 from mmar_automl.controllers.pruning import PrunerMixin
 from mmar_automl.recommendation import Outcome, Recommendation
@@ -27,7 +27,7 @@ class GridController(PrunerMixin, Controller):
 
     def initial_recommendation(self, ctx: Context) -> list[Recommendation]:
         assert self.space is not None, "set_search_space first"
-        floats = {d.name: middle(d) for d in self.space.continuous}
+        floats = float_middles(self.space)
         recs = []
         for i, combo in enumerate(enum_combinations(self.space)):
             point = ordered(self.space, {**enum_point(self.space, combo), **floats})

@@ -11,7 +11,14 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers import _gaussian_policy as policy
-from mmar_automl.controllers._points import enum_combinations, enum_point, from_unit, middle, ordered, rng_for
+from mmar_automl.controllers._points import (
+    enum_combinations,
+    enum_point,
+    float_middles,
+    from_unit,
+    ordered,
+    rng_for,
+)
 from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
 from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
@@ -77,7 +84,7 @@ class ReinforcementController(PrunerMixin, Controller):
     def initial_recommendation(self, ctx: Context) -> list[Recommendation]:
         assert self.space is not None, "set_search_space first"
         self._workers = max(1, int(ctx.get_prop(ContextKey.NUM_WORKERS, 1) or 1))
-        floats = {d.name: middle(d) for d in self.space.continuous}
+        floats = float_middles(self.space)
         for i, combo in enumerate(enum_combinations(self.space)):
             inactive = self.space.inactive({**enum_point(self.space, combo), **floats})
             names = [d.name for d in self.space.continuous if d.name not in inactive]
@@ -142,9 +149,7 @@ class ReinforcementController(PrunerMixin, Controller):
 
     def _point(self, chain: _Chain, z: list[float]) -> dict[str, Any]:
         assert self.space is not None
-        point: dict[str, Any] = enum_point(self.space, chain.combo)
-        for dim in self.space.continuous:
-            point[dim.name] = middle(dim)
+        point: dict[str, Any] = {**enum_point(self.space, chain.combo), **float_middles(self.space)}
         for j, name in enumerate(chain.names):
             dim = self.space[name]
             point[name] = from_unit(dim, chain.mean[j] + chain.sigma[j] * z[j])  # type: ignore[arg-type]
