@@ -110,6 +110,8 @@ def init_mmar(
             shutil.copymode(src, target)
         else:
             shutil.copy2(src, target)
+        if src.suffix == ".sh":  # commands/ must run even where an installer dropped the mode bits
+            target.chmod(target.stat().st_mode | 0o111)
         result.files.append(rel)
     mmar = open_mmar(root)  # environment.json paths made absolute, relative to the new root
     mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)

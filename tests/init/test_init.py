@@ -151,3 +151,19 @@ def test_the_next_step_is_a_command_to_paste_even_with_spaces(tmp_path, capsys):
     root = tmp_path / "my data" / "mmar"
     assert main(["init", str(root)]) == 0
     assert f"next: '{root}/commands/validate.sh', then" in capsys.readouterr().err
+
+
+def test_scripts_are_executable_even_from_a_template_without_mode_bits(tmp_path, monkeypatch):
+    """Some installers unpack package data without the executable bit: commands/ must still run."""
+    import shutil
+
+    import mmar_automl.init as init_module
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR / "segmentation_3d", templates / "segmentation_3d")
+    for script in (templates / "segmentation_3d" / "commands").glob("*.sh"):
+        script.chmod(0o644)
+    monkeypatch.setattr(init_module, "TEMPLATES_DIR", templates)
+    root = init_mmar(tmp_path / "m", "segmentation_3d").root
+    for script in (root / "commands").glob("*.sh"):
+        assert os.access(script, os.X_OK), script
