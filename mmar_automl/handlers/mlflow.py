@@ -206,7 +206,7 @@ class MLflowHandler(Handler):
                                 "tags": {}, "full_values": full})
         self.writer.submit({"op": "close_run", "uid": uid, "status": _RUN_STATUS.get(job.state, "FINISHED"),
                             "end_time": end_ms})
-        if job.score is not None:
+        if job.score is not None and job.state is JobState.COMPLETE:
             self._parent_best(job, end_ms)
 
     def end_automl(self, ctx: Context) -> None:
@@ -246,10 +246,14 @@ class MLflowHandler(Handler):
                  f"{writer.spool.path}: run `mmar-automl sync {state.get('mmar_root')} {state.get('run_id')}`")
 
     def _parent_best(self, job: Any, end_ms: int) -> None:
+        """Log the job's score and the best so far on the parent. The best is chosen as the engine, the
+        report and ``export-best`` choose it (the highest score of a COMPLETE job, a tie going to the
+        lower job number), whatever order the jobs end in, so that the model logged is the one exported."""
         with self._lock:
             best = self._state.get("best")
-            if best is None or job.score > best["score"]:
-                best = {"score": float(job.score), "job_uid": job.job_uid, "job": job.name, "folder": job.folder}
+            if best is None or (job.score, -job.number) > (best["score"], -best.get("number", job.number)):
+                best = {"score": float(job.score), "job_uid": job.job_uid, "job": job.name, "folder": job.folder,
+                        "number": job.number}
                 self._state["best"] = best
                 self._save_state()
             metrics = [["job_score", float(job.score), job.number, end_ms],

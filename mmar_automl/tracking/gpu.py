@@ -2,8 +2,8 @@
 
 MLflow's built-in system metrics log every GPU of the host, which is wrong when four jobs share a
 machine; here each running job gets only the GPUs it was given. No driver
-(``NVMLError_LibraryNotFound``) means "no GPU": the sampler is then off, never an error. NVML is never touched through torch (a CUDA context in the orchestrator
-breaks forked jobs, DESIGN.md section 9). A job's GPUs are named by their CUDA index (what the user
+(``NVMLError_LibraryNotFound``) means "no GPU": the sampler is then off, never an error. NVML is never
+touched through torch (a CUDA context in the orchestrator breaks forked jobs, DESIGN.md section 9). A job's GPUs are named by their CUDA index (what the user
 wrote in ``--workers``) and read through their NVML index (the engine's ``Gpu.nvml_index``, matched by
 PCI bus id): NVML ignores CUDA_VISIBLE_DEVICES.
 """

@@ -10,6 +10,7 @@ Creating a new SQLite store takes ~4 s and several processes creating it at once
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shlex
 from pathlib import Path
@@ -56,8 +57,15 @@ def prepare_store(uri: str) -> None:
         marker = db.with_name(db.name + ".creating")  # present while (or if a crash stopped) creating
         marker.touch()
 
-        # Opening the store creates and migrates its tables.
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        # Opening the store creates and migrates its tables; MLflow's INFO lines about it ("Creating
+        # initial MLflow database tables...") are noise on the search's console.
+        quiet = logging.getLogger("mlflow.store.db.utils")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        finally:
+            quiet.setLevel(level)
         marker.unlink()
 
 

@@ -45,6 +45,7 @@ class TrackingWriter:
         self._stopping = False
         self._threads: list[threading.Thread] = []
         self.online: bool | None = None   # None until the first attempt
+        self._failures = 0       # failed send attempts so far (guarded by _cond)
         self.last_error: str | None = None
         self.sent = 0
 
@@ -66,12 +67,18 @@ class TrackingWriter:
         self._queue.put(op)
 
     def flush(self, timeout: float) -> bool:
-        """Try to send everything now; wait at most ``timeout`` s. True when nothing is pending."""
+        """Try to send everything now; wait at most ``timeout`` s. True when nothing is pending.
+
+        Gives up early when MLflow stays unreachable: after one failed attempt if it was already
+        offline, else after two (a brief blip gets a retry). Waiting out ``timeout`` for a server that
+        is down would only delay the end of the search; the spool keeps the writes for ``sync``."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._next_try = 0.0
             self._cond.notify_all()
-            while self._submitted > 0 and all(t.is_alive() for t in self._threads):
+            give_up_at = self._failures + (1 if self.online is False else 2)
+            while (self._submitted > 0 and self._failures < give_up_at
+                   and all(t.is_alive() for t in self._threads)):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -139,6 +146,7 @@ class TrackingWriter:
                 log.warning("MLflow writer error: %s", err)
                 ok = False
                 self._next_try = time.monotonic() + self.retry_interval
+                self._failed()
             if ok:
                 seqs = [op["seq"] for op in batch if op.get("seq") is not None]
                 if seqs:
@@ -173,3 +181,9 @@ class TrackingWriter:
         self.online = False
         self.last_error = str(err)
         self._next_try = time.monotonic() + self.retry_interval
+        self._failed()
+
+    def _failed(self) -> None:
+        with self._cond:
+            self._failures += 1
+            self._cond.notify_all()  # a waiting flush may give up now

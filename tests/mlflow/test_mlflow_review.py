@@ -1,0 +1,82 @@
+"""Regression tests from the review of issue 6, fast (MLflow unreachable: a closed port, no server)."""
+
+from __future__ import annotations
+
+import json
+
+from mlflow_jobs import end, fire, start
+
+from mmar_automl.recommendation import JobState
+from mmar_automl.tracking.spool import Spool
+from mmar_automl.tracking.sync import MlflowSink
+from mmar_automl.tracking.writer import TrackingWriter
+
+DEAD = "http://127.0.0.1:9"  # nothing listens: every request is refused at once
+
+
+def test_best_job_is_the_engines_best_whatever_order_jobs_end_in(jobs):
+    """Ties go to the lower job number and only COMPLETE jobs count, as in the engine, the report and
+    export-best: the parent's best_job tag and the model logged for `--log-models best` name the job
+    that export-best exports (a tiny search often ties at 1.0, and job 2 may end before job 1)."""
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    handler = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD)
+    fire(handler, ctx, "start_automl")
+    first, second = jobs.job(1, score=1.0), jobs.job(2, score=1.0)
+    pruned = jobs.job(3, score=2.0, state=JobState.PRUNED)
+    for job in (first, second, pruned):
+        start(handler, ctx, job)
+    for job in (second, first, pruned):  # job 2 ends first
+        end(handler, ctx, job)
+    assert handler._state["best"]["job"] == first.name
+    fire(handler, ctx, "end_automl")
+    assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == first.job_uid
+    model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "artifacts"]
+    assert [op["uid"] for op in model_ops] == [f"job:{first.job_uid}"]
+
+
+class CountingSink:
+    """A real MlflowSink to a closed port, counting the send attempts."""
+
+    def __init__(self):
+        self.sink = MlflowSink(DEAD, "e")
+        self.attempts = 0
+
+    def apply(self, ops):
+        self.attempts += 1
+        self.sink.apply(ops)
+
+
+def test_close_does_not_wait_out_the_timeout_for_a_dead_server(tmp_path):
+    """With MLflow down, closing makes one more attempt (two if it was not yet known to be down) and
+    leaves the rest in the spool, instead of retrying until the flush timeout ends the search late."""
+    sinks: list[CountingSink] = []
+
+    def factory():
+        sinks.append(CountingSink())
+        return sinks[-1]
+
+    spool = Spool(tmp_path / "spool.jsonl")
+    assert spool.try_lock()
+    writer = TrackingWriter(spool, factory, batch_wait=0.01, retry_interval=0.05)
+    writer.start()
+    for i in range(3):
+        writer.submit({"op": "open_run", "uid": f"job:{i}", "name": f"J{i}", "parent": None})
+    before = sum(s.attempts for s in sinks)
+    left = writer.close(timeout=20)  # without the fix: an attempt every 0.05 s for 20 s
+    assert left == 3
+    assert len(Spool(tmp_path / "spool.jsonl").pending()) == 3
+    assert sum(s.attempts for s in sinks) - before <= 2
+
+
+def test_new_sqlite_store_is_created_quietly(tmp_path):
+    """Creating the embedded store prints none of MLflow's INFO lines on the search's console."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "automl" / "mlflow.db"
+    code = f"from mmar_automl.tracking.uri import prepare_store; prepare_store('sqlite:///{db}')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert db.is_file() and db.stat().st_size > 0
+    assert "database tables" not in out.stderr + out.stdout, out.stderr
