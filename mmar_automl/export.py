@@ -4,6 +4,7 @@ What DEST holds (docs/report.md says the same for users):
 - the job folder's key content (config/ with the concrete config_train.json, commands/, resources/,
   docs/, custom/BYOC code); the job's config already has absolute data paths, and its
   environment.json absolute ``DATA_ROOT``/``DATASET_JSON``, so DEST works from anywhere on this machine;
+- the run's ``--set`` values written in (the job trained with them on top of its concrete config);
 - the job's best checkpoint at ``MMAR_CKPT`` (environment.json; default ``models/model.pt``), with
   ``MMAR_CKPT`` written into environment.json, and a first-level ``dont_load_ckpt_model`` set to false
   so that the config's CheckpointLoader (``load_path: {MMAR_CKPT}``) starts from the exported weights;
@@ -64,6 +65,7 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     notes: list[str] = []
     try:
         clone_key_content(job_dir, tmp)
+        _write_overrides(tmp, _job_overrides(report, job_dir), notes)
         env = _read_json(tmp / ENV_FILE) or {}
         ckpt_dir = _relative(env.get("MMAR_CKPT_DIR")) or "models"
         model_rel = _relative(env.get("MMAR_CKPT")) or f"{ckpt_dir}/{MODEL_NAME}"
@@ -95,6 +97,42 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
         raise
     return ExportResult(dest, report.run_id, best.name, float(best.score), dest / model_rel if model else None,
                         notes)
+
+
+def _job_overrides(report: Any, job_dir: Path) -> dict[str, str]:
+    """The ``--set`` values the job trained with: its automl_job.json (paths already absolute), else the
+    run's journal header."""
+    info = _read_json(job_dir / "automl_job.json")
+    if isinstance(info, dict) and isinstance(info.get("overrides"), dict):
+        return {str(k): str(v) for k, v in info["overrides"].items()}
+    from mmar_automl.jobfolder import absolutize_overrides
+
+    return absolutize_overrides(report.overrides, report.mmar_root)
+
+
+def _write_overrides(root: Path, overrides: dict[str, str], notes: list[str]) -> None:
+    """Write ``--set`` values into the exported config/environment, by the rule of
+    ``mmar.load_train_config``: a JSON path edits the config; a plain key sets the environment variable
+    of that name if there is one, and the first-level config key if it exists or is no environment key."""
+    if not overrides:
+        return
+    from mmar_automl.jobfolder import write_json_atomic
+    from mmar_automl.mmar import parse_value, set_json_path
+
+    config, env = _read_json(root / CONFIG_FILE), _read_json(root / ENV_FILE)
+    env = env if isinstance(env, dict) else {}
+    for key, text in overrides.items():
+        value = parse_value(text)
+        if "." in key or "[" in key:
+            set_json_path(config, key, value, root / CONFIG_FILE)
+            continue
+        if key in env:
+            env[key] = value
+        if key in config or key not in env:
+            config[key] = value
+    write_json_atomic(root / CONFIG_FILE, config)
+    write_json_atomic(root / ENV_FILE, env)
+    notes.append("the run's --set values are written in: " + " ".join(f"{k}={v}" for k, v in overrides.items()))
 
 
 def _checkpoint(report: Any, job_model: Path) -> Path | None:

@@ -80,6 +80,13 @@ class RunReport:
             names.update(dict.fromkeys(row.params))
         return list(names)
 
+    @property
+    def overrides(self) -> dict[str, str]:
+        """The run's ``--set KEY=VALUE`` values: every job trained with them on top of its concrete
+        config, so they belong to the best job's recipe as much as its config difference does."""
+        value = self.header.get("overrides")
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
     def counts(self) -> dict[str, int]:
         return dict(Counter(row.state for row in self.jobs))
 

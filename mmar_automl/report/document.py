@@ -31,6 +31,7 @@ def build_document(report: RunReport, importance: Any = None, diff: list[dict[st
         "seed": header.get("seed"),
         "controller": header.get("controller"),
         "workers": header.get("workers"),
+        "overrides": report.overrides,
         "dimensions": [_dimension(d) for d in report.space] if report.space is not None else [],
         "counts": report.counts(),
         "best": best,

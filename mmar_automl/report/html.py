@@ -153,6 +153,9 @@ def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None
     rows = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>" for k, v in best.params.items())
     out = [f"<h2>Best job: {escape(best.name)} (score {best.score:.6g})</h2>",
            f'<p class="muted">{escape(best.record.folder)}</p><table><tr><th>parameter</th><th>value</th></tr>{rows}</table>']
+    if report.overrides:
+        shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
+        out.append(f"<p>--set (every job, not in its config): <code>{escape(shown)}</code></p>")
     if note:
         out.append(_empty(note))
     if diff is not None:

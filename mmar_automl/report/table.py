@@ -75,6 +75,9 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
         console.print(f"\nbest job {best.name}: score {best.score:.6g} ({best.record.folder})", soft_wrap=True)
         for name, value in best.params.items():
             console.print(f"  {name} = {value}", soft_wrap=True)
+        if report.overrides:
+            shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
+            console.print(f"  --set (every job, not in its config): {shown}", soft_wrap=True)
         if diff_note:
             console.print(f"  note: {diff_note}", soft_wrap=True)
         if diff is not None:

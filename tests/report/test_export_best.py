@@ -139,3 +139,25 @@ def test_the_continue_hint_quotes_a_folder_with_spaces(run_root, tmp_path, capsy
     dest = tmp_path / "best of run"
     assert main(["export-best", str(run_root), str(dest)]) == 0
     assert f"continue training: mmar-automl train '{dest}'" in capsys.readouterr().err
+
+
+def test_the_runs_set_values_travel_into_the_export(tmp_path, capsys):
+    """A search run with --set trained every job with those values on top of its concrete config: the
+    export writes them in (first-level key, JSON path, environment variable), and the report shows them."""
+    root = write_mmar(tmp_path / "m", report_config(modes=("ok",)))
+    make_run(root, "ov", "--set", "epochs=2", "--set", "train.model.args.spatial_dims=2",
+             "--set", "DATA_ROOT=data")
+    capsys.readouterr()
+    assert main(["report", str(root), "--run", "ov"]) == 0
+    out = capsys.readouterr().out
+    assert "--set (every job, not in its config): epochs=2 train.model.args.spatial_dims=2 DATA_ROOT=" in out
+    assert main(["report", str(root), "--run", "ov", "--json", "--importance", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["overrides"]["epochs"] == "2"
+
+    dest = tmp_path / "export"
+    assert main(["export-best", str(root), "--run", "ov", str(dest)]) == 0
+    assert "note: the run's --set values are written in: epochs=2" in capsys.readouterr().err
+    config = json.loads((dest / "config" / "config_train.json").read_text())
+    assert config["epochs"] == 2 and config["train"]["model"]["args"]["spatial_dims"] == 2
+    env = json.loads((dest / "config" / "environment.json").read_text())
+    assert env["DATA_ROOT"] == str(root / "data") and "DATA_ROOT" not in config
