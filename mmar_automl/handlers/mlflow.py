@@ -117,6 +117,7 @@ class MLflowHandler(Handler):
             # Jobs left RUNNING by the orchestrator that died are over; the parent runs again.
             self.writer.submit({"op": "reap", "run_uid": self.run_uid})
             self.writer.submit({"op": "reopen", "uid": self.parent_uid})
+            self._previous_best(ctx)
         from mmar_automl.tracking.gpu import GpuSampler
 
         self.sampler = GpuSampler(self._emit_gpu, interval=self.gpu_interval)
@@ -250,17 +251,35 @@ class MLflowHandler(Handler):
         report and ``export-best`` choose it (the highest score of a COMPLETE job, a tie going to the
         lower job number), whatever order the jobs end in, so that the model logged is the one exported."""
         with self._lock:
-            best = self._state.get("best")
-            if best is None or (job.score, -job.number) > (best["score"], -best.get("number", job.number)):
-                best = {"score": float(job.score), "job_uid": job.job_uid, "job": job.name, "folder": job.folder,
-                        "number": job.number}
-                self._state["best"] = best
-                self._save_state()
+            best = self._consider_best(job)
             metrics = [["job_score", float(job.score), job.number, end_ms],
                        ["best_score", best["score"], job.number, end_ms]]
             self.writer.submit({"op": "log", "uid": self.parent_uid, "metrics": metrics,
                                 "tags": {"mmar_automl.best_job": best["job"],
                                          "mmar_automl.best_job_uid": best["job_uid"]}})
+
+    def _consider_best(self, job: Any) -> dict[str, Any]:
+        """The best job after ``job`` (a scored COMPLETE job), saved in the state file; caller holds _lock."""
+        best = self._state.get("best")
+        if best is None or (job.score, -job.number) > (best["score"], -best.get("number", job.number)):
+            best = {"score": float(job.score), "job_uid": job.job_uid, "job": job.name, "folder": job.folder,
+                    "number": job.number}
+            self._state["best"] = best
+            self._save_state()
+        return best
+
+    def _previous_best(self, ctx: Context) -> None:
+        """On resume: jobs that finished while the orchestrator was down end without an event (their child
+        run is completed by the reap), so the best is also taken from the jobs of earlier sessions."""
+        before = self._state.get("best")
+        with self._lock:
+            for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+                if job.state is JobState.COMPLETE and job.score is not None:
+                    self._consider_best(job)
+            best = self._state.get("best")
+        if best is not None and best != before:
+            self.writer.submit({"op": "log", "uid": self.parent_uid,
+                                "tags": {"mmar_automl.best_job": best["job"], "mmar_automl.best_job_uid": best["job_uid"]}})
 
     def _emit_gpu(self, uid: str, metrics: list[list[Any]]) -> None:
         writer = self.writer

@@ -28,7 +28,7 @@ from typing import Any
 
 from mmar_automl.tracking import records
 from mmar_automl.tracking.limits import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
-from mmar_automl.tracking.uri import sqlite_path
+from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, sqlite_path
 
 log = logging.getLogger("mmar_automl.mlflow")
 
@@ -317,12 +317,15 @@ def sync_run_dir(run_dir: str | Path, tracking_uri: str | None = None, experimen
         run_uid = state["run_uid"]
     except (ValueError, KeyError) as err:
         raise ConfigError(state_file, None, f"unreadable tracking state ({err})") from None
-    uri = tracking_uri or state["tracking_uri"]
+    # A URI given here is checked as `run --tracking-uri` is (no bare file store: exit 2, one line).
+    uri = resolve_tracking_uri(state.get("mmar_root") or run_dir.parent.parent, tracking_uri) if tracking_uri \
+        else state["tracking_uri"]
     experiment = experiment or state["experiment"]
     spool = Spool.in_run_dir(run_dir)
     if not spool.try_lock():
         raise UsageError(f"the orchestrator of {run_dir} is running and syncs it itself")
     try:
+        prepare_store(uri)  # a SQLite store that does not exist yet is created once, quietly
         sink = MlflowSink(uri, experiment)
         pending = spool.pending()
         sent = 0

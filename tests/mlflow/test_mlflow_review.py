@@ -80,3 +80,45 @@ def test_new_sqlite_store_is_created_quietly(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert db.is_file() and db.stat().st_size > 0
     assert "database tables" not in out.stderr + out.stdout, out.stderr
+
+
+def test_sync_refuses_a_bare_file_store_in_one_line(tmp_path, capsys):
+    """`sync --tracking-uri ./mlruns` is bad input (exit 2, one line, spool kept), as for `run`; it was
+    an MLflow traceback message and exit 1 (or a file store written, with MLFLOW_ALLOW_FILE_STORE)."""
+    from mmar_automl.cli import main
+
+    run_dir = tmp_path / "automl" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "mlflow.json").write_text(json.dumps({"run_uid": "u", "tracking_uri": DEAD, "experiment": "e"}))
+    Spool.in_run_dir(run_dir).append([{"op": "open_run", "uid": "run:u", "name": "r1", "parent": None}])
+    assert main(["sync", str(tmp_path), "r1", "--tracking-uri", str(tmp_path / "mlruns")]) == 2
+    err = capsys.readouterr().err
+    assert "--tracking-uri" in err and "bare file store" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mlruns").exists()
+    assert len(Spool.in_run_dir(run_dir).pending()) == 1
+
+
+def test_resume_takes_the_best_from_jobs_that_ended_while_the_orchestrator_was_down(jobs):
+    """Such jobs get no end_job event (the engine settles them quietly and passes them as PREVIOUS_JOBS):
+    the best job and the model logged must still be theirs when they scored highest."""
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    first, settled = jobs.job(1, score=0.5), jobs.job(2, score=0.9)
+    handler = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD)
+    fire(handler, ctx, "start_automl")
+    start(handler, ctx, first)
+    start(handler, ctx, settled)
+    end(handler, ctx, first)
+    handler._close()  # kill -9 here: job 2 finishes meanwhile
+
+    settled.state, settled.score, settled.ended_at = JobState.COMPLETE, 0.9, settled.started_at + 1
+    first.state = JobState.COMPLETE
+    resumed = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD, resume=True)
+    ctx.set_prop("PREVIOUS_JOBS", [first, settled])
+    fire(resumed, ctx, "start_automl")
+    fire(resumed, ctx, "end_automl")
+    assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == settled.job_uid
+    model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "artifacts"]
+    assert [op["uid"] for op in model_ops] == [f"job:{settled.job_uid}"]
