@@ -13,7 +13,7 @@ regret (best found - true minimum) after 50 and 100 trials. Then the controllers
 recommendation (refine + ask) with 1000 finished jobs. Last, the targets of issue 5, met or not.
 
     .venv/bin/python scripts/bench_search.py            # full: 10 seeds, 100 trials, with the GP sampler
-    .venv/bin/python scripts/bench_search.py --quick    # 3 seeds, no GP sampler: about a minute
+    .venv/bin/python scripts/bench_search.py --quick    # 3 seeds, no GP sampler: 1-3 minutes
     .venv/bin/python scripts/bench_search.py --json out.json
 """
 
