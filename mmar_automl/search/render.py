@@ -14,12 +14,15 @@ def render_config(train_config: dict[str, Any], space: SearchSpace, point: Mappi
     """A new config with each dimension's value written at each of its consumers, ``disabled`` set for
     ``@disabled`` consumers, and every ``search``/``apply`` marker (and ``lr_search``) removed.
 
-    ``train_config`` is left untouched. Raises ValueError when ``point`` lacks a dimension or holds a
-    value outside it (a bug in the caller, not a user error).
+    ``train_config`` is left untouched. A dimension inactive at ``point`` (all its consumers disabled)
+    may be missing: its consumers keep the config's own value. Raises ValueError when ``point`` lacks
+    an active dimension or holds a value outside one (a bug in the caller, not a user error).
     """
     space.validate_point(point)
     out = copy.deepcopy(train_config)
     for dim in space:
+        if dim.name not in point:
+            continue
         value = point[dim.name]
         for c in dim.consumers:
             v = value[c.index] if isinstance(dim, EnumDimension) else value

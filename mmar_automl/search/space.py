@@ -194,9 +194,14 @@ class SearchSpace:
         return out
 
     def validate_point(self, point: Mapping[str, Any]) -> None:
-        """Raise ValueError unless ``point`` has a value inside every dimension."""
+        """Raise ValueError unless ``point`` has a value inside every dimension; a dimension that is
+        inactive at ``point`` (see ``inactive``) may be left out: it changes nothing in the job."""
+        inactive = None
         for dim in self.dimensions:
             if dim.name not in point:
+                inactive = self.inactive(point) if inactive is None else inactive
+                if dim.name in inactive:
+                    continue
                 raise ValueError(f"point has no value for {dim.name!r}")
             if not dim.contains(point[dim.name]):
                 raise ValueError(f"{point[dim.name]!r} is outside {dim.name!r}")

@@ -78,12 +78,9 @@ def test_importing_controllers_does_not_import_optuna():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="search/render.py (not owned here) requires a value for every dimension, inactive ones "
-                          "included: every Optuna job on a conditional space fails to write its folder")
 def test_points_without_inactive_dimensions_render():
     # The contract (docs/controllers.md, Points): an inactive dimension is left out of the point and the
-    # renderer keeps the config's own value for it. Remove the xfail once render_config does so.
+    # renderer keeps the config's own value for it.
     from mmar_automl.search import render_config
 
     config = spaces.PARSED_CONDITIONAL

@@ -187,3 +187,26 @@ def test_render_properties(generated, data):
             parent = _get(want, loc[:-1])
             parent[loc[-1]] = value
     assert out == want                                       # everything else equal to the input
+
+
+def test_inactive_dimensions_may_be_missing_but_active_ones_may_not():
+    from mmar_automl.search import parse_search_space, render_config
+
+    config = {
+        "search": [{"domain": "loss", "type": "enum", "args": ["offA", "offB"], "targets": [[False, True], [True, False]]}],
+        "train": {"loss": [
+            {"name": "DiceLoss", "args": {"smooth": 1e-5}, "apply": {"@disabled": "offA"},
+             "search": [{"domain": "loss", "type": "float", "args": ["smooth"], "targets": [1e-6, 1e-4]}]},
+            {"name": "FocalLoss", "args": {"gamma": 2.0}, "apply": {"@disabled": "offB"},
+             "search": [{"domain": "loss", "type": "float", "args": ["gamma"], "targets": [1.0, 3.0]}]},
+        ]},
+    }
+    space = parse_search_space(config)
+    # FocalLoss disabled: its gamma is inactive and may be left out; it keeps the config's value
+    point = {"offA,offB": [False, True], "DiceLoss.smooth": 5e-5}
+    rendered = render_config(config, space, point)
+    assert rendered["train"]["loss"][1] == {"name": "FocalLoss", "args": {"gamma": 2.0}, "disabled": True}
+    assert rendered["train"]["loss"][0]["args"]["smooth"] == 5e-5
+    # DiceLoss enabled: its smooth is active and must be there
+    with pytest.raises(ValueError, match="DiceLoss.smooth"):
+        render_config(config, space, {"offA,offB": [False, True]})
