@@ -28,12 +28,37 @@ def Accuracy(  # noqa: N802 - a Clara component name
     )
 
 
-class ConfDict(dict):
-    """``@conf``: the whole config as a dict that checkpoint savers can store (they need state_dict)."""
+class ConfDict:
+    """``@conf``: the whole config as an object that checkpoint savers can store (they need
+    state_dict). Not a Mapping on purpose: ignite's Checkpoint descends into Mappings and would ask
+    every config value for its state_dict. Reads like a dict in ``#`` expressions (``@conf['epochs']``)."""
+
+    def __init__(self, config: dict) -> None:
+        self._config = dict(config)
 
     def state_dict(self) -> dict:
-        return dict(self)
+        return dict(self._config)
 
     def load_state_dict(self, state: dict) -> None:
-        self.clear()
-        self.update(state)
+        self._config = dict(state)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._config[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._config.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._config
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._config)
+
+    def __len__(self) -> int:
+        return len(self._config)
+
+    def keys(self):  # noqa: ANN201
+        return self._config.keys()
+
+    def items(self):  # noqa: ANN201
+        return self._config.items()

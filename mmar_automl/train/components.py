@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +45,14 @@ RENAMED_COMPONENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "AddChannel": ("EnsureChannelFirst", {"channel_dim": "no_channel"}),
     "AsChannelFirstd": ("EnsureChannelFirstd", {}),
     "AsChannelFirst": ("EnsureChannelFirst", {}),
+    "SplitChanneld": ("SplitDimd", {}),
+    "SplitChannel": ("SplitDim", {}),
+}
+
+# Clara 4.1 names MONAI 1.6 dropped with no drop-in equivalent: the error says what to use instead.
+REMOVED_COMPONENTS: dict[str, str] = {
+    "SegmentationSaver": "removed from MONAI: save predictions with a SaveImaged post transform",
+    "TransformInverter": "removed from MONAI: invert transforms with an Invertd post transform",
 }
 
 # (component name or "*", old arg) -> new arg name.
@@ -56,6 +66,8 @@ RENAMED_ARGS: dict[tuple[str, str], str] = {
     ("HighResNet", "dimensions"): "spatial_dims",
     ("VNet", "dimensions"): "spatial_dims",
     ("AHNet", "dimensions"): "spatial_dims",
+    ("SplitDimd", "channel_dim"): "dim",
+    ("SplitDim", "channel_dim"): "dim",
 }
 
 def _warn(warn: Callable[[str], None] | None, key: tuple[str, str], message: str) -> None:
@@ -113,6 +125,8 @@ def lookup_name(name: str, file: str | None, path: JsonPath) -> Any:
         obj = getattr(module, name, None)
         if obj is not None and callable(obj):
             return obj
+    if name in REMOVED_COMPONENTS:
+        raise ConfigError(file, (*path, "name"), f"{name} was {REMOVED_COMPONENTS[name]}")
     suggestion = difflib.get_close_matches(name, sorted(_all_names()), n=1, cutoff=0.6)
     hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else ""
     raise ConfigError(file, (*path, "name"), f"unknown component {name!r}: not in MONAI, torch.optim or ignite{hint}")
@@ -163,3 +177,35 @@ def check_args(cls: Any, name: str, args: dict, file: str | None, path: JsonPath
             suggestion = difflib.get_close_matches(arg, accepted, n=1)
             hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else f" (it takes: {', '.join(accepted)})"
             raise ConfigError(file, (*path, "args", arg), f"{name} has no argument {arg!r}{hint}")
+
+
+def check_arg_types(cls: Any, name: str, args: dict, file: str | None, path: JsonPath) -> None:
+    """A string where the callable's annotation takes only numbers, bools or containers of numbers
+    (``"max_epochs": "two"``, ``"lr": "fast"``) is a ConfigError at its JSON path: otherwise it fails
+    later, deep in the training loop, naming neither. Anything not clearly wrong passes."""
+    try:
+        hints = typing.get_type_hints(cls.__init__ if inspect.isclass(cls) else cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
+        return
+    for arg, value in args.items():
+        if isinstance(value, str) and arg in hints and _rejects_str(hints[arg]):
+            hint = hints[arg]
+            shown = hint.__name__ if isinstance(hint, type) else str(hint)
+            shown = shown.replace("typing.", "").replace("collections.abc.", "")
+            raise ConfigError(file, (*path, "args", arg), f"{name}: {arg} must be {shown}, got the string {value!r}")
+
+
+_NUMERIC = (int, float, bool, complex, type(None))
+
+
+def _rejects_str(hint: Any) -> bool:
+    """True when no member of ``hint`` can be a string: numbers, None, tensors, containers of those."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return all(_rejects_str(h) for h in typing.get_args(hint))
+    if origin is not None:  # Sequence[int], tuple[float, float], list[int]...: a str is a Sequence of str
+        members = [h for h in typing.get_args(hint) if h is not Ellipsis]
+        return bool(members) and all(_rejects_str(h) for h in members)
+    if hint in _NUMERIC:
+        return True
+    return getattr(hint, "__module__", "") == "torch" and getattr(hint, "__name__", "") == "Tensor"

@@ -32,7 +32,20 @@ def load_datalist(node: dict, root: Path, file: str | None, path: JsonPath) -> l
         raise ConfigError(file, (*path, "data_list_key"), f"{list_file.name}: {err}") from None
     if not items:
         raise ConfigError(file, (*path, "data_list_key"), f"{list_file.name}: list {key!r} is empty")
+    _check_files(items, list_file, key, file, path)
     return items
+
+
+def _check_files(items: list[dict[str, Any]], list_file: Path, key: str, file: str | None, path: JsonPath) -> None:
+    """A missing image or label is a config mistake: say so now, naming the entry, rather than when
+    a loader worker first reaches it (mid-epoch, or only at validation)."""
+    for i, item in enumerate(items):
+        for field in ("image", "label"):
+            value = item.get(field)
+            for name in value if isinstance(value, list) else [value]:
+                if isinstance(name, str) and not Path(name).exists():
+                    raise ConfigError(file, (*path, "data_list_file_path"),
+                                      f"{list_file.name}: {key}[{i}].{field}: file {name!r} not found")
 
 
 def _path(value: Any, root: Path, file: str | None, path: JsonPath) -> Path:

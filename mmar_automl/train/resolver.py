@@ -19,7 +19,7 @@ from typing import Any
 from mmar_automl.errors import ConfigError, JsonPath, format_json_path
 from mmar_automl.mmar import unresolved_variable
 from mmar_automl.train import config as cfg
-from mmar_automl.train.components import check_args, import_path, lookup_name, translate
+from mmar_automl.train.components import check_arg_types, check_args, import_path, lookup_name, translate
 from mmar_automl.train.data import DATALIST_KEYS, has_datalist, load_datalist
 
 _ENGINES = ("SupervisedTrainer", "SupervisedEvaluator", "EnsembleEvaluator", "GanTrainer")
@@ -44,6 +44,9 @@ class Builder:
         self._warned: set[str] = set()
         self.built: dict[tuple[str, str], Any] = {}
         self._building: list[tuple[str, str]] = []
+        # Setters to call once an entry is built: a component whose arg refers back to an entry still
+        # being built (EarlyStopHandler's ``trainer`` in validate handlers) gets it through ``set_<arg>``.
+        self._deferred: dict[tuple[str, str], list[Callable[[Any], Any]]] = {}
         self.checkpoint_dict: dict[str, Any] | None = None  # save_dict of the key-metric CheckpointSaver
         self.amp = False  # whether an engine was built with mixed precision
         self.fast_paths: Any = None  # train.fastpaths.FastPaths, set by train.run: adjusts loaders, engines, models
@@ -77,6 +80,8 @@ class Builder:
         finally:
             self._building.pop()
         self.built[ident] = value
+        for setter in self._deferred.pop(ident, []):
+            setter(value)
         return value
 
     def has(self, section: str, key: str) -> bool:
@@ -253,7 +258,13 @@ class Builder:
         if label.rpartition(".")[2] == "CheckpointSaver" and raw.get("save_key_metric"):
             return self._checkpoint_saver(raw, section, path)
 
-        args = {k: self.value(v, section, (*path, "args", k)) for k, v in raw.items()}
+        args, later = {}, []
+        for k, v in raw.items():
+            pending = self._being_built(v, section)
+            if pending is not None and callable(getattr(factory, f"set_{k}", None)):
+                later.append((k, pending))  # a cycle the component breaks itself: set after both exist
+            else:
+                args[k] = self.value(v, section, (*path, "args", k))
         if has_datalist(node):
             args.setdefault("data", load_datalist(node, self.root, self.file, path))
             if "progress" in inspect.signature(factory).parameters:
@@ -268,6 +279,7 @@ class Builder:
                 self.warn("note: amp (mixed precision) needs a GPU: running in float32 on the CPU")
             self.amp = self.amp or bool(args.get("amp"))
         check_args(factory, short, args, self.file, path)
+        check_arg_types(factory, short, args, self.file, path)
         if self.fast_paths is not None:
             factory, args = self.fast_paths.before_build(short, factory, args)
         try:
@@ -278,7 +290,17 @@ class Builder:
             msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise ConfigError(self.file, path, f"{short}: {type(err).__name__}: {msg}") from err
         obj = self._to_device(obj)
+        for k, pending in later:
+            self._deferred.setdefault(pending, []).append(getattr(obj, f"set_{k}"))
         return self.fast_paths.after_build(short, obj) if self.fast_paths is not None else obj
+
+    def _being_built(self, value: Any, section: str) -> tuple[str, str] | None:
+        """The entry an ``"@name"`` value refers to when that entry is still being built (a cycle)."""
+        if not cfg.is_reference(value) or value[1:] == cfg.CONF_REF:
+            return None
+        where = self._find(value[1:], section)
+        ident = (where, value[1:]) if where else None
+        return ident if ident in self._building else None
 
     def _checkpoint_saver(self, raw: dict, section: str, path: JsonPath) -> Any:
         """The key-metric checkpoint is ours (``models/model.pt``, contract of the job process); any

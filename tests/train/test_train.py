@@ -96,6 +96,7 @@ def test_clara_renames_are_translated(tmp_path):
     assert args == {"keys": ["pred", "label"], "to_onehot": [3, None]}
     _, args = translate("AsDiscreted", {"keys": "pred", "threshold_values": True, "logit_thresh": 0.3})
     assert args == {"keys": "pred", "threshold": 0.3}
+    assert translate("SplitChanneld", {"keys": "pred", "channel_dim": 0}) == ("SplitDimd", {"keys": "pred", "dim": 0})
     # An alias (monai's Unet = UNet) takes UNet's renames too.
     from mmar_automl.train.resolver import Builder
 
@@ -148,6 +149,11 @@ BROKEN = [
     ("train.trainer.args.optimizer", "@optimiser", r"train\.trainer\.args\.optimizer: bad reference '@optimiser'.*did you mean '@optimizer'"),
     ("validate.pre_transforms[0]", {"ref": "LoadImage"}, r"validate\.pre_transforms\[0\]\.ref: no train component named 'LoadImage'.*'LoadImaged'"),
     ("train.model.args.channels", [4], r"train\.model: UNet: ValueError: the length of `channels`"),
+    # A string where the annotation wants numbers fails here, not deep in the training loop.
+    ("train.trainer.args.max_epochs", "two", r"train\.trainer\.args\.max_epochs: SupervisedTrainer: max_epochs must be int, got the string 'two'"),
+    ("train.optimizer.args.lr", "fast", r"train\.optimizer\.args\.lr: Adam: lr must be float \| torch\.Tensor"),
+    ("train.model.args.channels", "abc", r"train\.model\.args\.channels: UNet: channels must be Sequence\[int\]"),
+    ("validate.handlers[0].name", "SegmentationSaver", r"validate\.handlers\[0\]\.name: SegmentationSaver was removed from MONAI: .*SaveImaged"),
 ]
 
 
@@ -161,6 +167,17 @@ def test_broken_config_is_one_line_naming_component_and_path(tmp_path, data, cap
     assert len(err) == 1, err
     assert err[0].startswith("config/config_train.json: ") and re.search(message, err[0]), err[0]
     assert read_stats(root)["status"] == "failed"
+
+
+def test_missing_image_in_datalist_is_a_config_error(tmp_path, data, capsys):
+    datalist = json.loads((data / "dataset.json").read_text())
+    datalist["validation"][1]["label"] = "gone.nii.gz"
+    (tmp_path / "dataset.json").write_text(json.dumps(datalist))
+    root = make_mmar(tmp_path / "m", tiny_config(), data, env={"DATASET_JSON": str(tmp_path / "dataset.json")})
+    assert run_main(root) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("config/config_train.json: validate.dataset.data_list_file_path: dataset.json: "
+                          "validation[1].label: file ") and "gone.nii.gz' not found" in err, err
 
 
 def test_missing_variable_is_a_config_error(tmp_path, data, capsys):
@@ -347,3 +364,36 @@ def test_more_clara_components(tmp_path, data):
     lrs = [ln["lr"] for ln in read_metrics(root) if ln["kind"] == "train"]
     assert lrs[0] == 0.01 and lrs[1] < 0.01  # the scheduler stepped after epoch 1
     assert "val_mean_dice" in (root / "models" / "eval" / "metrics.csv").read_text()
+
+
+def test_arg_type_check_lets_strings_through_where_they_may_be_meant():
+    """Only clearly wrong strings are refused: keys, modes, devices and untyped args pass."""
+    from monai.transforms import LoadImaged, Spacingd
+
+    from mmar_automl.train.components import check_arg_types
+
+    check_arg_types(LoadImaged, "LoadImaged", {"keys": "image", "reader": "NibabelReader"}, "c.json", ("train",))
+    check_arg_types(Spacingd, "Spacingd", {"keys": ["image"], "pixdim": [1, 1, 1], "mode": "bilinear"}, "c.json", ("t",))
+    check_arg_types(lambda x: x, "f", {"x": "anything"}, "c.json", ("train",))
+
+
+@pytest.mark.slow
+def test_early_stop_handler_and_final_checkpoint_with_conf(tmp_path, data):
+    """Two Clara habits that need care: EarlyStopHandler in validate handlers names ``@trainer`` (which
+    is being built when the evaluator is: the trainer is set afterwards), and a train CheckpointSaver
+    with ``save_final`` stores ``@conf`` (ignite must not descend into it as a Mapping)."""
+    import torch
+
+    config = tiny_config(epochs=3)
+    config["train"]["handlers"].append({"name": "CheckpointSaver", "rank": 0, "args": {
+        "save_dir": "{MMAR_CKPT_DIR}", "save_dict": {"model": "@model", "train_conf": "@conf"},
+        "save_final": True, "final_filename": "final.pt"}})
+    config["validate"]["handlers"].append({"name": "EarlyStopHandler", "args": {
+        "patience": 1, "min_delta": 1.0, "trainer": "@trainer",
+        "score_function": "#lambda engine: engine.state.metrics['val_mean_dice']"}})
+    root = make_mmar(tmp_path / "m", config, data)
+    assert run_main(root) == 0
+    stats = assert_consistent(root)
+    assert stats["total_epochs"] == 2  # no gain of 1.0 at the 2nd validation: stopped before epoch 3
+    final = torch.load(root / "models" / "final.pt", weights_only=True)
+    assert final["train_conf"]["train"]["model"]["name"] == "UNet"
