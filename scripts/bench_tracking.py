@@ -7,13 +7,14 @@ Modes, interleaved in each repeat so that machine load hits all alike:
   sqlite-new   the embedded default store, created by this run (a fresh MMAR: the one-off ~4 s creation)
   sqlite       the embedded default store, existing (the usual case)
   server       a local ``mlflow server`` (with --server; its ~25 s start is not counted)
+  down         a tracking URI where nothing listens (with --down): every write goes to the spool
 Also measures how long the handler's event methods take with the server down (they only queue).
 Prints a table and a JSON line; overhead = (median wall - median wall off) / median wall off. Two
 search sizes split the overhead into a fixed cost per run (importing mlflow, opening the store, the
 final flush) and a cost per job.
 
   .venv/bin/python scripts/bench_tracking.py [--sizes 4 16] [--workers 2] [--epochs 3] [--sleep 1] \
-      [--repeats 2] [--server] [--json FILE]
+      [--repeats 2] [--server] [--down] [--json FILE]
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=1.0, help="seconds per epoch of each job")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--server", action="store_true", help="also track to a local mlflow server")
+    parser.add_argument("--down", action="store_true", help="also track to a server that is down")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -119,6 +121,8 @@ def main() -> None:
         if args.server:
             server, uri = _server(root)
             modes["server"] = ["--tracking-uri", uri, "--experiment", "bench"]
+        if args.down:
+            modes["down"] = ["--tracking-uri", "http://127.0.0.1:9", "--experiment", "bench"]
         for size in args.sizes:
             mmars = {m: _light_mmar(root / f"{m}{size}" / "mmar", size, args.epochs, args.sleep) for m in modes}
             _run(mmars["sqlite"], "warmup", args.workers, ["--max-jobs", "1"])  # creates the "existing" store
