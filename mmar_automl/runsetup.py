@@ -122,6 +122,8 @@ def _instantiate(cls: Any, args: dict[str, Any], spec: Any, seed: int | None = N
         obj = cls(**kwargs)
     except TypeError as err:
         raise ConfigError(spec.file, f"{spec.json_path}.args", f"{spec.label}: {err}") from err
+    except ConfigError as err:
+        raise _in_spec_file(err, spec) from err
     if seed is not None and getattr(obj, "seed", None) is None:
         try:
             obj.seed = seed
@@ -138,10 +140,17 @@ def _check_controller(cls: Any, spec: Any, space: Any, seed: int, num_workers: i
     probe = _instantiate(cls, spec.args, spec, seed)
     try:
         probe.set_search_space(space, Context(**{ContextKey.SEED: seed, ContextKey.NUM_WORKERS: num_workers}))
-    except ConfigError:
-        raise
+    except ConfigError as err:
+        raise _in_spec_file(err, spec) from err
     except (ValueError, TypeError, KeyError) as err:
         raise ConfigError(spec.file, spec.json_path, f"{spec.label} cannot search this space: {err}") from err
+
+
+def _in_spec_file(err: ConfigError, spec: Any) -> ConfigError:
+    """Components name the default config_automl.json in their errors; point at the file actually read."""
+    if spec.file and err.file != str(spec.file):
+        return ConfigError(spec.file, err.json_path, err.message)
+    return err
 
 
 def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:

@@ -502,6 +502,8 @@ def test_ctrl_c_while_the_launcher_warms_up(tmp_path, light_env, monkeypatch):
     assert orch.returncode == 130 and time.monotonic() - t0 < 10
     ended = [e["job"] for e in journal(run_dir) if e["op"] == "job_ended"]
     assert ended and all(j["state"] == "ABORTED" for j in ended)
+    assert len(ended) == 1  # only the job that waited: the rest of the queue starts nothing
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith("W")] == [ended[0]["folder"].rsplit("/", 1)[-1]]
     assert not ledger_lines(light_env)  # nothing ran
 
 
@@ -590,3 +592,13 @@ def test_default_controller_without_config_automl():
     mixed = default_controller(SearchSpace((enum, flt)))
     assert mixed["name"] == "OptunaController" and mixed["args"]["sampler"] == "tpe"
     assert mixed["args"]["n_trials"] == 30
+
+
+def test_controller_arg_errors_name_the_automl_file_actually_read(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config())
+    other = tmp_path / "elsewhere.json"
+    other.write_text(json.dumps({"controller": {"name": "OptunaController", "args": {"sampler": "bayes"}}}))
+    assert _run(mmar, "--automl-config", str(other)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {other}: controller.args.sampler:"), err
+    assert not (mmar / "automl").exists()
