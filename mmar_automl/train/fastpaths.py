@@ -14,7 +14,7 @@ Each path is on by default where it is safe and off by a key of the first-level 
 | ``non_blocking`` | on with CUDA | engines copy batches with ``non_blocking=True`` |
 | ``thread_loader`` | on with CUDA | ``DataLoader`` over a ``CacheDataset``/``SmartCacheDataset`` becomes MONAI's ``ThreadDataLoader`` |
 | ``compile`` | off | ``torch.compile`` of the trained network (``--compile``) |
-| ``cpu_threads`` | unset | ``torch.set_num_threads`` (set by ``run`` when several jobs share a machine) |
+| ``cpu_threads`` | unset | ``torch.set_num_threads`` (a manual knob; ``run`` sets OMP_NUM_THREADS per job already) |
 
 Decisions are pure (``decide``); torch is touched only when the paths are applied, inside the job process
 (``torch.cuda.is_bf16_supported()`` is asked there, never in the orchestrator).
