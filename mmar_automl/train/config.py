@@ -68,12 +68,20 @@ def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
     raise ConfigError(file, (*path, "disabled"), f"disabled must be true or false, got {value!r}")
 
 
-def skipped_by_rank(node: dict, rank: int = 0) -> bool:
-    """``"rank": 0`` builds the component only on that process; single-process training is rank 0."""
+def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int = 0) -> bool:
+    """``"rank": 0`` builds the component only on that process; single-process training is rank 0.
+    A rank that is not an integer is an error: skipping silently would drop, say, the ValidationHandler."""
     value = node.get("rank")
     if value is None:
         return False
-    try:
-        return int(value) != rank
-    except (TypeError, ValueError):
-        return True
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        name = unresolved_variable(value)
+        message = f"unknown variable {{{name}}} (set it in environment.json or with --set)" if name else \
+            f"rank must be a process number (0 in a single-process run), got {value!r}"
+        raise ConfigError(file, (*path, "rank"), message)
+    return int(value) != rank
+
+
+def is_skipped(node: dict, file: str | None, path: JsonPath) -> bool:
+    """Whether a component is left out: ``disabled``, or meant for another ``rank``."""
+    return is_disabled(node, file, path) or skipped_by_rank(node, file, path)

@@ -104,7 +104,7 @@ class Builder:
         if isinstance(node, list) and any(cfg.is_component(n) for n in node):
             return self._alternative(node, section, path)
         if cfg.is_component(node):
-            if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):
+            if cfg.is_skipped(node, self.file, path):
                 return None
             obj = self.build_component(node, section, path)
             return self._metric_entry(node, obj) if key.endswith("metric") else obj
@@ -129,7 +129,7 @@ class Builder:
             if cfg.is_ref(item):
                 obj = self._train_ref(item["ref"], section, item_path)
             elif cfg.is_component(item):
-                if cfg.is_disabled(item, self.file, item_path) or cfg.skipped_by_rank(item):
+                if cfg.is_skipped(item, self.file, item_path):
                     continue
                 obj = self.build_component(item, section, item_path)
                 if str(path[-1]).endswith("metrics"):
@@ -191,7 +191,7 @@ class Builder:
             if section != "train":
                 self._ref_exists(node["ref"], path)
         elif cfg.is_component(node):
-            if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):
+            if cfg.is_skipped(node, self.file, path):
                 return
             raw = node.get("args") or {}
             if not isinstance(raw, dict):
@@ -346,10 +346,10 @@ class Builder:
         if isinstance(node, list):
             # A disabled component inside a list arg (OneOf's transforms...) is left out, as in sections.
             return [self.value(v, section, (*path, i)) for i, v in enumerate(node)
-                    if not (cfg.is_component(v) and (cfg.is_disabled(v, self.file, (*path, i)) or cfg.skipped_by_rank(v)))]
+                    if not (cfg.is_component(v) and cfg.is_skipped(v, self.file, (*path, i)))]
         if isinstance(node, dict):
             if cfg.is_component(node):
-                if cfg.is_disabled(node, self.file, path) or cfg.skipped_by_rank(node):
+                if cfg.is_skipped(node, self.file, path):
                     return None
                 return self.build_component(node, section, path)
             return {k: self.value(v, section, (*path, k)) for k, v in node.items()}

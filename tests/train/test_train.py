@@ -153,6 +153,9 @@ BROKEN = [
     ("train.trainer.args.max_epochs", "two", r"train\.trainer\.args\.max_epochs: SupervisedTrainer: max_epochs must be int, got the string 'two'"),
     ("train.optimizer.args.lr", "fast", r"train\.optimizer\.args\.lr: Adam: lr must be float \| torch\.Tensor"),
     ("train.model.args.channels", "abc", r"train\.model\.args\.channels: UNet: channels must be Sequence\[int\]"),
+    # A rank that is no process number would drop the ValidationHandler silently (a run with no score).
+    ("train.handlers[1].rank", "abc", r"train\.handlers\[1\]\.rank: rank must be a process number .*'abc'"),
+    ("train.handlers[1].rank", "{RANK}", r"train\.handlers\[1\]\.rank: unknown variable \{RANK\}"),
     ("validate.handlers[0].name", "SegmentationSaver", r"validate\.handlers\[0\]\.name: SegmentationSaver was removed from MONAI: .*SaveImaged"),
 ]
 
