@@ -297,7 +297,9 @@ class Engine:
             self.journal.append(Op.STOPPED, reason=reason)
 
     def _dispatch(self) -> None:
-        while self.scheduler.queue:
+        # A Ctrl-C that arrives while a job waits for the launcher's warm-up ends that job ABORTED and
+        # frees its slot: stop here, else every queued recommendation would get a job folder and end ABORTED.
+        while self.scheduler.queue and not self.interrupts and self.stopping is None:
             slot = self.scheduler.free_slot()
             if slot is None:
                 return

@@ -23,12 +23,12 @@ SKIP_DIRS = {"automl", "models", "eval", "data", "dataset", "datasets", "mlruns"
 ENV_PATH_KEYS = ("DATA_ROOT", "DATASET_JSON")
 CONFIG_NAME = "config_train.json"
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" would let a trailing newline in
 
 
 def validate_run_id(run_id: str) -> str:
     """A run id names a folder under automl/: no separators, no ``..``, no leading dot."""
-    if not _RUN_ID.match(run_id or "") or ".." in run_id:
+    if not _RUN_ID.fullmatch(run_id or "") or ".." in run_id:
         raise UsageError(
             f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-' (no path separators or '..')")
     return run_id

@@ -158,15 +158,19 @@ def _child(request: dict[str, Any], fds: tuple[int, ...]) -> None:
             os._exit(code)
 
 
-def zygote_main(preload: str | None) -> int:
+def zygote_main(preload: str | None, parent: int | None = None) -> int:
     """Serve spawn requests on stdin, report on the original stdout, until EOF/SIGTERM/exit."""
     in_fd = 0
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints of preloaded libraries must not corrupt the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's to handle
-    stopping = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stopping.update(flag=True))
+    # Until the warm-up ends there is no job to clean up: SIGTERM (the parent-death signal) ends the zygote
+    # at once instead of after the rest of a 15-60 s import.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     set_parent_death_signal(signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        return 0  # the orchestrator died before the parent-death signal was armed
+    stopping = {"flag": False}
 
     def send(message: dict[str, Any]) -> None:
         try:
@@ -180,6 +184,7 @@ def zygote_main(preload: str | None) -> int:
             resolve(preload)()
         except Exception as err:  # noqa: BLE001 - jobs still run; they import lazily
             print(f"launcher: preload {preload} failed: {err!r}", file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(flag=True))  # from now on: kill the jobs first
     send({"op": "ready", "pid": os.getpid(), "preload_s": round(time.perf_counter() - t0, 3)})
 
     children: set[int] = set()
@@ -277,7 +282,7 @@ class Launcher:
         with self._cond:
             self._ready = False
         stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        cmd = [sys.executable, "-m", "mmar_automl.launcher", "zygote"]
+        cmd = [sys.executable, "-m", "mmar_automl.launcher", "zygote", "--parent", str(os.getpid())]
         if self.preload:
             cmd += ["--preload", self.preload]
         self.proc = subprocess.Popen(
@@ -408,12 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="mode", required=True)
     zyg = sub.add_parser("zygote", help="serve fork requests (internal)")
     zyg.add_argument("--preload", default=None)
+    zyg.add_argument("--parent", type=int, default=None, help="pid of the orchestrator (exit if it is gone)")
     run = sub.add_parser("run", help="run one job entry in this process")
     run.add_argument("--entry", required=True)
     run.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.mode == "zygote":
-        return zygote_main(args.preload)
+        return zygote_main(args.preload, args.parent)
     job_argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     return run_entry(args.entry, job_argv)
 

@@ -38,12 +38,14 @@ class ConsoleHandler(Handler):
         self.console = console
         self.live_mode = console.is_terminal if live is None else live
         self._live = None
-        self.running: dict[int, dict[str, Any]] = {}
+        # keyed by job uid, not worker: with --jobs-per-gpu a worker runs several jobs at once
+        self.running: dict[str, dict[str, Any]] = {}
         self.finished: list[JobRecord] = []
         self.best: JobRecord | None = None
         self.total = 0
         self.started = time.monotonic()
         self.workers: list[str] = []
+        self.previous = 0  # jobs of earlier sessions (resume): not part of this session's throughput
 
     # -- events ----------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
@@ -51,6 +53,7 @@ class ConsoleHandler(Handler):
         for job in ctx.get_prop("PREVIOUS_JOBS") or []:
             if job.state.is_finished():
                 self._finished(job)
+                self.previous += 1
         resumed = " (resumed)" if ctx.get_prop("RESUMED") else ""
         self._line(f"run {ctx.get_prop(ContextKey.RUN_ID)}{resumed}: {len(self.workers)} worker(s) "
                    f"[{' '.join(self.workers)}], folder {ctx.get_prop(ContextKey.RUN_DIR)}")
@@ -72,13 +75,13 @@ class ConsoleHandler(Handler):
 
     def start_job(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
-        self.running[job.worker] = {"job": job, "epoch": None, "metric": None}
+        self.running[job.job_uid] = {"job": job, "epoch": None, "metric": None}
         retry = f" (retry {job.attempt})" if job.attempt else ""
         self._line(f"[{job.name}] start on {self._gpu(job)}{retry}: {format_point(dict(job.recommendation.point))}")
 
     def job_metrics(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
-        slot = self.running.get(job.worker)
+        slot = self.running.get(job.job_uid)
         for record in ctx.get_prop("METRICS") or []:
             if slot is not None and record.get("epoch") is not None:
                 slot["epoch"] = record.get("epoch")
@@ -92,7 +95,7 @@ class ConsoleHandler(Handler):
 
     def end_job(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
-        self.running.pop(job.worker, None)
+        self.running.pop(job.job_uid, None)
         self._finished(job)
         duration = f" ({job.duration:.1f} s)" if job.duration is not None else ""
         why = f": {job.reason}" if job.reason and job.state.value != "COMPLETE" else ""
@@ -142,10 +145,10 @@ class ConsoleHandler(Handler):
         for col in ("worker", "gpu", "job", "epoch", "latest metric"):
             workers.add_column(col)
         for k, label in enumerate(self.workers, 1):
-            slot = self.running.get(k)
-            if slot:
+            slots = [s for s in self.running.values() if s["job"].worker == k]
+            for slot in slots:
                 workers.add_row(str(k), label, slot["job"].name, str(slot["epoch"] or "-"), slot["metric"] or "-")
-            else:
+            if not slots:
                 workers.add_row(str(k), label, "idle", "-", "-")
         done = Table(title="finished jobs (latest 8)")
         for col in ("job", "state", "score", "seconds"):
@@ -154,11 +157,9 @@ class ConsoleHandler(Handler):
             done.add_row(job.name, job.state.value, _score(job.score), f"{job.duration:.1f}" if job.duration else "-")
         n_done = len(self.finished)
         elapsed = time.monotonic() - self.started
-        remaining = max(self.total - n_done - len(self.running), 0) + len(self.running)
-        eta = ""
-        if n_done and self.workers:
-            per_job = elapsed / n_done * len(self.workers)
-            eta = f", ETA {remaining * per_job / len(self.workers):.0f} s"
+        remaining = max(self.total - n_done, len(self.running))
+        done_here = n_done - self.previous
+        eta = f", ETA {remaining * elapsed / done_here:.0f} s" if done_here > 0 else ""  # this session's throughput
         best = f"best: {self.best.name} {_score(self.best.score)}" if self.best else "best: -"
         progress = f"{n_done}/{max(self.total, n_done)} jobs finished, {len(self.running)} running, {elapsed:.0f} s elapsed{eta}"
         return Group(workers, done, Text(best), Text(progress))  # Text: no markup in names like [8,16]

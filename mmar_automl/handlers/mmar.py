@@ -30,7 +30,7 @@ class MMARHandler(Handler):
         self.num_mmars_to_keep = int(num_mmars_to_keep) if num_mmars_to_keep else None
         self.stop_threshold = float(stop_threshold) if stop_threshold is not None else None
         self.best: JobRecord | None = None
-        self.scored: dict[str, JobRecord] = {}
+        self.ended: dict[str, JobRecord] = {}  # every finished job: unscored ones (failed, pruned ...) keep no model
 
     def start_automl(self, ctx: Context) -> None:
         """On resume: learn the earlier jobs; best/ catches up with a job that ended while we were down."""
@@ -47,20 +47,22 @@ class MMARHandler(Handler):
 
     def end_job(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
-        if job is None or not self._note(job):
+        if job is None:
             return
-        run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR))
-        if self.best is job:
-            write_best(run_dir, job)
+        scored = self._note(job)
+        if scored and self.best is job:
+            write_best(Path(ctx.get_prop(ContextKey.RUN_DIR)), job)
         if self.num_mmars_to_keep:
-            keep_best_models(self.scored.values(), self.num_mmars_to_keep)
-        if self.stop_threshold is not None and job.score is not None and job.score >= self.stop_threshold:
+            keep_best_models(self.ended.values(), self.num_mmars_to_keep)
+        if scored and self.stop_threshold is not None and job.score >= self.stop_threshold:
             ctx.stop_work("MMARHandler", f"{job.name} scored {job.score:.4g} >= stop_threshold {self.stop_threshold:g}")
 
     def _note(self, job: JobRecord) -> bool:
+        """Remember a finished job; True if it is scored (COMPLETE with a score)."""
+        if job.state.is_finished():
+            self.ended[job.job_uid] = job
         if job.state is not JobState.COMPLETE or job.score is None:
             return False
-        self.scored[job.job_uid] = job
         if self.best is None or job.score > self.best.score:
             self.best = job
         return True
@@ -89,10 +91,15 @@ def write_best(run_dir: Path, job: JobRecord) -> Path:
 
 
 def keep_best_models(jobs, keep: int) -> list[str]:
-    """Delete checkpoint files of scored jobs outside the best ``keep``; configs, logs and metrics stay."""
-    ranked = sorted(jobs, key=lambda j: j.score, reverse=True)
+    """Delete the checkpoint files of every finished job outside the best ``keep`` scored ones (a failed,
+    timed-out or pruned job may have saved a model before it stopped); configs, logs and metrics stay."""
+    jobs = list(jobs)
+    scored = [j for j in jobs if j.state is JobState.COMPLETE and j.score is not None]
+    kept = {j.job_uid for j in sorted(scored, key=lambda j: j.score, reverse=True)[:keep]}
     removed = []
-    for job in ranked[keep:]:
+    for job in jobs:
+        if job.job_uid in kept:
+            continue
         models = Path(job.folder) / "models"
         if not models.is_dir():
             continue

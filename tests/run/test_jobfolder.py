@@ -10,7 +10,7 @@ from mmar_automl.errors import UsageError
 from mmar_automl.jobfolder import validate_run_id, write_job_folder
 
 
-@pytest.mark.parametrize("bad", ["", "../x", "a/b", "..", ".hidden", "a\\b", "a b", "x" * 101])
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "..", ".hidden", "a\\b", "a b", "x" * 101, "run1\n"])
 def test_bad_run_ids(bad):
     with pytest.raises(UsageError):
         validate_run_id(bad)

@@ -134,3 +134,21 @@ def test_backend_falls_back_when_the_zygote_dies(env, tmp_path, monkeypatch):
         assert _wait(lambda: backend.poll(h3) is not None)
     finally:
         backend.shutdown()
+
+
+def test_a_zygote_still_warming_up_dies_with_its_orchestrator(env, tmp_path):
+    """kill -9 of the orchestrator during the warm-up (the real preload takes 15-60 s): the zygote must
+    not linger as an orphan until its imports end."""
+    script = (
+        "import os, time\n"
+        "from mmar_automl.launcher import Launcher\n"
+        "lau = Launcher('lightjobs:slow_preload', None, env=dict(os.environ)); lau.start()\n"
+        "print(lau.proc.pid, flush=True); time.sleep(3600)\n"
+    )
+    orch = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, text=True)
+    zygote_pid = int(orch.stdout.readline())
+    assert _wait(lambda: "slow_preload" in Path(f"/proc/{zygote_pid}/cmdline").read_text(), 10)
+    time.sleep(1.0)  # well into the preload (it sleeps 60 s)
+    orch.kill()
+    orch.wait()
+    assert _wait(lambda: not _alive(zygote_pid), 10)
