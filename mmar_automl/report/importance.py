@@ -50,13 +50,23 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
         result.note = "every scored job has the same score"
         return result
     # A dimension every scored job gave the same value cannot explain anything (PED-ANOVA would still
-    # credit it): it is left out and listed in the note.
-    dims, constant = [], []
+    # credit it): it is left out and listed in the note. So is one that some jobs' points lack (Optuna
+    # leaves out a dimension made inactive by another, e.g. the prob of a disabled transform): keeping
+    # it would drop those jobs, and with them what the switching dimension explains.
+    dims, constant, partial = [], [], []
     for dim in report.space:
-        seen = {json.dumps(r.record.recommendation.point.get(dim.name), sort_keys=True) for r in rows}
-        (dims if _varies(dim) and len(seen) > 1 else constant).append(dim)
+        points = [r.record.recommendation.point for r in rows]
+        seen = {json.dumps(p.get(dim.name), sort_keys=True) for p in points}
+        if not all(dim.name in p for p in points):
+            partial.append(dim)
+        else:
+            (dims if _varies(dim) and len(seen) > 1 else constant).append(dim)
+    notes = []
     if constant:
-        result.note = "left out (one value over the scored jobs): " + ", ".join(d.name for d in constant)
+        notes.append("left out (one value over the scored jobs): " + ", ".join(d.name for d in constant))
+    if partial:
+        notes.append("left out (inactive in some scored jobs): " + ", ".join(d.name for d in partial))
+    result.note = "; ".join(notes) or None
     if not dims:
         result.note = "no dimension took more than one value over the scored jobs"
         return result
@@ -73,20 +83,17 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
             labels = list(dict.fromkeys(format_dimension_value(dim, list(c)) for c in dim.choices))
             distributions[dim.name] = CategoricalDistribution(labels)
     trials = []
-    for row in rows:
+    for row in rows:  # every point holds every kept dimension (checked above)
         point = row.record.recommendation.point
         params: dict[str, Any] = {}
         for dim in dims:
-            if dim.name not in point:
-                break
             value = point[dim.name]
             if isinstance(dim, FloatDimension):
                 params[dim.name] = min(max(float(value), float(dim.low)), float(dim.high))
             else:
                 params[dim.name] = format_dimension_value(dim, value)
-        else:
-            trials.append(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                    value=float(row.score)))  # type: ignore[arg-type]
+        trials.append(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                value=float(row.score)))  # type: ignore[arg-type]
     study = optuna.create_study(direction="maximize")
     study.add_trials(trials)
     if evaluator == "ped-anova":

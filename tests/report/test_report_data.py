@@ -202,3 +202,17 @@ def test_a_run_in_progress_shows_its_running_job(tmp_path, capsys):
     assert main(["report", str(tmp_path / "m"), "--top", "0"]) == 0
     out = capsys.readouterr().out
     assert "RUNNING" in out and "W1_2_J5" in out
+
+
+def test_importance_keeps_every_job_when_a_dimension_is_inactive_in_some(synthetic):
+    """Optuna leaves an inactive dimension out of a point: that dimension is left out (named in the note),
+    not the jobs, so the switch that made it inactive keeps what it explains."""
+    report = load_report(synthetic, "a")
+    for row in report.scored():
+        point = row.record.recommendation.point
+        if point["RandFlipd.@disabled"] == [True]:
+            point.pop("RandGaussianNoised.prob")  # as if the flip's switch had made it inactive
+    imp = parameter_importance(report)
+    assert "RandGaussianNoised.prob" not in imp.values
+    assert imp.note == "left out (inactive in some scored jobs): RandGaussianNoised.prob"
+    assert imp.values["RandFlipd.@disabled"] > 0 and max(imp.values, key=imp.values.get) == "learning_rate"
