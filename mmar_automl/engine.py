@@ -24,7 +24,7 @@ from mmar_automl.context import Context, ContextKey
 from mmar_automl.errors import JournalError
 from mmar_automl.executor import MMARExecutor, RunningJob
 from mmar_automl.handlers.base import EventType, Handler
-from mmar_automl.job import JobRecord
+from mmar_automl.job import JobRecord, best_job
 from mmar_automl.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
 from mmar_automl.launcher import kill_group
 from mmar_automl.recommendation import JobState, Recommendation
@@ -539,8 +539,7 @@ class Engine:
             code = EXIT_ERRORS
         else:
             code = EXIT_OK
-        scored = [j for j in final if j.score is not None and j.state is JobState.COMPLETE]
-        best = max(scored, key=lambda j: j.score, default=None)
+        best = best_job(final)
         if self.journal is not None:
             self.journal.append(Op.RUN_ENDED, reason=reason, exit_code=code,
                                 best=best.name if best else None, best_score=best.score if best else None)

@@ -3,6 +3,7 @@ are what handlers, controllers and reports see; the engine alone changes it and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,3 +57,19 @@ class JobRecord:
         data["state"] = JobState(data["state"])
         data["intermediate"] = [tuple(x) for x in data.get("intermediate", [])]
         return cls(**data)
+
+
+def is_better(job: JobRecord, than: JobRecord | None) -> bool:
+    """The one rule for "best job" (engine, best/, console, MLflow, report): a COMPLETE job with a score,
+    higher score first, a tie going to the lower job number (the earlier job)."""
+    if job.state is not JobState.COMPLETE or job.score is None:
+        return False
+    return than is None or (job.score, -job.number) > (than.score, -than.number)
+
+
+def best_job(jobs: Iterable[JobRecord]) -> JobRecord | None:
+    best: JobRecord | None = None
+    for job in jobs:
+        if is_better(job, best):
+            best = job
+    return best

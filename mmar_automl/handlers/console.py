@@ -8,7 +8,7 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
-from mmar_automl.job import JobRecord
+from mmar_automl.job import JobRecord, is_better
 
 
 def _fmt_value(value: Any) -> str:
@@ -117,7 +117,7 @@ class ConsoleHandler(Handler):
     # -- helpers -----------------------------------------------------------------------------------
     def _finished(self, job: JobRecord) -> None:
         self.finished.append(job)
-        if job.state.value == "COMPLETE" and job.score is not None and (self.best is None or job.score > self.best.score):
+        if is_better(job, self.best):
             self.best = job
 
     @staticmethod

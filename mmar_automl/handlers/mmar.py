@@ -12,7 +12,7 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
-from mmar_automl.job import JobRecord
+from mmar_automl.job import JobRecord, is_better
 from mmar_automl.recommendation import JobState
 
 log = logging.getLogger("mmar_automl.handlers.mmar")
@@ -63,7 +63,7 @@ class MMARHandler(Handler):
             self.ended[job.job_uid] = job
         if job.state is not JobState.COMPLETE or job.score is None:
             return False
-        if self.best is None or job.score > self.best.score:
+        if is_better(job, self.best):
             self.best = job
         return True
 
