@@ -117,9 +117,11 @@ def substitute(value: Any, variables: Mapping[str, Any]) -> Any:
 
 
 def unresolved_variable(value: Any) -> str | None:
-    """The name in a string that is still exactly ``"{NAME}"`` after substitution, else None."""
+    """The first ``{NAME}`` still in a string after substitution (the whole string or part of it, as in
+    ``"models/{NAME}.pt"``), else None. Callers ask only about plain strings, never ``#`` expressions
+    or lambdas, whose braces are Python's."""
     if isinstance(value, str):
-        match = _WHOLE_VAR.match(value)
+        match = _VAR.search(value)
         if match:
             return match.group(1)
     return None

@@ -93,6 +93,24 @@ def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | Non
     return name, args
 
 
+# Arg renames MONAI made across many classes: applied to any class that takes the new name and not the
+# old one (AttentionUnet, Regressor... took ``dimensions`` in Clara 4.1, as UNet did).
+SIGNATURE_RENAMES = {"dimensions": "spatial_dims"}
+
+
+def translate_by_signature(factory: Any, name: str, args: dict, warn: Callable[[str], None] | None = None) -> dict:
+    """Rename ``SIGNATURE_RENAMES`` args the class no longer takes but takes under the new name."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return args
+    for old, new in SIGNATURE_RENAMES.items():
+        if old in args and old not in params and new in params and new not in args:
+            _warn(warn, (name, old), f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
+            args = {(new if k == old else k): v for k, v in args.items()}
+    return args
+
+
 def _as_discrete(name: str, args: dict, warn: Callable[[str], None] | None) -> dict:
     """Clara 4.1 spelled one-hot as ``to_onehot: true, n_classes: N``; MONAI 1.6 wants ``to_onehot: N``.
     ``threshold_values: true, logit_thresh: t`` became ``threshold: t``."""

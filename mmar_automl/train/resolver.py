@@ -19,7 +19,14 @@ from typing import Any
 from mmar_automl.errors import ConfigError, JsonPath, format_json_path
 from mmar_automl.mmar import unresolved_variable
 from mmar_automl.train import config as cfg
-from mmar_automl.train.components import check_arg_types, check_args, import_path, lookup_name, translate
+from mmar_automl.train.components import (
+    check_arg_types,
+    check_args,
+    import_path,
+    lookup_name,
+    translate,
+    translate_by_signature,
+)
 from mmar_automl.train.data import DATALIST_KEYS, has_datalist, load_datalist
 
 _ENGINES = ("SupervisedTrainer", "SupervisedEvaluator", "EnsembleEvaluator", "GanTrainer")
@@ -206,6 +213,7 @@ class Builder:
                 real = getattr(factory, "__name__", label)
                 if real != label:
                     _, raw = translate(real, raw)
+                raw = translate_by_signature(factory, label, raw)
             short = label.rpartition(".")[2]
             extra = {"device": None} if short in _ENGINES else {}
             if has_datalist(node):
@@ -221,8 +229,9 @@ class Builder:
                 for name in cfg.REF_IN_EXPR.findall(node):
                     if name != cfg.CONF_REF and self._find(name, section) is None:
                         raise self._bad_reference(name, section, path)
-            elif unresolved_variable(node):
-                raise ConfigError(self.file, path, f"unknown variable {node} (set it in environment.json or with --set)")
+            elif not cfg.is_lambda(node) and unresolved_variable(node):
+                name = unresolved_variable(node)
+                raise ConfigError(self.file, path, f"unknown variable {{{name}}} (set it in environment.json or with --set)")
 
     def _ref_exists(self, name: Any, path: JsonPath) -> None:
         for node in self.section("train").values():
@@ -254,6 +263,7 @@ class Builder:
             real = getattr(factory, "__name__", label)
             if real != label:  # an alias such as Unet = UNet: its renamed args are UNet's
                 _, raw = translate(real, raw, warn=lambda m: self.warn(f"note: {m}"))
+            raw = translate_by_signature(factory, label, raw, warn=lambda m: self.warn(f"note: {m}"))
 
         if label.rpartition(".")[2] == "CheckpointSaver" and raw.get("save_key_metric"):
             return self._checkpoint_saver(raw, section, path)

@@ -104,6 +104,14 @@ def test_clara_renames_are_translated(tmp_path):
                                      "strides": [2]}}
     model = Builder({"train": {"model": node}}, "c.json", tmp_path, "cpu", warn=lambda m: None).get("train", "model")
     assert type(model).__name__ == "UNet"
+    # Any class that now takes spatial_dims gets Clara 4.1's dimensions renamed (AttentionUnet had it too).
+    node = {"name": "AttentionUnet", "args": {"dimensions": 2, "in_channels": 1, "out_channels": 2,
+                                              "channels": [2, 4], "strides": [2]}}
+    notes: list[str] = []
+    builder = Builder({"train": {"model": node}}, "c.json", tmp_path, "cpu", warn=notes.append)
+    builder.check()
+    assert type(builder.get("train", "model")).__name__ == "AttentionUnet"
+    assert notes == ["note: AttentionUnet: arg 'dimensions' is 'spatial_dims' in MONAI 1.6: translated"]
 
 
 def test_builder_lists_refs_disabled_rank_and_nested_components(tmp_path):
@@ -153,6 +161,7 @@ BROKEN = [
     ("train.trainer.args.max_epochs", "two", r"train\.trainer\.args\.max_epochs: SupervisedTrainer: max_epochs must be int, got the string 'two'"),
     ("train.optimizer.args.lr", "fast", r"train\.optimizer\.args\.lr: Adam: lr must be float \| torch\.Tensor"),
     ("train.model.args.channels", "abc", r"train\.model\.args\.channels: UNet: channels must be Sequence\[int\]"),
+    ("validate.handlers[0].args.save_dir", "{MMAR_CKPT_DIR}/{RUN}", r"validate\.handlers\[0\]\.args\.save_dir: unknown variable \{RUN\}"),
     # A rank that is no process number would drop the ValidationHandler silently (a run with no score).
     ("train.handlers[1].rank", "abc", r"train\.handlers\[1\]\.rank: rank must be a process number .*'abc'"),
     ("train.handlers[1].rank", "{RANK}", r"train\.handlers\[1\]\.rank: unknown variable \{RANK\}"),
