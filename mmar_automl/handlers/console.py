@@ -9,18 +9,11 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.job import JobRecord, is_better
-
-
-def _fmt_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        return _fmt_value(value[0])
-    return str(value).replace(" ", "")
+from mmar_automl.search.format import format_point_value, format_value
 
 
 def format_point(point: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_fmt_value(v)}" for k, v in point.items())
+    return " ".join(f"{k}={format_point_value(v)}" for k, v in point.items())
 
 
 def _score(value: float | None) -> str:
@@ -89,8 +82,8 @@ class ConsoleHandler(Handler):
                 key = record.get("key_metric")
                 value = (record.get("metrics") or {}).get(key)
                 if slot is not None:
-                    slot["metric"] = f"{key}={_fmt_value(value)}"
-                self._line(f"[{job.name}] epoch {record.get('epoch')} {key}={_fmt_value(value)}", live_too=False)
+                    slot["metric"] = f"{key}={format_value(value)}"
+                self._line(f"[{job.name}] epoch {record.get('epoch')} {key}={format_value(value)}", live_too=False)
         self._refresh()
 
     def end_job(self, ctx: Context) -> None:

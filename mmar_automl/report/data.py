@@ -18,6 +18,7 @@ from mmar_automl.errors import ConfigError, JournalError, UsageError
 from mmar_automl.job import JobRecord
 from mmar_automl.journal import JOURNAL_NAME, load_run_state
 from mmar_automl.recommendation import JobState
+from mmar_automl.search.format import format_point_value, format_value  # noqa: F401 - re-exported
 from mmar_automl.search.space import EnumDimension, FloatDimension, SearchSpace
 
 FAILED_STATES = (JobState.FAILED, JobState.TIMED_OUT)
@@ -204,24 +205,10 @@ def _ckpt_dir(root: Path) -> str:
 
 # -- values ----------------------------------------------------------------------------------------
 
-def format_value(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (int, str)):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"))
-
-
 def format_dimension_value(dim: FloatDimension | EnumDimension, value: Any) -> str:
     """A float as 4 significant digits; an enum choice by its single value (``[16,32,64]``, ``true``),
     or its values joined by "," when the dimension drives several args (``false,true``)."""
-    if isinstance(dim, FloatDimension) or not isinstance(value, (list, tuple)):
-        return format_value(value)
-    if len(value) == 1:
-        return format_value(value[0])
-    return ",".join(format_value(v) for v in value)
+    return format_point_value(value)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -1,0 +1,27 @@
+"""How a point's values are shown to people (console, report, MLflow-free and torch-free): JSON
+spellings (``true``, ``[16,32,64]``), floats to 4 significant digits, an enum choice by its single
+value or, for a dimension that drives several args, its values joined by ","."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (int, str)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def format_point_value(value: Any) -> str:
+    """A dimension's value in a point: floats are never lists, so a list is an enum choice."""
+    if not isinstance(value, (list, tuple)):
+        return format_value(value)
+    if len(value) == 1:
+        return format_value(value[0])
+    return ",".join(format_value(v) for v in value)
