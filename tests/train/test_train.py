@@ -162,6 +162,8 @@ BROKEN = [
     ("train.optimizer.args.lr", "fast", r"train\.optimizer\.args\.lr: Adam: lr must be float \| torch\.Tensor"),
     ("train.model.args.channels", "abc", r"train\.model\.args\.channels: UNet: channels must be Sequence\[int\]"),
     ("validate.handlers[0].args.save_dir", "{MMAR_CKPT_DIR}/{RUN}", r"validate\.handlers\[0\]\.args\.save_dir: unknown variable \{RUN\}"),
+    # A cycle is still an error when no set_<arg> can break it (Adam has no set_params).
+    ("train.model.args.in_channels", "@optimizer", r"circular reference: train\.model -> train\.optimizer -> train\.model"),
     # A rank that is no process number would drop the ValidationHandler silently (a run with no score).
     ("train.handlers[1].rank", "abc", r"train\.handlers\[1\]\.rank: rank must be a process number .*'abc'"),
     ("train.handlers[1].rank", "{RANK}", r"train\.handlers\[1\]\.rank: unknown variable \{RANK\}"),
