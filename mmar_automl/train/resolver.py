@@ -219,6 +219,10 @@ class Builder:
             if has_datalist(node):
                 extra["data"] = None
             check_args(factory, short, {**raw, **extra}, self.file, path)
+            literal = {k: v for k, v in raw.items()
+                       if not (cfg.is_reference(v) or cfg.is_expression(v) or cfg.is_lambda(v)
+                               or unresolved_variable(v))}
+            check_arg_types(factory, short, literal, self.file, path)  # now, not after a CacheDataset filled
             for k, v in raw.items():
                 self._check(v, section, (*path, "args", k))
         elif isinstance(node, dict):

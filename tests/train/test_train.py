@@ -380,6 +380,20 @@ def test_more_clara_components(tmp_path, data):
     assert "val_mean_dice" in (root / "models" / "eval" / "metrics.csv").read_text()
 
 
+def test_arg_types_are_checked_before_any_data_is_loaded(tmp_path):
+    """The first pass finds ``"max_epochs": "two"``: no datalist exists here, so building would fail first."""
+    from mmar_automl.mmar import substitute
+    from mmar_automl.train.resolver import Builder
+
+    config = _break(tiny_config(), "train.trainer.args.max_epochs", "two")
+    config = _break(config, "train.dataset.data_list_file_path", "nothere.json")
+    config = _break(config, "validate.dataset.data_list_file_path", "nothere.json")
+    config["train"]["handlers"][0]["disabled"] = True
+    config = substitute(config, {"learning_rate": 1e-3, "epochs": 1, "amp": False, "num_interval_per_valid": 1})
+    with pytest.raises(ConfigError, match=r"train\.trainer\.args\.max_epochs: SupervisedTrainer: max_epochs must be int"):
+        Builder(config, "c.json", tmp_path, "cpu", warn=lambda m: None).check()
+
+
 def test_arg_type_check_lets_strings_through_where_they_may_be_meant():
     """Only clearly wrong strings are refused: keys, modes, devices and untyped args pass."""
     from monai.transforms import LoadImaged, Spacingd
