@@ -22,7 +22,7 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.errors import JournalError
-from mmar_automl.executor import MMARExecutor, RunningJob
+from mmar_automl.executor import MMARExecutor, RunningJob, _ckpt_dir, judge, read_log_tail, read_train_stats
 from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.job import JobRecord, best_job
 from mmar_automl.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
@@ -162,6 +162,11 @@ class Engine:
         self.journal.append(Op.RESUMED, session=state.sessions + 1, workers=[w.label for w in self.workers])
         self.jobs = {u: state.jobs[u] for u in state.job_order}
         self.started_recs = {j.recommendation.rec_id for j in self.jobs.values()}
+        # NUM_WORKERS sizes a controller's batches (its initial one): the controller sees the run's first
+        # worker count in every session, else a resume on other workers could not replay the journaled batches.
+        first_workers = len(state.header.get("workers") or [])
+        if first_workers:
+            self.ctx.set_prop(ContextKey.NUM_WORKERS, first_workers)
         self.ctx.set_prop(ContextKey.SEARCH_SPACE, self.space)
         self.executor.set_space(self.space)
         self.controller.set_search_space(self.space, self.ctx)
@@ -216,8 +221,6 @@ class Engine:
         return [r for r in self._recs if r not in self._told]
 
     def _settle_interrupted(self, job: JobRecord) -> None:
-        from mmar_automl.executor import _ckpt_dir, judge, read_log_tail, read_train_stats
-
         folder = Path(job.folder)
         stats = read_train_stats(folder / _ckpt_dir(self.executor.environment))
         job = copy.deepcopy(job)
@@ -240,7 +243,7 @@ class Engine:
         workers inherit it), which also covers a job forked just before the orchestrator died, before
         its pid reached the journal; the process must be ours (``mmar_automl`` in its command line)."""
         folders = {str(Path(j.folder).resolve()) for j in state.running()}
-        victims = [p for p in job_processes(folders)]
+        victims = job_processes(folders)
         for pid, pgid in victims:
             log.warning("killing process %d left running in a job folder by the previous orchestrator", pid)
             kill_group(pgid, signal.SIGKILL)
@@ -423,7 +426,6 @@ class Engine:
         self.journal.append(Op.JOB_ENDED, job=job.to_json(), told=told)
         if told:
             self._told.add(job.recommendation.rec_id)
-        if told:
             self.ctx.set_prop(ContextKey.OUTCOME, outcome_of(job))
         if fire:
             self.ctx.set_prop(ContextKey.SCORE, job.score)

@@ -95,6 +95,17 @@ def test_max_retries(tmp_path, light_env):
     assert told == [False, False, True]  # the controller hears of the failure once, after the last try
 
 
+def test_resume_on_another_number_of_workers(tmp_path, light_env):
+    """The initial batch is one point per worker: a resume with more workers still replays it."""
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)),
+                      automl={"controller": {"name": "RandomController", "args": {"num_samples": 5}}})
+    assert _run(mmar, "--run-id", "n", "--max-jobs", "2") == 0
+    assert _run(mmar, "--resume", "n", "--workers", "3", "--max-jobs", "5") == 0
+    ended = _ended(mmar / "automl" / "n")
+    assert len(ended) == 5 and all(j["state"] == "COMPLETE" for j in ended)
+    assert len({j["recommendation"]["rec_id"] for j in ended}) == 5
+
+
 def test_max_jobs_and_stop_threshold(tmp_path, light_env):
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)))
     assert _run(mmar, "--run-id", "m", "--max-jobs", "3", "--workers", "1") == 0
