@@ -70,7 +70,8 @@ RENAMED_ARGS: dict[tuple[str, str], str] = {
     ("SplitDim", "channel_dim"): "dim",
 }
 
-def _warn(warn: Callable[[str], None] | None, key: tuple[str, str], message: str) -> None:
+
+def _warn(warn: Callable[[str], None] | None, message: str) -> None:
     if warn is not None:
         warn(message)
 
@@ -80,13 +81,13 @@ def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | Non
     args = dict(args)
     if name in RENAMED_COMPONENTS:
         new, extra = RENAMED_COMPONENTS[name]
-        _warn(warn, (name, ""), f"Clara name {name} is {new} in MONAI 1.6: translated")
+        _warn(warn, f"Clara name {name} is {new} in MONAI 1.6: translated")
         for key, value in extra.items():
             args.setdefault(key, value)
         name = new
     for (owner, old), new in RENAMED_ARGS.items():
         if owner in (name, "*") and old in args and old != new:
-            _warn(warn, (name, old), f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
+            _warn(warn, f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
             args.setdefault(new, args.pop(old))
     if name in ("AsDiscreted", "AsDiscrete"):
         args = _as_discrete(name, args, warn)
@@ -106,7 +107,7 @@ def translate_by_signature(factory: Any, name: str, args: dict, warn: Callable[[
         return args
     for old, new in SIGNATURE_RENAMES.items():
         if old in args and old not in params and new in params and new not in args:
-            _warn(warn, (name, old), f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
+            _warn(warn, f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
             args = {(new if k == old else k): v for k, v in args.items()}
     return args
 
@@ -117,7 +118,7 @@ def _as_discrete(name: str, args: dict, warn: Callable[[str], None] | None) -> d
     if "n_classes" in args or "num_classes" in args:
         n = args.pop("n_classes", None)
         n = args.pop("num_classes", n)
-        _warn(warn, (name, "n_classes"), f"{name}: n_classes is folded into to_onehot in MONAI 1.6: translated")
+        _warn(warn, f"{name}: n_classes is folded into to_onehot in MONAI 1.6: translated")
         onehot = args.get("to_onehot")
         if onehot is True:
             args["to_onehot"] = n
@@ -126,7 +127,7 @@ def _as_discrete(name: str, args: dict, warn: Callable[[str], None] | None) -> d
     if "threshold_values" in args:
         flag = args.pop("threshold_values")
         thresh = args.pop("logit_thresh", 0.5)
-        _warn(warn, (name, "threshold_values"), f"{name}: threshold_values/logit_thresh is threshold in MONAI 1.6: translated")
+        _warn(warn, f"{name}: threshold_values/logit_thresh is threshold in MONAI 1.6: translated")
         if isinstance(flag, list):
             args["threshold"] = [thresh if v else None for v in flag]
         elif flag:
