@@ -123,11 +123,31 @@ def run_entry(entry: str, argv: list[str]) -> int:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _child(request: dict[str, Any], fds: tuple[int, ...]) -> None:
+def _watch_orchestrator(pid: int, period: float = 1.0) -> None:
+    """In a job: SIGKILL the job's process group once the orchestrator is gone. The zygote does that when
+    the orchestrator dies, but not when both die at once (kill -9 of their process group, a closed terminal):
+    then nothing else would stop the job. A zygote dying alone leaves the job running, as designed."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(period)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.killpg(0, signal.SIGKILL)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True, name="orchestrator-watch").start()
+
+
+def _child(request: dict[str, Any], fds: tuple[int, ...], orchestrator: int | None = None) -> None:
     """In the forked child: become the job, run it, never return."""
     code = 1
     try:
         os.setsid()
+        if orchestrator is not None:
+            _watch_orchestrator(orchestrator)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         # Open first, then dup2 over 0/1/2 (the request pipe is fd 0: closing it first would hand its
@@ -217,7 +237,7 @@ def zygote_main(preload: str | None, parent: int | None = None) -> int:
                         send({"op": "spawn_failed", "id": request.get("id"), "error": repr(err)})
                         continue
                     if pid == 0:
-                        _child(request, (in_fd, out_fd))
+                        _child(request, (in_fd, out_fd), parent)
                     children.add(pid)
                     send({"op": "spawned", "id": request.get("id"), "pid": pid})
         _reap(children, send)

@@ -152,3 +152,24 @@ def test_a_zygote_still_warming_up_dies_with_its_orchestrator(env, tmp_path):
     orch.kill()
     orch.wait()
     assert _wait(lambda: not _alive(zygote_pid), 10)
+
+
+def test_a_job_dies_when_orchestrator_and_zygote_die_together(env, tmp_path):
+    """kill -9 of the orchestrator's process group (the zygote is in it): nobody is left to stop the job,
+    so the job stops itself."""
+    script = (
+        "import os, time\n"
+        "from mmar_automl.launcher import Launcher\n"
+        "lau = Launcher(None, None, env=dict(os.environ)); lau.start(); assert lau.wait_ready(60)\n"
+        f"pid = lau.spawn('procjobs:sleeper', [], {str(tmp_path)!r}, dict(os.environ), {str(tmp_path / 'log.txt')!r})\n"
+        "print(pid, lau.proc.pid, flush=True); time.sleep(3600)\n"
+    )
+    orch = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, text=True,
+                            start_new_session=True)
+    job_pid, zygote_pid = map(int, orch.stdout.readline().split())
+    assert _wait(lambda: (tmp_path / "log.txt").exists() and _lines(tmp_path / "log.txt"))
+    grandchild = _lines(tmp_path / "log.txt")[0]["child"]
+    os.killpg(orch.pid, signal.SIGKILL)  # orchestrator and zygote at once
+    orch.wait()
+    assert _wait(lambda: not _alive(zygote_pid), 5)
+    assert _wait(lambda: not _alive(job_pid) and not _alive(grandchild), 10)
