@@ -24,6 +24,7 @@ from mmar_automl.launcher import (
     KILL_GRACE_S,
     Launcher,
     LauncherError,
+    SpawnCancelled,
     default_entry,
     default_preload,
     kill_group,
@@ -105,6 +106,8 @@ class LocalBackend:
                     return Handle(spec, pid, "launcher")
                 except LauncherError as err:
                     log.warning("job launcher unavailable (%s); starting %s cold", err, spec.job_uid)
+        if self.cancel is not None and self.cancel():  # e.g. SIGTERM to our group killed the warming zygote
+            raise SpawnCancelled("cancelled: no cold start")
         popen = spawn_cold(spec.entry, spec.argv, spec.cwd, spec.env, spec.log)
         return Handle(spec, popen.pid, "cold", popen)
 

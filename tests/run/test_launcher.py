@@ -173,3 +173,21 @@ def test_a_job_dies_when_orchestrator_and_zygote_die_together(env, tmp_path):
     orch.wait()
     assert _wait(lambda: not _alive(zygote_pid), 5)
     assert _wait(lambda: not _alive(job_pid) and not _alive(grandchild), 10)
+
+
+def test_no_cold_start_once_the_engine_cancelled(env, tmp_path, monkeypatch):
+    """A SIGTERM to the orchestrator's group kills the warming zygote too: the job must not start cold."""
+    from mmar_automl.launcher import SpawnCancelled
+
+    monkeypatch.setenv("MMAR_AUTOML_JOB_PRELOAD", "")
+    backend = LocalBackend(preload="")
+    backend.cancel = lambda: True
+    backend.start()
+    try:
+        backend.launcher.proc.kill()
+        backend.launcher.proc.wait()
+        with pytest.raises(SpawnCancelled):
+            backend.submit(JobSpec("u1", "procjobs:report", ["0"], str(tmp_path), env, str(tmp_path / "a.log")))
+        assert not (tmp_path / "a.log").exists()
+    finally:
+        backend.shutdown()
