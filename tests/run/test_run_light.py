@@ -36,10 +36,15 @@ def test_full_grid_two_workers(tmp_path, light_env, capsys):
     out = capsys.readouterr().out
     run_dir = mmar / "automl" / "grid"
     assert f"run id: grid\nrun folder: {run_dir}" in out
-    assert "best: W2_2_J4 score 0.4" in out
     jobs = {j["job_uid"]: j for j in _ended(run_dir)}
     names = {f"W{j['worker']}_{j['worker_seq']}_J{j['number']}": j for j in jobs.values()}
-    assert sorted(names) == ["W1_1_J1", "W1_2_J3", "W2_1_J2", "W2_2_J4"]
+    # which worker frees up first (and so takes J3) depends on the machine's load
+    assert sorted(j["number"] for j in jobs.values()) == [1, 2, 3, 4]
+    for w in (1, 2):
+        assert sorted(j["worker_seq"] for j in jobs.values() if j["worker"] == w) == [1, 2]
+    assert {"W1_1_J1", "W2_1_J2"} <= set(names)
+    by_score = {round(j["score"], 6): name for name, j in names.items()}
+    assert f"best: {by_score[0.4]} score 0.4" in out
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("W")) == sorted(names)
     for name, job in names.items():
         assert job["state"] == "COMPLETE"
@@ -54,13 +59,13 @@ def test_full_grid_two_workers(tmp_path, light_env, capsys):
         assert json.loads((run_dir / name / "job_stats.json").read_text())["state"] == "COMPLETE"
     # best/ holds the best job's config and model; only the 2 best jobs keep their checkpoints
     best = json.loads((run_dir / "best" / "best.json").read_text())
-    assert best["job"] == "W2_2_J4" and best["score"] == pytest.approx(0.4)
+    assert best["job"] == by_score[0.4] and best["score"] == pytest.approx(0.4)
     assert json.loads((run_dir / "best" / "config" / "config_train.json").read_text())["score"] == 0.4
     assert (run_dir / "best" / "models" / "model.pt").exists()
     kept = sorted(n for n in names if (run_dir / n / "models" / "model.pt").exists())
-    assert kept == ["W1_2_J3", "W2_2_J4"]
+    assert kept == sorted([by_score[0.3], by_score[0.4]])
     stats = json.loads((run_dir / "stats.json").read_text())
-    assert stats["states"] == {"COMPLETE": 4} and stats["best"]["job"] == "W2_2_J4" and stats["finished"]
+    assert stats["states"] == {"COMPLETE": 4} and stats["best"]["job"] == by_score[0.4] and stats["finished"]
     events = journal(run_dir)
     assert events[0]["op"] == "run_started" and events[-1]["op"] == "run_ended"
     assert events[-1]["reason"] == "controller exhausted"
