@@ -18,5 +18,5 @@ def test_transformer_networks_build_and_run(name, args):
     cls = lookup_name(name, "config_train.json", ("train", "model"))
     net = cls(**args).eval()
     with torch.no_grad():
-        out = net(torch.zeros(1, 1, 32, 32, 32) if name == "SwinUNETR" else torch.zeros(1, 1, 16, 16, 16))
+        out = net(torch.zeros(1, 1, 64, 64, 64) if name == "SwinUNETR" else torch.zeros(1, 1, 16, 16, 16))
     assert out.shape[1] == 2
