@@ -375,8 +375,8 @@ class Engine:
             return
         job = running.job
         for record in records:
-            if record.get("kind") != "validation":
-                continue
+            if record.get("kind") != "validation" or running.kill_reason is JobState.PRUNED:
+                continue  # values a pruned job wrote after the decision are not part of its curve
             metrics = record.get("metrics") or {}
             value = metrics.get(record.get("key_metric")) if isinstance(metrics, dict) else None
             if not isinstance(value, (int, float)) or value != value:
