@@ -261,18 +261,13 @@ def _reap(children: set[int], send: Callable[[dict[str, Any]], None]) -> None:
 
 def _shutdown_children(children: set[int], send: Callable[[dict[str, Any]], None]) -> None:
     """The orchestrator is gone or asked us to exit: no job may outlive us."""
-    for pid in list(children):
-        _kill_job(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3.0
-    while children and time.monotonic() < deadline:
-        _reap(children, send)
-        time.sleep(0.05)
-    for pid in list(children):
-        _kill_job(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 3.0
-    while children and time.monotonic() < deadline:
-        _reap(children, send)
-        time.sleep(0.05)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in list(children):
+            _kill_job(pid, sig)
+        deadline = time.monotonic() + 3.0
+        while children and time.monotonic() < deadline:
+            _reap(children, send)
+            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------------
