@@ -137,7 +137,26 @@ def _spec(kind: str, raw: dict[str, Any], json_path: str, file: str) -> Componen
             raise ConfigError(file, f"{json_path}.name",
                               f"unknown {what} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)} "
                               "(or give \"path\": \"module.Class\" for your own)")
-    return ComponentSpec(kind, name, path, dict(raw.get("args", {})), json_path, file)
+    spec = ComponentSpec(kind, name, path, dict(raw.get("args", {})), json_path, file)
+    if path is None:
+        _check_arg_names(spec)
+    return spec
+
+
+def _check_arg_names(spec: ComponentSpec) -> None:
+    """Args a built-in component does not take are errors now, not when ``run`` builds it. Only names are
+    checked (by signature: importing our modules is cheap, building an Optuna controller is not); each
+    component checks its values itself. A component taking ``**kwargs`` (Clara's extra args) takes any."""
+    import inspect
+
+    params = inspect.signature(spec.load_class()).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for arg in spec.args:
+        if arg not in params:
+            raise ConfigError(spec.file, f"{spec.json_path}.args.{arg}",
+                              f"{spec.label} takes no arg {arg!r}{did_you_mean(arg, params)}; "
+                              f"its args: {', '.join(params)}")
 
 
 @lru_cache(maxsize=1)

@@ -107,3 +107,25 @@ def test_schema_errors_are_one_clear_line(tmp_path, data, where, fragment):
     assert info.value.json_path == where
     assert fragment in info.value.message
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("controller,where,hint", [
+    ({"name": "OptunaController", "args": {"n_trail": 5}}, "controller.args.n_trail", "did you mean 'n_trials'"),
+    ({"name": "ReinforcementController", "args": {"max_round": 3}}, "controller.args.max_round", "max_rounds"),
+    ({"name": "GridController", "args": {"sampler": "tpe"}}, "controller.args.sampler", "its args"),
+])
+def test_args_a_builtin_controller_does_not_take_are_errors(tmp_path, controller, where, hint):
+    path = tmp_path / "config_automl.json"
+    path.write_text(json.dumps({"controller": controller}))
+    with pytest.raises(ConfigError) as err:
+        load_automl_config(path)
+    assert err.value.json_path == where and hint in str(err.value)
+
+
+def test_clara_extra_args_of_handlers_and_executor_still_load(tmp_path):
+    path = tmp_path / "config_automl.json"
+    path.write_text(json.dumps({
+        "controller": {"name": "ReinforcementController", "args": {"max_rounds": 8}},
+        "executor": {"name": "MMARExecutor", "args": {"msg_destination": "file", "remove_search_augs": True}},
+        "handlers": [{"name": "MMARHandler", "args": {"work_dir": "/x", "key_mmar_content_only": True}}]}))
+    assert load_automl_config(path).controller.args == {"max_rounds": 8}
