@@ -6,11 +6,11 @@ import copy
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mmar_files import make_mmar
 from mmar_automl import cli
 from mmar_automl.cli import main
 
@@ -278,14 +278,6 @@ MALFORMED: list[tuple[str, Any, Any, str | None, str]] = [
 ]
 
 
-def make_mmar(tmp_path: Path, train: Any, automl: Any = None) -> Path:
-    root = tmp_path / "mmar"
-    (root / "config").mkdir(parents=True)
-    for name, content in (("config_train.json", train), ("config_automl.json", automl)):
-        if content is not None:
-            text = content if isinstance(content, str) else json.dumps(content, indent=2)
-            (root / "config" / name).write_text(text)
-    return root
 
 
 def test_there_are_at_least_25_distinct_malformed_cases():

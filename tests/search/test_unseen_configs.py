@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mmar_files import make_mmar
 from mmar_automl.cli import main
 from mmar_automl.search import EnumDimension, parse_search_space, render_config
 
@@ -252,14 +252,6 @@ def test_valid_config_through_the_cli(tmp_path, capsys):
     assert [d["name"] for d in report["dimensions"]] == ["aMin,aMax", "roi"] and report["grid_size"] == 4
 
 
-def make_mmar(tmp_path: Path, train: Any, automl: Any = None) -> Path:
-    root = tmp_path / "mmar"
-    (root / "config").mkdir(parents=True)
-    for name, content in (("config_train.json", train), ("config_automl.json", automl)):
-        if content is not None:
-            text = content if isinstance(content, str) else json.dumps(content, indent=2)
-            (root / "config" / name).write_text(text)
-    return root
 
 
 TOP_USE = ("search", [E("t", "enum", ["@use"], DISABLE)])
