@@ -58,9 +58,9 @@ GIB = 2**30
 
 def make_mmar(root: Path, volumes: int, size: int, seed: int = 0) -> Path:
     """The segmentation_3d template with ``volumes`` synthetic pairs of ``size``^3 (3/4 train, 1/4 validation)."""
-    from mmar_automl.init import init_mmar
-    from mmar_automl.mmar import open_mmar
-    from mmar_automl.synthetic import SyntheticSpec, write_dataset
+    from mmar_automl.scaffold.init import init_mmar
+    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
 
     init_mmar(root, TEMPLATE, force=True)
     env = open_mmar(root).environment
@@ -91,7 +91,7 @@ def child_env(extra_path: list[Path]) -> dict[str, str]:
 def part_a(sizes: dict[str, Any], device: str, work: Path, with_compile: bool) -> dict[str, Any]:
     import torch
 
-    from mmar_automl.mmar import open_mmar
+    from mmar_automl.config.mmar import open_mmar
 
     t0 = time.monotonic()
     root = make_mmar(work / "mmar_a", sizes["a_volumes"], sizes["a_size"])
@@ -250,7 +250,7 @@ def _trainer(sizes: dict[str, Any], device: str, root: Path, fast: bool, amp: bo
 
 
 def _train_count(root: Path) -> int:
-    from mmar_automl.mmar import open_mmar
+    from mmar_automl.config.mmar import open_mmar
 
     datalist = json.loads(Path(open_mmar(root).environment["DATASET_JSON"]).read_text())
     return len(datalist["training"])

@@ -66,7 +66,7 @@ KEYS = ("to_entry", "to_first_step", "first_step_done", "total")
 
 
 def run_cold(n: int, work: Path, env: dict) -> list[dict]:
-    from mmar_automl.launcher import spawn_cold
+    from mmar_automl.backends.launcher import spawn_cold
 
     rows = []
     for i in range(n):
@@ -81,7 +81,7 @@ def run_cold(n: int, work: Path, env: dict) -> list[dict]:
 
 
 def run_launcher(n: int, work: Path, env: dict, preload: str) -> tuple[list[dict], float]:
-    from mmar_automl.launcher import Launcher
+    from mmar_automl.backends.launcher import Launcher
 
     lau = Launcher(preload, work / "launcher.log", env=env)
     t0 = time.time()
@@ -116,7 +116,7 @@ def trivial(argv: list[str]) -> int:
 
 def run_engine(n: int, workers: int) -> dict:
     """n trivial jobs through the whole outer loop (job folders, journal, events, zygote forks)."""
-    from mmar_automl.runsetup import RunOptions, prepare_run
+    from mmar_automl.run.setup import RunOptions, prepare_run
 
     os.environ["MMAR_AUTOML_JOB_ENTRY"] = "bench_launch:trivial"
     os.environ["MMAR_AUTOML_JOB_PRELOAD"] = ""

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmar_automl.init import init_mmar, list_templates
+from mmar_automl.scaffold.init import init_mmar, list_templates
 
 PAIRS = {"segmentation_3d": 16, "classification_2d": 40}
 SETTINGS = {"default threads": {}, "OMP_NUM_THREADS=1": {"OMP_NUM_THREADS": "1"}}

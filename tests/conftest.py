@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest's hoo
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu_items:
         return
-    from mmar_automl.workers import discover_gpus
+    from mmar_automl.run.workers import discover_gpus
 
     if discover_gpus():
         return

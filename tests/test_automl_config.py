@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mmar_automl.automl_config import ComponentSpec, load_automl_config
+from mmar_automl.config.automl_config import ComponentSpec, load_automl_config
 from mmar_automl.errors import ConfigError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmar_automl.errors import ConfigError
-from mmar_automl.jsonfile import load_json
+from mmar_automl.config.jsonfile import load_json
 
 
 def write(tmp_path, text: str, name: str = "c.json"):

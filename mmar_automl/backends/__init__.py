@@ -1,6 +1,6 @@
 """Backends that start job processes somewhere other than this machine (the executor's ``Backend``).
 
-``LocalBackend`` (this machine) lives in ``mmar_automl.executor``; ``RayBackend`` (a Ray cluster) in
+``LocalBackend`` (this machine) lives in ``mmar_automl.backends.local``; ``RayBackend`` (a Ray cluster) in
 ``mmar_automl.backends.ray``. Nothing here imports Ray: ``--help`` and local runs never pay for it.
 """
 
@@ -12,7 +12,7 @@ from mmar_automl.errors import UsageError
 
 if TYPE_CHECKING:
     from mmar_automl.backends.ray import RayBackend
-    from mmar_automl.workers import WorkerSpec
+    from mmar_automl.run.workers import WorkerSpec
 
 BACKENDS = ("local", "ray")
 
@@ -51,7 +51,7 @@ def provisional_workers(text: str | None) -> list[WorkerSpec]:
     get one); :func:`connect_ray` gives the real list, checked against the cluster."""
     import re
 
-    from mmar_automl.workers import Gpu, WorkerSpec, parse_workers
+    from mmar_automl.run.workers import Gpu, WorkerSpec, parse_workers
 
     if text is None or not text.strip():
         return [WorkerSpec(1, [])]
@@ -60,7 +60,7 @@ def provisional_workers(text: str | None) -> list[WorkerSpec]:
 
 
 def ray_workers(text: str | None, backend: RayBackend) -> list[WorkerSpec]:
-    from mmar_automl.workers import Gpu, WorkerSpec, parse_workers
+    from mmar_automl.run.workers import Gpu, WorkerSpec, parse_workers
 
     nodes = backend.alive_nodes()
     total_gpus = int(sum(n["resources"].get("GPU", 0) for n in nodes))

@@ -1,7 +1,7 @@
 """The node side of the Ray backend: one ``JobRunner`` actor per job, holding the job's GPUs and CPUs.
 
 The actor does not run the job in its own process: it starts the job entry the way the local backend
-does, forked from its own launcher (``mmar_automl.launcher``: a zygote with torch and monai preloaded,
+does, forked from its own launcher (``mmar_automl.backends.launcher``: a zygote with torch and monai preloaded,
 started on the actor's first job) or else cold; either way in its own session (process group), cwd =
 the job folder, stdout+stderr to log.txt; the zygote and cold jobs die with the actor (parent-death
 signals). The actor answers short method calls (``start``, ``poll``, ``signal``, ``collect``), so the
@@ -127,7 +127,7 @@ class JobRunner:
     def _spawn(self, entry: str, argv: list[str], cwd: str, env: dict[str, str], log: str,
                preload: str | None) -> int:
         """Fork the job from this actor's launcher (started on first use), else start it cold."""
-        from mmar_automl.launcher import Launcher, LauncherError, spawn_cold
+        from mmar_automl.backends.launcher import Launcher, LauncherError, spawn_cold
 
         if self.use_launcher:
             key = (preload or None, env.get("PYTHONPATH", ""))
@@ -165,8 +165,8 @@ class JobRunner:
         return answer
 
     def _exit_code(self) -> int | None:
-        from mmar_automl.executor import UNKNOWN_EXIT
-        from mmar_automl.launcher import kill_group
+        from mmar_automl.backends.protocol import UNKNOWN_EXIT
+        from mmar_automl.backends.launcher import kill_group
 
         assert self.pid is not None
         if self.popen is not None:
@@ -187,7 +187,7 @@ class JobRunner:
 
     def signal(self, sig: int) -> bool:
         """Signal the job's whole process group (the job leader called setsid: pgid == pid)."""
-        from mmar_automl.launcher import kill_group
+        from mmar_automl.backends.launcher import kill_group
 
         if self.pid is None or self.code is not None:
             return False

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import UsageError
-from mmar_automl.executor import UNKNOWN_EXIT, Handle, JobSpec
+from mmar_automl.backends.protocol import UNKNOWN_EXIT, Handle, JobSpec
 
 log = logging.getLogger("mmar_automl.backends.ray")
 INSTALL_HINT = "pip install 'mmar-automl[ray]'"
@@ -328,7 +328,7 @@ class RayBackend:
         log.warning("job %s %s", Path(handle.spec.cwd).name, handle.lost_reason)
 
     def _spec_dict(self, spec: JobSpec) -> dict[str, Any]:
-        from mmar_automl.launcher import default_preload
+        from mmar_automl.backends.launcher import default_preload
 
         return {"job_uid": spec.job_uid, "entry": spec.entry, "argv": list(spec.argv), "cwd": spec.cwd,
                 "env": dict(spec.env), "log": spec.log, "metrics": self.metrics, "preload": default_preload()}

@@ -20,7 +20,7 @@ def export_best(
     """Export the best scored job of a run as a standalone MMAR. Exit 2 when DEST is not empty, the run is
     unknown or has no scored job."""
     from mmar_automl.cli.console import console, stdout
-    from mmar_automl.export import export_best as do_export
+    from mmar_automl.report.export import export_best as do_export
 
     result = do_export(mmar, dest, run)
     stdout.print(f"exported {result.job} (score {result.score:.6g}) of run {result.run_id} to {result.dest}",

@@ -9,7 +9,7 @@ import typer
 
 from mmar_automl.cli import app
 from mmar_automl.cli.console import console
-from mmar_automl.init import DEFAULT_TEMPLATE, list_templates, template_description
+from mmar_automl.scaffold.init import DEFAULT_TEMPLATE, list_templates, template_description
 
 
 def _help() -> str:
@@ -31,7 +31,7 @@ def init_command(
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder (template files are overwritten)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic data."),
 ) -> None:
-    from mmar_automl.init import init_mmar
+    from mmar_automl.scaffold.init import init_mmar
 
     result = init_mmar(
         directory, template, synthetic_data=synthetic_data, force=force, seed=seed,

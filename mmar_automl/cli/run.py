@@ -47,11 +47,11 @@ def run(
     import logging
 
     from mmar_automl.cli.console import console, stdout
-    from mmar_automl.runsetup import RunOptions, prepare_run
+    from mmar_automl.run.setup import RunOptions, prepare_run
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    from mmar_automl.packing import install as install_packing, parse_jobs_per_gpu
+    from mmar_automl.run.packing import install as install_packing, parse_jobs_per_gpu
 
     packing_mode = parse_jobs_per_gpu(jobs_per_gpu)  # a bad value is a usage error before anything is written
     prepared = prepare_run(RunOptions(

@@ -50,8 +50,8 @@ def validate(
 
 def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
     """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
-    from mmar_automl.automl_config import load_automl_config
-    from mmar_automl.jsonfile import load_json
+    from mmar_automl.config.automl_config import load_automl_config
+    from mmar_automl.config.jsonfile import load_json
     from mmar_automl.search.parse import parse_search_space
 
     space = parse_search_space(load_json(train_path), train_path)

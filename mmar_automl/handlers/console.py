@@ -8,7 +8,7 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
-from mmar_automl.job import JobRecord, is_better
+from mmar_automl.run.job import JobRecord, is_better
 from mmar_automl.search.format import format_point_value, format_value
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
-from mmar_automl.job import JobRecord, is_better
+from mmar_automl.run.job import JobRecord, is_better
 from mmar_automl.recommendation import JobState
 
 log = logging.getLogger("mmar_automl.handlers.mmar")

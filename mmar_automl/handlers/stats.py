@@ -18,7 +18,7 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
-from mmar_automl.job import JobRecord
+from mmar_automl.run.job import JobRecord
 
 
 def _write(path: Path, data: Any) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import ConfigError, JournalError, UsageError
-from mmar_automl.job import JobRecord
-from mmar_automl.journal import JOURNAL_NAME, load_run_state
+from mmar_automl.run.job import JobRecord
+from mmar_automl.run.journal import JOURNAL_NAME, load_run_state
 from mmar_automl.recommendation import JobState
 from mmar_automl.search.format import format_point_value, format_value  # noqa: F401 - re-exported
 from mmar_automl.search.space import EnumDimension, FloatDimension, SearchSpace
@@ -310,7 +310,7 @@ def best_config_diff(report: RunReport) -> tuple[list[dict[str, Any]] | None, st
     note = None
     wanted = (report.header.get("config_hashes") or {}).get("train")
     if wanted:
-        from mmar_automl.journal import config_hash
+        from mmar_automl.run.journal import config_hash
 
         if config_hash(base) != wanted:
             note = f"{train_config} changed since the run started: the difference is against today's file"

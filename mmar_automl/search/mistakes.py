@@ -14,7 +14,7 @@ from typing import Any
 from mmar_automl.errors import format_json_path
 from mmar_automl.search import markers as mk
 from mmar_automl.search.space import DISABLED_ARG, JsonPathParts
-from mmar_automl.suggest import edit_distance
+from mmar_automl.config.suggest import edit_distance
 
 _MARKER_SHAPES: dict[str, type] = {mk.SEARCH_KEY: list, mk.APPLY_KEY: dict, mk.LEGACY_LR_KEY: list}
 

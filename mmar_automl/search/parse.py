@@ -32,7 +32,7 @@ from mmar_automl.search.space import (
     SearchSpace,
     canonical_choice,
 )
-from mmar_automl.suggest import did_you_mean
+from mmar_automl.config.suggest import did_you_mean
 
 
 @dataclass

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from mmar_automl.errors import ConfigError, JsonPath
-from mmar_automl.mmar import unresolved_variable
+from mmar_automl.config.mmar import unresolved_variable
 
 SECTIONS = ("train", "validate")
 REF_PREFIX = "@"  # "@model": the sibling component of that name

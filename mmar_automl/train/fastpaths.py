@@ -224,7 +224,7 @@ def _check(raw: dict[str, Any], file: str | None, path: tuple) -> dict[str, Any]
                 raise ConfigError(file, where, f"must be a positive integer, got {value!r}")
             out[key] = value
         else:
-            from mmar_automl.suggest import did_you_mean
+            from mmar_automl.config.suggest import did_you_mean
 
             known = ["amp_dtype", "cpu_threads", *BOOL_KEYS]
             raise ConfigError(file, where, f"unknown fast path{did_you_mean(key, known)}; known: {', '.join(known)}")

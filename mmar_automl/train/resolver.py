@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import ConfigError, JsonPath, format_json_path
-from mmar_automl.mmar import unresolved_variable
+from mmar_automl.config.mmar import unresolved_variable
 from mmar_automl.train import config as cfg
 from mmar_automl.train.components import (
     check_arg_types,

@@ -97,7 +97,7 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
           device: str | None = None, compile: bool = False, fast_paths: bool = True) -> int:
     """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised.
     ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md)."""
-    from mmar_automl.mmar import load_train_config, open_mmar, parse_overrides
+    from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
 
     mmar = open_mmar(mmar_root, config)
     conf, _ = load_train_config(mmar, parse_overrides(overrides or []))

@@ -68,7 +68,7 @@ def test_fast_path_objects_on_cpu(tmp_path):
     import torch
     from monai.data import ThreadDataLoader
 
-    from mmar_automl.mmar import load_train_config, open_mmar
+    from mmar_automl.config.mmar import load_train_config, open_mmar
     from mmar_automl.train.fastpaths import decide
     from mmar_automl.train.resolver import Builder
 

@@ -48,7 +48,7 @@ def test_template_search_with_several_jobs_per_device(tmp_path, where, monkeypat
     import json
 
     from mmar_automl.cli import main
-    from mmar_automl.init import init_mmar
+    from mmar_automl.scaffold.init import init_mmar
 
     for var in ("MMAR_AUTOML_JOB_ENTRY", "MMAR_AUTOML_JOB_PRELOAD", "MMAR_AUTOML_FAST_PATHS"):
         monkeypatch.delenv(var, raising=False)

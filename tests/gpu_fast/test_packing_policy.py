@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mmar_automl.errors import UsageError
-from mmar_automl.packing import (AUTO, AUTO_MAX_PER_GPU, PackingPolicy, Reading, Resident, expand_workers, is_oom,
+from mmar_automl.run.packing import (AUTO, AUTO_MAX_PER_GPU, PackingPolicy, Reading, Resident, expand_workers, is_oom,
                                  parse_jobs_per_gpu)
-from mmar_automl.workers import WorkerSpec
+from mmar_automl.run.workers import WorkerSpec
 
 GIB = 2**30
 H100 = 80 * GIB

@@ -60,9 +60,9 @@ def _intervals(events: list[dict]) -> list[tuple[float, float, dict]]:
 
 
 def test_oom_on_a_shared_gpu_is_retried_and_backs_off(tmp_path, pack_env):
-    from mmar_automl.packing import Reading, install
-    from mmar_automl.runsetup import RunOptions, prepare_run
-    from mmar_automl.workers import Gpu, WorkerSpec
+    from mmar_automl.run.packing import Reading, install
+    from mmar_automl.run.setup import RunOptions, prepare_run
+    from mmar_automl.run.workers import Gpu, WorkerSpec
 
     mmar = _mmar(tmp_path / "mmar", [[0.1, -1, 2.5], [0.2, 0, 0.5], [0.3, -1, 0.5]])
     prepared = prepare_run(RunOptions(mmar=str(mmar), run_id="pack", workers="cpu", no_mlflow=True, seed=1,
@@ -96,9 +96,9 @@ def test_oom_on_a_shared_gpu_is_retried_and_backs_off(tmp_path, pack_env):
 
 
 def test_oom_alone_on_the_gpu_is_an_ordinary_failure(tmp_path, pack_env):
-    from mmar_automl.packing import Reading, install
-    from mmar_automl.runsetup import RunOptions, prepare_run
-    from mmar_automl.workers import Gpu, WorkerSpec
+    from mmar_automl.run.packing import Reading, install
+    from mmar_automl.run.setup import RunOptions, prepare_run
+    from mmar_automl.run.workers import Gpu, WorkerSpec
 
     mmar = _mmar(tmp_path / "mmar", [[0.2, 0, 0.3]])
     prepared = prepare_run(RunOptions(mmar=str(mmar), run_id="alone", workers="cpu", no_mlflow=True, seed=1,

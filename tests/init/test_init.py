@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mmar_automl.cli import main
-from mmar_automl.init import TEMPLATES_DIR, init_mmar, list_templates, template_description
+from mmar_automl.scaffold.init import TEMPLATES_DIR, init_mmar, list_templates, template_description
 
 TEMPLATES = ["classification_2d", "segmentation_3d"]
 REQUIRED = [
@@ -157,7 +157,7 @@ def test_scripts_are_executable_even_from_a_template_without_mode_bits(tmp_path,
     """Some installers unpack package data without the executable bit: commands/ must still run."""
     import shutil
 
-    import mmar_automl.init as init_module
+    import mmar_automl.scaffold.init as init_module
 
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR / "segmentation_3d", templates / "segmentation_3d")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mmar_automl.errors import UsageError
-from mmar_automl.init import init_mmar
-from mmar_automl.synthetic import SyntheticSpec, split_counts, write_dataset
+from mmar_automl.scaffold.init import init_mmar
+from mmar_automl.scaffold.synthetic import SyntheticSpec, split_counts, write_dataset
 
 nib = pytest.importorskip("nibabel")
 np = pytest.importorskip("numpy")

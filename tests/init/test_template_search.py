@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from mmar_automl.init import init_mmar
+from mmar_automl.scaffold.init import init_mmar
 
 pytestmark = pytest.mark.slow
 
 
 def test_classification_template_search_of_two_jobs(tmp_path):
-    if importlib.util.find_spec("mmar_automl.engine") is None:
-        pytest.skip("mmar_automl.engine is not there yet")
+    if importlib.util.find_spec("mmar_automl.run.engine") is None:
+        pytest.skip("mmar_automl.run.engine is not there yet")
     root = init_mmar(tmp_path / "cls", "classification_2d", synthetic_data=8).root
     cmd = [
         sys.executable, "-m", "mmar_automl", "run", str(root), "--run-id", "t1", "--seed", "0",

@@ -10,7 +10,7 @@ import pytest
 
 from init_points import last_point
 
-from mmar_automl.init import TEMPLATES_DIR
+from mmar_automl.scaffold.init import TEMPLATES_DIR
 
 EXPECTED = {
     # template: (dimension names, grid size, continuous names, key metric)
@@ -83,9 +83,9 @@ def test_classification_free_variable_switches_both_augmentations():
 
 @pytest.mark.parametrize("template", sorted(EXPECTED))
 def test_template_automl_config_loads_and_its_components_accept_their_args(template):
-    _needs("mmar_automl.automl_config")
-    from mmar_automl.automl_config import load_automl_config
-    from mmar_automl.registry import KINDS, import_target
+    _needs("mmar_automl.config.automl_config")
+    from mmar_automl.config.automl_config import load_automl_config
+    from mmar_automl.config.registry import KINDS, import_target
 
     automl = load_automl_config(TEMPLATES_DIR / template / "config" / "config_automl.json")
     specs = [automl.controller, *automl.handlers] + ([automl.executor] if automl.executor else [])

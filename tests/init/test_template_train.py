@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from init_points import last_point
 
-from mmar_automl.init import init_mmar
+from mmar_automl.scaffold.init import init_mmar
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from mmar_automl.context import Context
-from mmar_automl.job import JobRecord
+from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.search.space import Consumer, EnumDimension, FloatDimension, SearchSpace
 

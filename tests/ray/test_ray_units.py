@@ -15,7 +15,7 @@ from mmar_automl.backends import check_backend
 from mmar_automl.backends._ray_node import job_folder_visible, node_environment
 from mmar_automl.backends._ship import manifest, pack, unpack
 from mmar_automl.errors import UsageError
-from mmar_automl.executor import JobSpec
+from mmar_automl.backends.protocol import JobSpec
 
 
 def _job_folder(root: Path) -> Path:

@@ -10,8 +10,8 @@ import random
 import time
 from pathlib import Path
 
-from mmar_automl.job import JobRecord
-from mmar_automl.journal import FORMAT_VERSION, JournalWriter, Op, config_hash
+from mmar_automl.run.job import JobRecord
+from mmar_automl.run.journal import FORMAT_VERSION, JournalWriter, Op, config_hash
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.search import parse_search_space, render_config
 

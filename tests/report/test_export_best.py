@@ -128,7 +128,7 @@ def test_the_best_folder_backs_up_a_pruned_checkpoint(run_root, tmp_path):
 def test_the_export_docs_say_absent_not_null():
     """A key that only one side has reads `(absent)` in docs/automl_export.md, as in the report; a real
     `null` value stays `null`."""
-    from mmar_automl.export import _md_value
+    from mmar_automl.report.export import _md_value
 
     assert _md_value({"path": "train.new", "new": "x"}, "old") == "(absent)"
     assert _md_value({"path": "a", "old": None, "new": 1}, "old") == "`null`"

@@ -126,7 +126,7 @@ def test_config_diff_ignores_markers_and_absolutised_paths(tmp_path):
 def test_config_diff_names_the_component_switched_by_apply(tmp_path):
     """The template's loss switch (free variables + `apply` on `@disabled`) and the flip's own `@disabled`
     search: every switched component shows, named, not only its list index."""
-    from mmar_automl.init import TEMPLATES_DIR
+    from mmar_automl.scaffold.init import TEMPLATES_DIR
     from mmar_automl.report.data import diff_label
     from mmar_automl.search.parse import parse_search_space
     from mmar_automl.search.render import render_config

@@ -17,7 +17,7 @@ from report_runs import REPO, chromium, rendered_counts  # noqa: F401 - chromium
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("mmar_automl.init") is None, reason="`init` has not landed yet"),
+    pytest.mark.skipif(importlib.util.find_spec("mmar_automl.scaffold.init") is None, reason="`init` has not landed yet"),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.console import ConsoleHandler
 from mmar_automl.handlers.mmar import MMARHandler
-from mmar_automl.job import JobRecord, best_job, is_better
+from mmar_automl.run.job import JobRecord, best_job, is_better
 from mmar_automl.recommendation import JobState, Recommendation
 
 

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.console import ConsoleHandler
-from mmar_automl.job import JobRecord
+from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
 
 

@@ -7,8 +7,10 @@ import signal
 
 from conftest import light_config, write_mmar
 from mmar_automl.context import Context, ContextKey
-from mmar_automl.executor import UNKNOWN_EXIT, LocalBackend, MetricsFollower, MMARExecutor, judge
-from mmar_automl.job import JobRecord
+from mmar_automl.backends.local import LocalBackend
+from mmar_automl.backends.protocol import UNKNOWN_EXIT
+from mmar_automl.run.executor import MetricsFollower, MMARExecutor, judge
+from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.search import parse_search_space
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mmar_automl.errors import UsageError
-from mmar_automl.jobfolder import validate_run_id, write_job_folder
+from mmar_automl.run.jobfolder import validate_run_id, write_job_folder
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", "..", ".hidden", "a\\b", "a b", "x" * 101, "run1\n"])

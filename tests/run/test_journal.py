@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mmar_automl.errors import JournalError
-from mmar_automl.job import JobRecord
-from mmar_automl.journal import JournalWriter, Op, load_run_state, read_events
+from mmar_automl.run.job import JobRecord
+from mmar_automl.run.journal import JournalWriter, Op, load_run_state, read_events
 from mmar_automl.recommendation import JobState, Recommendation
 
 

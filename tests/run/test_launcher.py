@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mmar_automl.executor import JobSpec, LocalBackend
-from mmar_automl.launcher import Launcher, kill_group, spawn_cold
+from mmar_automl.backends.local import LocalBackend
+from mmar_automl.backends.protocol import JobSpec
+from mmar_automl.backends.launcher import Launcher, kill_group, spawn_cold
 
 HERE = Path(__file__).parent
 
@@ -92,7 +93,7 @@ def test_dead_orchestrator_leaves_no_job(env, tmp_path):
     """The orchestrator is SIGKILLed: its zygote sees EOF and kills every job group it started."""
     script = (
         "import os, sys, time\n"
-        "from mmar_automl.launcher import Launcher\n"
+        "from mmar_automl.backends.launcher import Launcher\n"
         f"lau = Launcher(None, None, env=dict(os.environ)); lau.start(); assert lau.wait_ready(60)\n"
         f"pid = lau.spawn('procjobs:sleeper', [], {str(tmp_path)!r}, dict(os.environ), {str(tmp_path / 'log.txt')!r})\n"
         "print(pid, lau.proc.pid, flush=True); time.sleep(3600)\n"
@@ -141,7 +142,7 @@ def test_a_zygote_still_warming_up_dies_with_its_orchestrator(env, tmp_path):
     not linger as an orphan until its imports end."""
     script = (
         "import os, time\n"
-        "from mmar_automl.launcher import Launcher\n"
+        "from mmar_automl.backends.launcher import Launcher\n"
         "lau = Launcher('lightjobs:slow_preload', None, env=dict(os.environ)); lau.start()\n"
         "print(lau.proc.pid, flush=True); time.sleep(3600)\n"
     )
@@ -159,7 +160,7 @@ def test_a_job_dies_when_orchestrator_and_zygote_die_together(env, tmp_path):
     so the job stops itself."""
     script = (
         "import os, time\n"
-        "from mmar_automl.launcher import Launcher\n"
+        "from mmar_automl.backends.launcher import Launcher\n"
         "lau = Launcher(None, None, env=dict(os.environ)); lau.start(); assert lau.wait_ready(60)\n"
         f"pid = lau.spawn('procjobs:sleeper', [], {str(tmp_path)!r}, dict(os.environ), {str(tmp_path / 'log.txt')!r})\n"
         "print(pid, lau.proc.pid, flush=True); time.sleep(3600)\n"
@@ -177,7 +178,7 @@ def test_a_job_dies_when_orchestrator_and_zygote_die_together(env, tmp_path):
 
 def test_no_cold_start_once_the_engine_cancelled(env, tmp_path, monkeypatch):
     """A SIGTERM to the orchestrator's group kills the warming zygote too: the job must not start cold."""
-    from mmar_automl.launcher import SpawnCancelled
+    from mmar_automl.backends.launcher import SpawnCancelled
 
     monkeypatch.setenv("MMAR_AUTOML_JOB_PRELOAD", "")
     backend = LocalBackend(preload="")

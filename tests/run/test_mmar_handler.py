@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.mmar import MMARHandler
-from mmar_automl.job import JobRecord
+from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from mmar_automl.context import Context
-from mmar_automl.engine import Engine
-from mmar_automl.job import JobRecord
+from mmar_automl.run.engine import Engine
+from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
 
 

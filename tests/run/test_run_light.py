@@ -415,7 +415,7 @@ def test_live_console_renders(tmp_path, light_env):
     from rich.console import Console
 
     from mmar_automl.handlers.console import ConsoleHandler
-    from mmar_automl.runsetup import RunOptions, prepare_run
+    from mmar_automl.run.setup import RunOptions, prepare_run
 
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
     prepared = prepare_run(RunOptions(mmar=str(mmar), workers="cpu:cpu", no_mlflow=True, run_id="live"))
@@ -497,7 +497,7 @@ def test_second_ctrl_c_kills_jobs_that_ignore_sigterm(tmp_path, light_env):
 
 def test_journal_format_v1_still_loads():
     """A journal written by format version 1 (frozen in assets/) must keep loading."""
-    from mmar_automl.journal import load_run_state
+    from mmar_automl.run.journal import load_run_state
 
     state = load_run_state(Path(__file__).parent / "assets" / "journal_v1.jsonl")
     assert state.header["version"] == 1 and state.header["run_id"] == "r1"
@@ -543,7 +543,7 @@ def test_the_search_survives_a_dead_launcher(tmp_path, light_env):
     """The zygote is SIGKILLed while jobs run: those jobs still end with their scores (read from their
     folders), later jobs start cold, then from a restarted zygote."""
     from mmar_automl.handlers.base import Handler
-    from mmar_automl.runsetup import RunOptions, prepare_run
+    from mmar_automl.run.setup import RunOptions, prepare_run
 
     class KillLauncher(Handler):
         done = False
@@ -599,7 +599,7 @@ def test_resume_after_a_job_finished_while_down_queues_its_successor_once(tmp_pa
 
 
 def test_default_controller_without_config_automl():
-    from mmar_automl.runsetup import default_controller
+    from mmar_automl.run.setup import default_controller
     from mmar_automl.search.space import EnumDimension, FloatDimension, SearchSpace
 
     enum = EnumDimension("net.enum.$0:a", "a", "net", ("a",), ((1,), (2,)))

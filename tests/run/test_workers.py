@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmar_automl.errors import UsageError
-from mmar_automl.workers import (
+from mmar_automl.run.workers import (
     Gpu,
     WorkerSpec,
     _apply_visible_devices,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmar_automl.errors import ConfigError
-from mmar_automl.jsonfile import load_json
+from mmar_automl.config.jsonfile import load_json
 from mmar_automl.search import parse_search_space, render_config
 
 BASES = [load_json(p) for p in sorted((Path(__file__).parent / "clara").glob("*trn_autoML*.json"))]

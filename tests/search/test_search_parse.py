@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from mmar_automl.errors import ConfigError
-from mmar_automl.jsonfile import load_json
+from mmar_automl.config.jsonfile import load_json
 from mmar_automl.search import EnumDimension, FloatDimension, SearchSpace, parse_search_space
 from mmar_automl.search.space import Consumer
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmar_automl.jsonfile import load_json
+from mmar_automl.config.jsonfile import load_json
 from mmar_automl.search import parse_search_space, render_config
 from mmar_automl.search.space import EnumDimension
 

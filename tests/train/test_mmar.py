@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mmar_automl.errors import ConfigError
-from mmar_automl.mmar import load_train_config, open_mmar, parse_overrides, read_json, split_json_path, substitute
+from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides, read_json, split_json_path, substitute
 
 
 def test_substitute_whole_strings_typed_and_inner_strings_formatted():
@@ -55,7 +55,7 @@ def test_bad_json_and_duplicate_keys_are_one_line(tmp_path):
 
 
 def test_mmar_module_and_train_command_import_no_heavy_library():
-    code = ("import sys, mmar_automl.mmar, mmar_automl.cli.train, mmar_automl.train.run; "
+    code = ("import sys, mmar_automl.config.mmar, mmar_automl.cli.train, mmar_automl.train.run; "
             "print(sorted(m for m in ('torch', 'monai', 'mlflow', 'optuna', 'ignite') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

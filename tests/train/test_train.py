@@ -70,7 +70,7 @@ def render_at_last_choice(config: dict) -> dict:
 
 
 def test_set_overrides_typed_variables_and_json_paths(tmp_path, data):
-    from mmar_automl.mmar import load_train_config, open_mmar, parse_overrides
+    from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
 
     root = make_mmar(tmp_path / "m", tiny_config(), data, env={"DATA_ROOT": "../data"})
     mmar = open_mmar(root)
@@ -123,7 +123,7 @@ def test_builder_lists_refs_disabled_rank_and_nested_components(tmp_path):
         {"name": "Lambdad", "args": {"keys": "image", "func": "lambda x: x * @learning_rate_scale"}},
         {"name": "RandFlipd", "disabled": "true", "args": {"keys": "image"}}]}}
     config["train"]["learning_rate_scale"] = 2  # a plain value entry, reachable as @learning_rate_scale
-    from mmar_automl.mmar import substitute
+    from mmar_automl.config.mmar import substitute
 
     config = substitute(config, {k: v for k, v in config.items() if not isinstance(v, dict)} | {
         "DATASET_JSON": "d.json", "DATA_ROOT": ".", "MMAR_CKPT_DIR": "models", "MMAR_CKPT": "models/model.pt"})
@@ -143,7 +143,7 @@ def test_builder_lists_refs_disabled_rank_and_nested_components(tmp_path):
 
 
 def _break(config: dict, path: str, value) -> dict:
-    from mmar_automl.mmar import set_json_path
+    from mmar_automl.config.mmar import set_json_path
 
     config = copy.deepcopy(config)
     set_json_path(config, path, value)
@@ -382,7 +382,7 @@ def test_more_clara_components(tmp_path, data):
 
 def test_arg_types_are_checked_before_any_data_is_loaded(tmp_path):
     """The first pass finds ``"max_epochs": "two"``: no datalist exists here, so building would fail first."""
-    from mmar_automl.mmar import substitute
+    from mmar_automl.config.mmar import substitute
     from mmar_automl.train.resolver import Builder
 
     config = _break(tiny_config(), "train.trainer.args.max_epochs", "two")

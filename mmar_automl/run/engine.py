@@ -22,17 +22,17 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.errors import JournalError
-from mmar_automl.executor import MMARExecutor, RunningJob, _ckpt_dir, judge, read_log_tail, read_train_stats
+from mmar_automl.run.executor import MMARExecutor, RunningJob, _ckpt_dir, judge, read_log_tail, read_train_stats
 from mmar_automl.handlers.base import EventType, Handler
-from mmar_automl.job import JobRecord, best_job
-from mmar_automl.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
-from mmar_automl.launcher import kill_group
+from mmar_automl.run.job import JobRecord, best_job
+from mmar_automl.run.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
+from mmar_automl.backends.launcher import kill_group
 from mmar_automl.recommendation import JobState, Recommendation
-from mmar_automl.scheduler import QueuedRec, Scheduler
+from mmar_automl.run.scheduler import QueuedRec, Scheduler
 from mmar_automl.search.space import SearchSpace
-from mmar_automl.workers import Gpu, WorkerSpec, job_environment, threads_per_job
+from mmar_automl.run.workers import Gpu, WorkerSpec, job_environment, threads_per_job
 
-log = logging.getLogger("mmar_automl.engine")
+log = logging.getLogger("mmar_automl.run.engine")
 POLL_S = 0.05
 EXIT_OK, EXIT_ERRORS, EXIT_INTERRUPTED = 0, 1, 130
 

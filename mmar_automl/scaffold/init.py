@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mmar_automl.errors import UsageError
-from mmar_automl.mmar import open_mmar
+from mmar_automl.config.mmar import open_mmar
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_TEMPLATE = "segmentation_3d"
 _FILLED_SUFFIXES = (".md", ".sh")
 _SKIPPED = ("__pycache__", ".DS_Store")  # and *.pyc: build debris, never template content
@@ -90,7 +90,7 @@ def init_mmar(
     source = TEMPLATES_DIR / template
     task = open_mmar(source).environment.get("PROCESSING_TASK", "")
     if synthetic_data:
-        from mmar_automl.synthetic import split_counts
+        from mmar_automl.scaffold.synthetic import split_counts
 
         split_counts(task, synthetic_data)  # too few pairs: fail before writing anything
 
@@ -117,7 +117,7 @@ def init_mmar(
     mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     if synthetic_data:
-        from mmar_automl.synthetic import SyntheticSpec, write_dataset
+        from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
 
         spec = SyntheticSpec.for_task(task, synthetic_data, seed=seed)
         if progress:

@@ -57,7 +57,7 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     if dest == job_dir or job_dir in dest.parents:
         raise UsageError(f"{dest}: choose a folder outside the job folder {job_dir}")
 
-    from mmar_automl.jobfolder import clone_key_content, write_json_atomic
+    from mmar_automl.run.jobfolder import clone_key_content, write_json_atomic
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.export-{os.getpid()}"
@@ -105,7 +105,7 @@ def _job_overrides(report: Any, job_dir: Path) -> dict[str, str]:
     info = _read_json(job_dir / "automl_job.json")
     if isinstance(info, dict) and isinstance(info.get("overrides"), dict):
         return {str(k): str(v) for k, v in info["overrides"].items()}
-    from mmar_automl.jobfolder import absolutize_overrides
+    from mmar_automl.run.jobfolder import absolutize_overrides
 
     return absolutize_overrides(report.overrides, report.mmar_root)
 
@@ -116,8 +116,8 @@ def _write_overrides(root: Path, overrides: dict[str, str], notes: list[str]) ->
     of that name if there is one, and the first-level config key if it exists or is no environment key."""
     if not overrides:
         return
-    from mmar_automl.jobfolder import write_json_atomic
-    from mmar_automl.mmar import parse_value, set_json_path
+    from mmar_automl.run.jobfolder import write_json_atomic
+    from mmar_automl.config.mmar import parse_value, set_json_path
 
     config, env = _read_json(root / CONFIG_FILE), _read_json(root / ENV_FILE)
     env = env if isinstance(env, dict) else {}

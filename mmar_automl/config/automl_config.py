@@ -16,10 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mmar_automl import registry
+from mmar_automl.config import registry
 from mmar_automl.errors import ConfigError
-from mmar_automl.jsonfile import load_json
-from mmar_automl.suggest import did_you_mean
+from mmar_automl.config.jsonfile import load_json
+from mmar_automl.config.suggest import did_you_mean
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config_automl.schema.json"
 BYOC_DIRS = ("custom", "BYOC")   # folders of an MMAR (besides its root) that ``path`` components import from

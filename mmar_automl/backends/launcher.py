@@ -1,7 +1,7 @@
 """Job processes: a preloaded zygote that forks one child per job, and a cold-spawn fallback.
 
 ``import torch, monai`` costs 10-15 s; a zygote pays it once. The zygote is a long-lived process
-(``python -m mmar_automl.launcher zygote``) that imports the heavy modules (``preload``) but never
+(``python -m mmar_automl.backends.launcher zygote``) that imports the heavy modules (``preload``) but never
 runs a torch op or touches CUDA (a fork after either can hang or break CUDA in the child, DESIGN.md
 section 9). For each job it forks a child that calls ``setsid()`` (own process group, so the
 orchestrator can kill the whole job), takes the job's environment (``CUDA_VISIBLE_DEVICES``), cwd and
@@ -297,7 +297,7 @@ class Launcher:
         with self._cond:
             self._ready = False
         stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        cmd = [sys.executable, "-m", "mmar_automl.launcher", "zygote", "--parent", str(os.getpid())]
+        cmd = [sys.executable, "-m", "mmar_automl.backends.launcher", "zygote", "--parent", str(os.getpid())]
         if self.preload:
             cmd += ["--preload", self.preload]
         self.proc = subprocess.Popen(
@@ -405,7 +405,7 @@ class Launcher:
 
 def cold_command(entry: str, argv: list[str]) -> list[str]:
     """A fresh interpreter that runs the same entry (the fallback when the zygote is unavailable)."""
-    return [sys.executable, "-m", "mmar_automl.launcher", "run", "--entry", entry, "--", *argv]
+    return [sys.executable, "-m", "mmar_automl.backends.launcher", "run", "--entry", entry, "--", *argv]
 
 
 def _preexec_cold() -> None:
@@ -424,7 +424,7 @@ def spawn_cold(entry: str, argv: list[str], cwd: str, env: dict[str, str], log: 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m mmar_automl.launcher")
+    parser = argparse.ArgumentParser(prog="python -m mmar_automl.backends.launcher")
     sub = parser.add_subparsers(dest="mode", required=True)
     zyg = sub.add_parser("zygote", help="serve fork requests (internal)")
     zyg.add_argument("--preload", default=None)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import JournalError
-from mmar_automl.job import JobRecord
+from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Outcome, Recommendation
 
 FORMAT_VERSION = 1

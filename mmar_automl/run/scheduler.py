@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mmar_automl.recommendation import Recommendation
-from mmar_automl.workers import Gpu, WorkerSpec, gpus_released
+from mmar_automl.run.workers import Gpu, WorkerSpec, gpus_released
 
 GPU_RELEASE_WAIT_S = 60.0
 

@@ -173,16 +173,17 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 def prepare_run(opts: RunOptions) -> PreparedRun:
-    from mmar_automl.automl_config import ComponentSpec, load_automl_config
-    from mmar_automl.engine import Engine, Limits
-    from mmar_automl.executor import LocalBackend, MMARExecutor
+    from mmar_automl.config.automl_config import ComponentSpec, load_automl_config
+    from mmar_automl.run.engine import Engine, Limits
+    from mmar_automl.backends.local import LocalBackend
+    from mmar_automl.run.executor import MMARExecutor
     from mmar_automl.handlers.console import ConsoleHandler
-    from mmar_automl.jobfolder import validate_run_id
-    from mmar_automl.journal import config_hash, load_run_state
-    from mmar_automl.jsonfile import load_json
-    from mmar_automl.launcher import default_entry
+    from mmar_automl.run.jobfolder import validate_run_id
+    from mmar_automl.run.journal import config_hash, load_run_state
+    from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.backends.launcher import default_entry
     from mmar_automl.search import parse_search_space
-    from mmar_automl.workers import discover_gpus, parse_workers
+    from mmar_automl.run.workers import discover_gpus, parse_workers
 
     _check_limits(opts)
     from mmar_automl.backends import check_backend
@@ -289,7 +290,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
             raise ConfigError(executor_spec.file, executor_spec.json_path,
-                              f"{executor_spec.label} must subclass mmar_automl.executor.MMARExecutor")
+                              f"{executor_spec.label} must subclass mmar_automl.run.executor.MMARExecutor")
         executor = _instantiate(executor_cls, executor_spec.args, executor_spec)
     else:
         executor = MMARExecutor()
@@ -312,7 +313,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     ray_backend = None
     if backend_name == "ray":  # connect last: every check above runs without a cluster
         from mmar_automl.backends import connect_ray
-        from mmar_automl.executor import _ckpt_dir
+        from mmar_automl.run.executor import _ckpt_dir
 
         ray_backend, workers = connect_ray(
             opts.ray_address, opts.workers, metrics=f"{_ckpt_dir(environment)}/metrics.jsonl",

@@ -1,9 +1,8 @@
 """Clara's MMARExecutor: write a job folder, run ``train`` in it, follow its metrics, return its score.
 
-How a job process is started is a backend's business (``Backend``: ``submit``/``poll``/``kill``);
-``LocalBackend`` forks from the preloaded launcher (zygote) and falls back to a fresh interpreter when
-the zygote is gone (restarting it). Job-folder writing, metrics following and scoring stay here, so a
-distributed backend only has to move processes.
+How a job process is started is a backend's business (``backends.protocol.Backend``:
+``submit``/``poll``/``kill``; ``backends.local.LocalBackend`` on this machine). Job-folder writing,
+metrics following and scoring stay here, so a distributed backend only has to move processes.
 """
 
 from __future__ import annotations
@@ -15,126 +14,18 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any
 
+from mmar_automl.backends.launcher import KILL_GRACE_S, default_entry
+from mmar_automl.backends.protocol import UNKNOWN_EXIT, Backend, Handle, JobSpec
 from mmar_automl.context import Context, ContextKey
-from mmar_automl.job import JobRecord
-from mmar_automl.jobfolder import absolutize_overrides, write_job_folder
-from mmar_automl.launcher import (
-    KILL_GRACE_S,
-    Launcher,
-    LauncherError,
-    SpawnCancelled,
-    default_entry,
-    default_preload,
-    kill_group,
-    spawn_cold,
-)
 from mmar_automl.recommendation import JobState, Recommendation
+from mmar_automl.run.job import JobRecord
+from mmar_automl.run.jobfolder import absolutize_overrides, write_job_folder
 
-log = logging.getLogger("mmar_automl.executor")
+log = logging.getLogger("mmar_automl.run.executor")
 RUN_MARKER_ENV = "MMAR_AUTOML_RUN_MARKER"   # in every job's environment: "<run dir>::<job uid>"
 LOG_TAIL_LINES = 20
-
-
-# ---------------------------------------------------------------------------------------------------
-# Backends: how a process is started, watched and killed
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class JobSpec:
-    """What a backend needs to start one job process."""
-
-    job_uid: str
-    entry: str                 # "module:function" called with argv
-    argv: list[str]
-    cwd: str                   # the job folder
-    env: dict[str, str]
-    log: str                   # stdout + stderr
-
-
-@dataclass
-class Handle:
-    spec: JobSpec
-    pid: int                   # also the process group id (the job leader called setsid)
-    via: str                   # "launcher" or "cold"
-    popen: Any = None
-    started: float = field(default_factory=time.monotonic)
-
-
-class Backend(Protocol):
-    def submit(self, spec: JobSpec) -> Handle: ...
-    def poll(self, handle: Handle) -> int | None: ...   # exit code (negative: signal) or None while running
-    def kill(self, handle: Handle, sig: int) -> None: ...
-    def shutdown(self) -> None: ...
-
-
-UNKNOWN_EXIT = -1000  # the process is gone but nobody could tell its status (its zygote died)
-
-
-class LocalBackend:
-    """Processes on this machine: forked from the zygote, else a fresh ``python`` (cold)."""
-
-    def __init__(self, use_launcher: bool = True, preload: str | None = None, launcher_log: str | Path | None = None,
-                 ready_timeout: float = 180.0):
-        self.use_launcher = use_launcher
-        self.preload = default_preload() if preload is None else (preload or None)
-        self.launcher_log = launcher_log
-        self.ready_timeout = ready_timeout
-        self.launcher: Launcher | None = None
-        self.restarts = 0
-        self.cancel: Callable[[], bool] | None = None  # the engine's "stop waiting" (Ctrl-C)
-
-    def start(self) -> None:
-        if self.use_launcher and self.launcher is None:
-            self.launcher = Launcher(self.preload, self.launcher_log)
-            self.launcher.start()
-
-    def submit(self, spec: JobSpec) -> Handle:
-        self.start()
-        if self.launcher is not None:
-            if not self.launcher.alive():
-                log.warning("the job launcher died; restarting it (this job starts cold)")
-                self.restarts += 1
-                self.launcher = Launcher(self.preload, self.launcher_log)
-                self.launcher.start()
-            else:
-                try:
-                    pid = self.launcher.spawn(spec.entry, spec.argv, spec.cwd, spec.env, spec.log,
-                                              timeout=self.ready_timeout, cancel=self.cancel)
-                    return Handle(spec, pid, "launcher")
-                except LauncherError as err:
-                    log.warning("job launcher unavailable (%s); starting %s cold", err, spec.job_uid)
-        if self.cancel is not None and self.cancel():  # e.g. SIGTERM to our group killed the warming zygote
-            raise SpawnCancelled("cancelled: no cold start")
-        popen = spawn_cold(spec.entry, spec.argv, spec.cwd, spec.env, spec.log)
-        return Handle(spec, popen.pid, "cold", popen)
-
-    def poll(self, handle: Handle) -> int | None:
-        if handle.popen is not None:
-            code = handle.popen.poll()
-            if code is not None:
-                kill_group(handle.pid, signal.SIGKILL)  # sweep the job's leftovers
-            return code
-        assert self.launcher is not None
-        code = self.launcher.exit_code(handle.pid)
-        if code is not None:
-            return code
-        if not self.launcher.alive():
-            try:
-                os.kill(handle.pid, 0)
-            except ProcessLookupError:
-                return UNKNOWN_EXIT
-        return None
-
-    def kill(self, handle: Handle, sig: int) -> None:
-        kill_group(handle.pid, sig)
-
-    def shutdown(self) -> None:
-        if self.launcher is not None:
-            self.launcher.close()
-            self.launcher = None
 
 
 # ---------------------------------------------------------------------------------------------------

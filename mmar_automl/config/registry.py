@@ -18,7 +18,7 @@ CONTROLLERS: dict[str, str] = {
 }
 
 EXECUTORS: dict[str, str] = {
-    "MMARExecutor": "mmar_automl.executor:MMARExecutor",
+    "MMARExecutor": "mmar_automl.run.executor:MMARExecutor",
 }
 
 HANDLERS: dict[str, str] = {

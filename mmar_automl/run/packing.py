@@ -29,7 +29,7 @@ from typing import Any
 from mmar_automl.errors import UsageError
 from mmar_automl.handlers.base import Handler
 
-log = logging.getLogger("mmar_automl.packing")
+log = logging.getLogger("mmar_automl.run.packing")
 
 AUTO = "auto"
 AUTO_MAX_PER_GPU = 8
@@ -223,7 +223,7 @@ def _peak_of(models_dir: Path) -> int | None:
 
 def expand_workers(workers: list[Any], per_worker: int) -> list[Any]:
     """Each worker repeated ``per_worker`` times (same GPUs), renumbered 1..n in order."""
-    from mmar_automl.workers import WorkerSpec
+    from mmar_automl.run.workers import WorkerSpec
 
     out = []
     for w in workers:
@@ -238,7 +238,7 @@ def install(engine: Any, mode: Mode, reader: Callable[[int], Reading | None] | N
     if mode == 1:
         return None
     from mmar_automl.context import ContextKey
-    from mmar_automl.scheduler import Scheduler
+    from mmar_automl.run.scheduler import Scheduler
 
     policy = PackingPolicy(mode=mode)
     has_gpu = any(w.gpus for w in engine.workers)

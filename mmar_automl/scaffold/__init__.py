@@ -1,0 +1,1 @@
+"""New MMARs: templates (init) and synthetic data."""
