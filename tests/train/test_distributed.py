@@ -151,3 +151,24 @@ def test_run_with_cpu_rank_workers_gives_scores(tmp_path):
         stats = json.loads((job / "models" / "train_stats.json").read_text())
         assert stats["world_size"] == 2 and isinstance(stats["best_validation_metric"], float)
         assert set(_seen(job, "train", 0)).isdisjoint(_seen(job, "train", 1)) and _seen(job, "train", 1)
+
+
+def _gpu_count() -> int:
+    from mmar_automl.run.workers import discover_gpus
+
+    return len(discover_gpus())
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(_gpu_count() < 2, reason="needs 2 NVIDIA GPUs")
+def test_two_gpu_job_with_nccl(tmp_path):
+    """``run --workers 0,1``: one job over two GPUs (NCCL), one train_stats.json with world_size 2."""
+    root = _mmar(tmp_path, multi_gpu=True)
+    done = _cli("run", str(root), "--workers", "0,1", "--max-jobs", "1", "--seed", "0", "--no-mlflow",
+                "--set", "epochs=2", "--run-id", "nccl")
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = next(p for p in (root / "automl" / "nccl").iterdir() if p.name.startswith("W"))
+    stats = json.loads((job / "models" / "train_stats.json").read_text())
+    assert stats["world_size"] == 2 and stats["device"] == "cuda"
+    assert set(_seen(job, "train", 0)).isdisjoint(_seen(job, "train", 1)) and _seen(job, "train", 1)
