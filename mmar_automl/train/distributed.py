@@ -120,9 +120,10 @@ class _Ranks:
 _ranks: _Ranks | None = None  # set in rank 0 while a distributed job runs
 
 
-def peer_failure(wait: float = 1.0) -> str | None:
+def peer_failure(wait: float = 5.0) -> str | None:
     """In rank 0: the reason of a rank that failed first, else None. Rank 0's own error is often only
-    the echo of a dead peer ("Connection closed by peer"): wait briefly for the watcher to see it."""
+    the echo of a dead peer ("Connection closed by peer"): wait briefly for the watcher to see it (on a
+    loaded machine it may take a while; this wait is only paid by a failing job)."""
     if _ranks is None:
         return None
     deadline = time.monotonic() + wait
