@@ -21,13 +21,14 @@ def _score(value: float | None) -> str:
 
 
 class ConsoleHandler(Handler):
-    """``live``: None = decide from the terminal; ``console``: a rich Console (default: the CLI's stderr one)."""
+    """``live``: None = decide from the terminal; ``console``: the rich Console it prints to (the CLI gives
+    its own; default: a plain one on stderr)."""
 
     def __init__(self, live: bool | None = None, console: Any = None, **kwargs: Any):
         if console is None:
-            from mmar_automl.cli.console import console as cli_console
+            from rich.console import Console
 
-            console = cli_console
+            console = Console(stderr=True, markup=False, emoji=False, highlight=False)
         self.console = console
         self.live_mode = console.is_terminal if live is None else live
         self._live = None
@@ -42,12 +43,12 @@ class ConsoleHandler(Handler):
 
     # -- events ----------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
-        self.workers = list(ctx.get_prop("WORKERS") or [])
-        for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+        self.workers = list(ctx.get_prop(ContextKey.WORKERS) or [])
+        for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
             if job.state.is_finished():
                 self._finished(job)
                 self.previous += 1
-        resumed = " (resumed)" if ctx.get_prop("RESUMED") else ""
+        resumed = " (resumed)" if ctx.get_prop(ContextKey.RESUMED) else ""
         self._line(f"run {ctx.get_prop(ContextKey.RUN_ID)}{resumed}: {len(self.workers)} worker(s) "
                    f"[{' '.join(self.workers)}], folder {ctx.get_prop(ContextKey.RUN_DIR)}")
         if self.live_mode:
@@ -75,7 +76,7 @@ class ConsoleHandler(Handler):
     def job_metrics(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
         slot = self.running.get(job.job_uid)
-        for record in ctx.get_prop("METRICS") or []:
+        for record in ctx.get_prop(ContextKey.METRICS) or []:
             if slot is not None and record.get("epoch") is not None:
                 slot["epoch"] = record.get("epoch")
             if record.get("kind") == "validation":
