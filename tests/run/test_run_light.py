@@ -131,6 +131,7 @@ def test_max_jobs_and_stop_threshold(tmp_path, light_env):
 
 BYOC = '''
 import json, os
+from mmar_automl.context import ContextKey
 from mmar_automl.controllers.grid import GridController
 from mmar_automl.handlers.base import Handler
 
@@ -156,7 +157,7 @@ class MyController(GridController):
 
 class MyHandler(Handler):
     def handle_event(self, event, ctx):   # a Clara-style handler overriding handle_event itself
-        _log("event", event, ctx.get_prop("JOB_NAME") if event.endswith("_job") else None)
+        _log("event", event, ctx.get_prop(ContextKey.JOB_NAME) if event.endswith("_job") else None)
 
 class BrokenHandler(Handler):
     def end_job(self, ctx):
