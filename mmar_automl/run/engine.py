@@ -205,9 +205,9 @@ class Engine:
         return any(self._may_start(item) for item in self.scheduler.queue)
 
     def _may_start(self, item: QueuedRec) -> bool:
-        started = self.state.started_rec_ids()
-        max_jobs = self.plan.limits.max_jobs
-        return item.recommendation.rec_id in started or max_jobs is None or len(started) < max_jobs
+        """--max-jobs counts recommendations started: a retry of a started one may always start."""
+        started, max_jobs = self.state.started_rec_ids(), self.plan.limits.max_jobs
+        return max_jobs is None or item.recommendation.rec_id in started or len(started) < max_jobs
 
     def _check_stop_conditions(self) -> None:
         limit = self.plan.limits.time_limit

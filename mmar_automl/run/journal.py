@@ -122,14 +122,16 @@ class RunState:
     told: list[Outcome] = field(default_factory=list)             # in the order the controller got them
     pids: dict[str, int] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)       # the latest session's options (setup.RunPlan)
+    started: set[int] = field(default_factory=set)                # rec_ids that got a job
     forgiven: set[str] = field(default_factory=set)              # failed job uids that do not count (OOM back-off)
     sessions: int = 0
     ended: dict[str, Any] | None = None
 
     # -- derived views ------------------------------------------------------------------------
     def started_rec_ids(self) -> set[int]:
-        """Recommendations that got at least one job (what --max-jobs counts)."""
-        return {j.recommendation.rec_id for j in self.jobs.values()}
+        """Recommendations that got at least one job (what --max-jobs counts; kept by the replay, as the
+        engine asks for it on every pass of its loop)."""
+        return self.started
 
     def ordered_jobs(self) -> list[JobRecord]:
         return [self.jobs[u] for u in self.job_order]
@@ -205,6 +207,7 @@ def _apply_job_started(state: RunState, event: dict[str, Any]) -> None:
     job = JobRecord.from_json(event["job"])
     state.jobs[job.job_uid] = job
     state.job_order.append(job.job_uid)
+    state.started.add(job.recommendation.rec_id)
 
 
 def _apply_job_pid(state: RunState, event: dict[str, Any]) -> None:
@@ -215,6 +218,7 @@ def _apply_job_ended(state: RunState, event: dict[str, Any]) -> None:
     job = JobRecord.from_json(event["job"])
     if job.job_uid not in state.jobs:
         state.job_order.append(job.job_uid)
+        state.started.add(job.recommendation.rec_id)
     state.jobs[job.job_uid] = job
     if event.get("forgiven"):
         state.forgiven.add(job.job_uid)

@@ -190,6 +190,14 @@ def test_stop_work_stops_starting_jobs(tmp_path):
     assert ops.count("stopped") == 1 and ops[-1] == "run_ended"
 
 
+def test_stop_threshold_of_the_mmar_handler(tmp_path):
+    from mmar_automl.handlers.mmar import MMARHandler
+
+    result = make_engine(tmp_path / "m", FakeBackend(), handlers=[MMARHandler(stop_threshold=0.3)]).run()
+    assert result.reason == "stop_work by MMARHandler: W1_3_J3 scored 0.3 >= stop_threshold 0.3"
+    assert [j.score for j in result.jobs] == [0.1, 0.2, 0.3] and result.best.name == "W1_3_J3"
+
+
 def test_time_limit_aborts_running_jobs(tmp_path):
     backend = FakeBackend({0.1: ["hang"], 0.2: ["hang"]})
     result = make_engine(tmp_path / "m", backend, workers=2, time_limit=0.05).run()
