@@ -28,8 +28,9 @@ def run(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default: the MMAR folder name)."),
     log_models: Optional[str] = typer.Option(None, "--log-models", help="best | all | none"),
-    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
-    launcher: bool = typer.Option(True, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast) or start each cold."),
+    no_mlflow: Optional[bool] = typer.Option(None, "--no-mlflow/--mlflow", help="Do not track in MLflow (default: track)."),
+    launcher: Optional[bool] = typer.Option(
+        None, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast, the default) or start each cold."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Where jobs run: local (this machine, the default) or "
                                           "ray (a Ray cluster, pip install 'mmar-automl[ray]'; docs/ray.md)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDR", help="With --backend ray: auto "

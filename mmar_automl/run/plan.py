@@ -9,7 +9,7 @@ run header (``options``), so a resume reads the same values back: :func:`journal
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,22 +84,28 @@ class RunPlan:
             "compile": self.compile, "max_jobs": self.limits.max_jobs, "time_limit": self.limits.time_limit,
             "max_retries": self.limits.max_retries, "job_timeout": self.job_timeout, "seed": self.seed,
             "tracking_uri": self.tracking.tracking_uri, "experiment": self.tracking.experiment,
-            "log_models": self.tracking.log_models, "resume": self.resumed,
+            "log_models": self.tracking.log_models, "no_mlflow": not self.tracking.enabled, "resume": self.resumed,
         }
 
 
-# RunOptions field -> (key in the journaled options, the flag a user types). A resume takes the journaled
-# value where the command line gave none; a different value on the command line wins, with a note.
-JOURNALED = {
-    "workers": ("workers", "--workers"),
-    "jobs_per_gpu": ("jobs_per_gpu", "--jobs-per-gpu"),
-    "backend": ("backend", "--backend"),
-    "ray_address": ("ray_address", "--ray-address"),
-    "fast_paths": ("fast_paths", "--fast-paths"),
-    "compile": ("compile", "--compile"),
-    "max_jobs": ("max_jobs", "--max-jobs"),
-    "max_retries": ("max_retries", "--max-retries"),
-    "job_timeout": ("job_timeout", "--job-timeout"),
+# The RunOptions fields a resume takes from the journal when the command line leaves them out (the
+# journaled options use the same names), with their flags: (flag, the flag of False for on/off options).
+# A different value on the command line wins, with a note.
+JOURNALED: dict[str, tuple[str, str | None]] = {
+    "workers": ("--workers", None),
+    "jobs_per_gpu": ("--jobs-per-gpu", None),
+    "backend": ("--backend", None),
+    "ray_address": ("--ray-address", None),
+    "launcher": ("--launcher", "--no-launcher"),
+    "fast_paths": ("--fast-paths", "--no-fast-paths"),
+    "compile": ("--compile", "--no-compile"),
+    "max_jobs": ("--max-jobs", None),
+    "max_retries": ("--max-retries", None),
+    "job_timeout": ("--job-timeout", None),
+    "no_mlflow": ("--no-mlflow", "--mlflow"),
+    "tracking_uri": ("--tracking-uri", None),
+    "experiment": ("--experiment", None),
+    "log_models": ("--log-models", None),
 }
 
 
@@ -107,19 +113,25 @@ def journaled_defaults(opts: Any, saved: dict[str, Any], run_id: str) -> tuple[A
     """``opts`` (setup.RunOptions) with every option the command line left out taken from ``saved`` (the
     options of the run's latest session, RunState.options); and one note per option given with a value
     other than the journaled one (that value is used)."""
-    names = {f.name for f in fields(opts)}
     changes: dict[str, Any] = {}
     notes = []
-    for name, (key, flag) in JOURNALED.items():
-        if name not in names or key not in saved:
-            continue
-        given, journaled = getattr(opts, name), saved[key]
+    for name, flags in JOURNALED.items():
+        if name not in saved:
+            continue  # a journal older than this option
+        given, journaled = getattr(opts, name), saved[name]
         if given is None:
             changes[name] = journaled
         elif _show(given) != _show(journaled):
-            before = "the default" if journaled is None else _show(journaled)
-            notes.append(f"{flag} {_show(given)}: run {run_id} was started with {before}; using {_show(given)}")
+            before = "the default" if journaled is None else _flag(flags, journaled)
+            notes.append(f"{_flag(flags, given)}: run {run_id} was started with {before}; using {_flag(flags, given)}")
     return replace(opts, **changes), notes
+
+
+def _flag(flags: tuple[str, str | None], value: Any) -> str:
+    flag, off = flags
+    if off is not None:
+        return flag if value else off
+    return f"{flag} {_show(value)}"
 
 
 def _show(value: Any) -> str:

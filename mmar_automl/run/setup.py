@@ -18,7 +18,6 @@ is created under ``automl/`` (a run that fails validation leaves no trace), then
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
@@ -62,8 +61,8 @@ class RunOptions:
     tracking_uri: str | None = None
     experiment: str | None = None
     log_models: str | None = None
-    no_mlflow: bool = False
-    launcher: bool = True
+    no_mlflow: bool | None = None       # default False
+    launcher: bool | None = None        # default True
     backend: str | None = None          # local | ray (mmar_automl/backends); default local
     ray_address: str | None = None
     live: bool | None = None
@@ -324,12 +323,12 @@ def resolve_plan(opts: RunOptions, inputs: RunInputs, session: RunSession, gpus:
         run_id=session.run_id, run_dir=session.run_dir, mmar_root=inputs.root, seed=session.seed,
         workers=tuple(workers), gpus=tuple(gpus), workers_text=opts.workers,
         jobs_per_gpu=parse_jobs_per_gpu(opts.jobs_per_gpu), backend=backend, ray_address=opts.ray_address,
-        launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1",
+        launcher=opts.launcher is not False,
         fast_paths=True if opts.fast_paths is None else bool(opts.fast_paths), compile=bool(opts.compile),
         limits=Limits(max_jobs=opts.max_jobs, time_limit=opts.time_limit,  # time: this session's, never journaled
                       max_retries=opts.max_retries if opts.max_retries is not None else 0),
         job_timeout=opts.job_timeout, controller_workers=first_workers or None,
-        tracking=Tracking(opts.tracking_uri, opts.experiment, opts.log_models, not opts.no_mlflow),
+        tracking=Tracking(opts.tracking_uri, opts.experiment, opts.log_models, not opts.no_mlflow),  # None: on
         resumed=state is not None,
     )
 
@@ -396,8 +395,7 @@ def run_handlers(handlers: list[Any], opts: RunOptions, plan: Any, console: Any)
     from mmar_automl.handlers.console import ConsoleHandler
 
     handlers = list(handlers)
-    if (plan.tracking.enabled and not any(type(h).__name__ == "MLflowHandler" for h in handlers)
-            and importlib.util.find_spec("mmar_automl.handlers.mlflow") is not None):
+    if plan.tracking.enabled and not any(type(h).__name__ == "MLflowHandler" for h in handlers):
         from mmar_automl.handlers.mlflow import MLflowHandler
 
         handlers.append(MLflowHandler())
@@ -425,10 +423,11 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
     from mmar_automl.run.signals import Interrupts
 
     interrupts = Interrupts()
+    use_launcher = plan.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1"
     if plan.backend == "ray":
         from mmar_automl.backends import connect_ray
 
-        backend, workers = connect_ray(plan.ray_address, plan.workers_text, use_launcher=plan.launcher,
+        backend, workers = connect_ray(plan.ray_address, plan.workers_text, use_launcher=use_launcher,
                                        metrics=f"{_ckpt_dir(inputs.environment)}/metrics.jsonl")
         plan = replace(plan, workers=tuple(workers))
         for key, value in plan_props(plan).items():  # the cluster's workers, not the provisional ones
@@ -437,7 +436,7 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
         backend = None
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     if backend is None:
-        backend = LocalBackend(use_launcher=plan.launcher, launcher_log=plan.run_dir / "launcher.log", cancel=interrupts)
+        backend = LocalBackend(use_launcher=use_launcher, launcher_log=plan.run_dir / "launcher.log", cancel=interrupts)
     backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
     entry = default_entry()
     executor = components.executor
