@@ -21,16 +21,12 @@ def _score(value: float | None) -> str:
 
 
 class ConsoleHandler(Handler):
-    """``live``: None = decide from the terminal; ``console``: the rich Console it prints to (the CLI gives
-    its own; default: a plain one on stderr)."""
+    """``live``: None = decide from the terminal; ``console``: the rich Console it prints to (None: the
+    run's, ctx CONSOLE, given at start_automl; else a plain one on stderr)."""
 
     def __init__(self, live: bool | None = None, console: Any = None, **kwargs: Any):
-        if console is None:
-            from rich.console import Console
-
-            console = Console(stderr=True, markup=False, emoji=False, highlight=False)
-        self.console = console
-        self.live_mode = console.is_terminal if live is None else live
+        self._console = console
+        self._live_wanted = live
         self._live = None
         # keyed by job uid, not worker: with --jobs-per-gpu a worker runs several jobs at once
         self.running: dict[str, dict[str, Any]] = {}
@@ -41,8 +37,22 @@ class ConsoleHandler(Handler):
         self.workers: list[str] = []
         self.previous = 0  # jobs of earlier sessions (resume): not part of this session's throughput
 
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+        return self._console
+
+    @property
+    def live_mode(self) -> bool:
+        return self.console.is_terminal if self._live_wanted is None else self._live_wanted
+
     # -- events ----------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
+        if self._console is None:
+            self._console = ctx.get_prop(ContextKey.CONSOLE)
         self.workers = list(ctx.get_prop(ContextKey.WORKERS) or [])
         for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
             if job.state.is_finished():
