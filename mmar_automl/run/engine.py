@@ -326,11 +326,12 @@ class Engine:
         rec_id = job.recommendation.rec_id
         # --jobs-per-gpu: an out-of-memory failure on a shared GPU backs the GPU off and is re-run outside
         # --max-retries (journaled as forgiven).
-        forgiven = self.packer is not None and self.packer.job_ended(
+        oom_on_shared_gpu = self.packer is not None and self.packer.job_ended(
             job, self.scheduler.slots, _ckpt_dir(self.executor.environment))
         retry = False
         if job.state in (JobState.FAILED, JobState.TIMED_OUT) and self.stopping is None:
-            retry = forgiven or self.state.failures(rec_id) + 1 <= self.plan.limits.max_retries
+            retry = oom_on_shared_gpu or self.state.failures(rec_id) + 1 <= self.plan.limits.max_retries
+        forgiven = retry and oom_on_shared_gpu
         told = job.state is not JobState.ABORTED and not retry
         self._record_end(job, told=told, forgiven=forgiven)
         self.scheduler.release(job.job_uid, pids)
