@@ -108,6 +108,8 @@ JOURNALED: dict[str, tuple[str, str | None]] = {
     "log_models": ("--log-models", None),
 }
 
+_DEPENDS_ON = {"ray_address": "backend"}   # inherited only with the journaled value of the other option
+
 
 def journaled_defaults(opts: Any, saved: dict[str, Any], run_id: str) -> tuple[Any, list[str]]:
     """``opts`` (setup.RunOptions) with every option the command line left out taken from ``saved`` (the
@@ -119,6 +121,9 @@ def journaled_defaults(opts: Any, saved: dict[str, Any], run_id: str) -> tuple[A
         if name not in saved:
             continue  # a journal older than this option
         given, journaled = getattr(opts, name), saved[name]
+        parent = _DEPENDS_ON.get(name)
+        if given is None and parent is not None and _show(changes.get(parent, getattr(opts, parent))) != _show(saved.get(parent)):
+            continue  # e.g. --ray-address belongs to the journaled --backend ray, not to another backend
         if given is None:
             changes[name] = journaled
         elif _show(given) != _show(journaled):

@@ -52,3 +52,11 @@ def test_a_different_value_is_used_with_a_note():
 def test_an_option_missing_from_an_older_journal_is_left_as_given():
     opts, notes = journaled_defaults(RunOptions(mmar="m"), {"max_jobs": 3}, "r")
     assert (opts.workers, opts.max_jobs, notes) == (None, 3, [])
+
+
+def test_the_ray_address_goes_with_the_journaled_backend_only():
+    saved = {"backend": "ray", "ray_address": "head:6379"}
+    assert journaled_defaults(RunOptions(mmar="m"), saved, "r")[0].ray_address == "head:6379"
+    opts, notes = journaled_defaults(RunOptions(mmar="m", backend="local"), saved, "r")
+    assert (opts.backend, opts.ray_address) == ("local", None)
+    assert notes == ["--backend local: run r was started with --backend ray; using --backend local"]
