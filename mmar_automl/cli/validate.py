@@ -49,13 +49,20 @@ def validate(
 
 
 def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
-    """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
+    """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input.
+    The components are built and checked by the step ``run`` uses (setup.check_components)."""
     from mmar_automl.config.automl_config import load_automl_config
     from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.context import Context, ContextKey
+    from mmar_automl.run.setup import check_components
     from mmar_automl.search.parse import parse_search_space
 
     space = parse_search_space(load_json(train_path), train_path)
     automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
+    if automl is not None and len(space):  # as run builds them (a seed, one worker); BYOC classes not imported
+        check_components(mmar_root.resolve(), space, automl.controller, automl.executor, list(automl.handlers),
+                         Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}),
+                         byoc=False)
     return {
         **space.to_json(),
         "grid_size": space.grid_size,

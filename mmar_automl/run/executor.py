@@ -157,8 +157,10 @@ class MMARExecutor:
 
     def configure(self, *, mmar_root: Path, train_config: dict[str, Any], train_config_file: str,
                   environment: dict[str, Any] | None, backend: Backend, overrides: dict[str, str] | None = None,
-                  entry: str | None = None, job_timeout: float | None = None, run_marker: str = "") -> None:
-        """Called by the engine before any job (Clara had this wiring inside its own framework)."""
+                  entry: str | None = None, job_timeout: float | None = None, run_marker: str = "",
+                  space: Any = None) -> None:
+        """Called by setup.prepare_run before the engine is built (Clara had this wiring inside its own
+        framework; a BYOC executor is built from config_automl.json args, so the run's facts come here)."""
         self.mmar_root = Path(mmar_root).resolve()
         self.train_config = train_config
         self.train_config_file = train_config_file
@@ -168,6 +170,7 @@ class MMARExecutor:
         self.entry = entry or default_entry()
         self.job_timeout = job_timeout
         self.run_marker = run_marker
+        self._space = space
 
     # -- Clara's methods ------------------------------------------------------------------------
     def determine_search_space(self, ctx: Context):

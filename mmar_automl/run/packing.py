@@ -12,8 +12,9 @@ off (one job fewer there for the rest of the run) and is re-run; that retry does
 CPU workers: ``N`` gives each CPU worker slot N jobs; ``auto`` has nothing to measure and keeps one.
 
 The policy (:class:`PackingPolicy`) is pure: it sees GPU readings and job records, so it is tested with
-fake NVML readings. :class:`Packer` connects it to the engine: the scheduler asks ``admit``, the engine
-asks ``job_ended`` whether an OOM failure is re-run, and as a handler it follows the jobs' metrics lines.
+fake NVML readings. :class:`Packer` connects it to a run: setup builds it from the RunPlan and gives it to
+the engine's constructor; the scheduler asks ``admit``, the engine asks ``job_ended`` whether an OOM
+failure is re-run and passes it each running job's metrics lines (``job_metrics``).
 NVML only, never torch.cuda (DESIGN.md section 9).
 """
 
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import UsageError
-from mmar_automl.handlers.base import Handler
 
 log = logging.getLogger("mmar_automl.run.packing")
 
@@ -152,9 +152,9 @@ def nvml_reader() -> Callable[[int], Reading | None] | None:
 
 # -- the engine's side ---------------------------------------------------------------------------------
 
-class Packer(Handler):
+class Packer:
     """Connects a :class:`PackingPolicy` to a run: ``admit`` for the scheduler, ``job_ended`` for the
-    engine's retry decision, and (as a handler) the jobs' metrics lines for their peaks."""
+    engine's retry decision, ``job_metrics`` for the running jobs' peaks."""
 
     def __init__(self, policy: PackingPolicy, gpus: list[Any] | None = None,
                  reader: Callable[[int], Reading | None] | None | bool = True):
@@ -162,8 +162,6 @@ class Packer(Handler):
         self.nvml_of = {g.index: g.nvml_index for g in gpus or []}
         self._reader = nvml_reader() if reader is True else (reader or None)
         self.residents: dict[str, Resident] = {}
-        self.forgiven: set[str] = set()   # job uids re-run after an OOM back-off: not counted as failures
-        self.scheduler: Any = None
 
     # the scheduler's question
     def admit(self, slot: Any, slots: list[Any]) -> bool:
@@ -181,30 +179,25 @@ class Packer(Handler):
     def _resident(self, uid: str) -> Resident:
         return self.residents.setdefault(uid, Resident(uid))
 
-    # the engine's question, before it records the end of ``job``
-    def job_ended(self, job: Any) -> bool:
-        """Learn the job's peak; True when it failed with OOM on a shared GPU and is to be re-run."""
+    # the engine's question, before it records the end of ``job`` (its slot is still busy)
+    def job_ended(self, job: Any, slots: list[Any], ckpt_dir: str = "models") -> bool:
+        """Learn the job's peak; True when it failed with OOM on a shared GPU and is to be re-run (the
+        engine journals such a failure as forgiven: it does not count against --max-retries)."""
         resident = self.residents.pop(job.job_uid, None)
-        peak = _peak_of(Path(job.folder) / "models") if job.folder else None
+        peak = _peak_of(Path(job.folder) / ckpt_dir) if job.folder else None
         peak = max(peak or 0, (resident.peak if resident else 0) or 0) or None
         failed = str(getattr(job.state, "value", job.state)).upper() == "FAILED"
         oom = failed and is_oom(job.reason, job.log_tail)
         retry = False
         for gpu in job.gpus:
-            sharing = sum(1 for s in (self.scheduler.slots if self.scheduler else [])
-                          if s.busy is not None and gpu in s.spec.gpus)
+            sharing = sum(1 for s in slots if s.busy is not None and gpu in s.spec.gpus)
             retry = self.policy.job_ended(gpu, peak, oom, max(sharing, 1)) or retry
-        if retry:
-            self.forgiven.add(job.job_uid)
         return retry
 
-    # handler: follow the running jobs' metrics lines
-    def job_metrics(self, ctx: Any) -> None:
-        job = ctx.get_prop("JOB")
-        if job is None:
-            return
+    # the running jobs' metrics lines, as the engine reads them
+    def job_metrics(self, job: Any, records: list[dict[str, Any]]) -> None:
         resident = self._resident(job.job_uid)
-        for record in ctx.get_prop("METRICS") or []:
+        for record in records:
             peak = record.get("peak_gpu_memory_bytes")
             if isinstance(peak, int):
                 resident.peak = max(resident.peak or 0, peak)
@@ -238,27 +231,17 @@ def expand_workers(workers: list[Any], per_worker: int) -> list[Any]:
     return out
 
 
-def install(engine: Any, mode: Mode, reader: Callable[[int], Reading | None] | None | bool = True) -> Packer | None:
-    """Give ``engine`` (built by runsetup.prepare_run, not yet run) ``mode`` jobs per GPU. Returns the Packer
-    (None for 1). Also caps each job's CPU threads so that packed jobs do not fight over the cores."""
+def slots_per_worker(mode: Mode, has_gpu: bool) -> int:
+    """Worker slots per ``--workers`` worker: N, or for ``auto`` the most a GPU may hold (CPU workers have
+    nothing to measure: one)."""
+    if mode == AUTO:
+        return AUTO_MAX_PER_GPU if has_gpu else 1
+    return int(mode)
+
+
+def make_packer(mode: Mode, gpus: list[Any], has_gpu: bool,
+                reader: Callable[[int], Reading | None] | None | bool = True) -> Packer | None:
+    """The Packer of a run with ``mode`` jobs per GPU (None for 1: nothing to decide)."""
     if mode == 1:
         return None
-    from mmar_automl.context import ContextKey
-    from mmar_automl.run.scheduler import Scheduler
-
-    policy = PackingPolicy(mode=mode)
-    has_gpu = any(w.gpus for w in engine.workers)
-    per_worker = policy.slots_per_worker if (has_gpu or mode != AUTO) else 1
-    workers = expand_workers(engine.workers, per_worker)
-    engine.workers = workers
-    resume = getattr(engine, "resume", None)
-    engine.scheduler = Scheduler(workers, engine.gpus, resume.worker_seq() if resume else None)
-    engine.ctx.set_prop(ContextKey.NUM_WORKERS, len(workers))
-    engine.ctx.set_prop("WORKERS", [w.label for w in workers])
-    packer = Packer(policy, engine.gpus, reader=reader if has_gpu else None)
-    packer.scheduler = engine.scheduler
-    engine.scheduler.admit = packer.admit
-    engine.packing = packer
-    engine.handlers.append(packer)
-    return packer  # the engine shares the CPU cores among all slots (workers.threads_per_job)
-
+    return Packer(PackingPolicy(mode=mode), gpus, reader=reader if has_gpu else None)
