@@ -227,7 +227,7 @@ def expand_workers(workers: list[Any], per_worker: int) -> list[Any]:
     out = []
     for w in workers:
         for _ in range(per_worker):
-            out.append(WorkerSpec(len(out) + 1, list(w.gpus)))
+            out.append(WorkerSpec(len(out) + 1, list(w.gpus), cpu_ranks=w.cpu_ranks))
     return out
 
 
