@@ -59,11 +59,11 @@ GIB = 2**30
 def make_mmar(root: Path, volumes: int, size: int, seed: int = 0) -> Path:
     """The segmentation_3d template with ``volumes`` synthetic pairs of ``size``^3 (3/4 train, 1/4 validation)."""
     from mmar_automl.scaffold.init import init_mmar
-    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.config.mmar import Mmar
     from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
 
     init_mmar(root, TEMPLATE, force=True)
-    env = open_mmar(root).environment
+    env = Mmar.at(root).absolute_environment()
     write_dataset(SyntheticSpec("segmentation", volumes, size, seed=seed, noise=0.5), Path(env["DATA_ROOT"]),
                   Path(env["DATASET_JSON"]))
     return root
@@ -91,12 +91,12 @@ def child_env(extra_path: list[Path]) -> dict[str, str]:
 def part_a(sizes: dict[str, Any], device: str, work: Path, with_compile: bool) -> dict[str, Any]:
     import torch
 
-    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.config.mmar import Mmar
 
     t0 = time.monotonic()
     root = make_mmar(work / "mmar_a", sizes["a_volumes"], sizes["a_size"])
     made = time.monotonic() - t0
-    env = open_mmar(root).environment
+    env = Mmar.at(root).absolute_environment()
     gpu = device == "cuda"
     amp16 = torch.float16 if gpu else torch.bfloat16  # the tutorials' AMP; the CPU autocasts only in bf16
     rows: list[dict[str, Any]] = []
@@ -250,9 +250,9 @@ def _trainer(sizes: dict[str, Any], device: str, root: Path, fast: bool, amp: bo
 
 
 def _train_count(root: Path) -> int:
-    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.config.mmar import Mmar
 
-    datalist = json.loads(Path(open_mmar(root).environment["DATASET_JSON"]).read_text())
+    datalist = json.loads(Path(Mmar.at(root).absolute_environment()["DATASET_JSON"]).read_text())
     return len(datalist["training"])
 
 

@@ -428,17 +428,28 @@ def test_live_console_renders(tmp_path, light_env):
 
 
 def test_set_overrides_reach_the_job_and_stick_on_resume(tmp_path, light_env, capsys):
+    """--set values are written into each job folder's config and environment.json (the folder
+    reproduces the job by itself; no --set in the job's argv), journaled, and reused by --resume."""
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
     assert _run(mmar, "--set", "score=0.9") == 2  # a searched key cannot be fixed
     assert "searched" in capsys.readouterr().err
-    assert _run(mmar, "--run-id", "s", "--set", "DATA_ROOT=data", "--set", "epochs=3", "--max-jobs", "1") == 0
+    assert _run(mmar, "--run-id", "s", "--set", "DATA_ROOT=data", "epochs=3", "--max-jobs", "1") == 0
     run_dir = mmar / "automl" / "s"
-    argv = json.loads((run_dir / "W1_1_J1" / "models" / "env.json").read_text())["argv"]
-    assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
+
+    def job_files(name):
+        folder = run_dir / name
+        return (json.loads((folder / "models" / "env.json").read_text())["argv"],
+                json.loads((folder / "config" / "config_train.json").read_text()),
+                json.loads((folder / "config" / "environment.json").read_text()))
+
+    argv, config, env = job_files("W1_1_J1")
+    assert argv[1:] == ["--config", "config/config_train.json"]
+    assert config["epochs"] == 3 and env["DATA_ROOT"] == str((mmar / "data").resolve())
     assert _run(mmar, "--resume", "s", "--set", "epochs=4") == 2
     assert _run(mmar, "--resume", "s", "--max-jobs", "2") == 0
-    argv = json.loads((run_dir / "W1_2_J2" / "models" / "env.json").read_text())["argv"]
-    assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
+    argv, config, env = job_files("W1_2_J2")
+    assert argv[1:] == ["--config", "config/config_train.json"]
+    assert config["epochs"] == 3 and env["DATA_ROOT"] == str((mmar / "data").resolve())
 
 
 def test_a_run_that_died_before_its_first_event_can_start_again(tmp_path, light_env, capsys):
