@@ -71,7 +71,7 @@ def locate(root: Path, given: str | Path | None, default: str) -> Path:
         return root / default
     path = Path(given)
     if path.is_absolute() or path.exists():
-        return path
+        return path.absolute()
     return root / path
 
 

@@ -17,7 +17,6 @@ Anything else is exit 2 with a did-you-mean. Values are JSON when they parse (2,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +38,13 @@ TRACEOUT_NOTE = ("--set traceout={value}: has no effect here: each job's output 
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: JSON when it parses (2, 1e-3, true, [32,32,32], "x"), else the plain string."""
+    """A ``--set`` value: JSON when it parses strictly (2, 1e-3, true, [32,32,32], "x"), else the plain
+    string (``NaN`` stays the word: a config holding NaN would not be JSON)."""
+    from mmar_automl.config.jsonfile import loads_json
+
     try:
-        return json.loads(text)
-    except ValueError:
+        return loads_json(text)
+    except ConfigError:
         return text
 
 
