@@ -85,9 +85,6 @@ class RunKeys:
         run = {k: str(v) for k, v in overrides.items() if k in RUN_KEYS}
         return cls(**run), {k: v for k, v in overrides.items() if k not in RUN_KEYS}
 
-    def given(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in RUN_KEYS if getattr(self, k) is not None}
-
 
 def is_json_path(key: str) -> bool:
     return "." in key or "[" in key
@@ -110,19 +107,23 @@ def check_overrides(overrides: Mapping[str, Any], config: dict[str, Any], enviro
 
 
 def check_not_searched(overrides: Mapping[str, Any], space: Any, file: str) -> None:
-    """A searched key fixed with --set would hide the search: exit 2. ``space`` is a SearchSpace."""
-    searched = {}
+    """A searched key fixed with --set would hide the search: exit 2. ``space`` is a SearchSpace; a
+    consumer's value goes where search/render.py writes it (``args.<arg>``, ``disabled``, a top-level key)."""
+    searched: dict[tuple, str] = {}
     for dim in space:
         for consumer in dim.consumers:
-            path = [*consumer.component, consumer.arg]
-            searched[".".join(str(p) for p in path)] = dim.name
-            if consumer.component == ():
-                searched[consumer.arg] = dim.name
+            if consumer.arg == "@disabled":
+                where = (*consumer.component, "disabled")
+            elif not consumer.component:
+                where = (consumer.arg,)
+            else:
+                where = (*consumer.component, "args", consumer.arg)
+            searched[where] = dim.name
     for key in overrides:
-        dotted = ".".join(str(p) for p in split_json_path(key))
-        if key in searched or dotted in searched:
-            raise UsageError(f"--set {key}: this key is searched ({file} search blocks, dimension "
-                             f"{searched.get(key) or searched[dotted]!r}); a fixed value would hide the search")
+        dim = searched.get(tuple(split_json_path(key)))
+        if dim is not None:
+            raise UsageError(f"--set {key}: this key is searched ({file} search blocks, dimension {dim!r}); "
+                             "a fixed value would hide the search")
 
 
 def apply_overrides(config: dict[str, Any], environment: dict[str, Any], overrides: Mapping[str, Any],
