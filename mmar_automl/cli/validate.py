@@ -14,32 +14,37 @@ import typer
 
 from mmar_automl.cli import app
 
-DEFAULT_TRAIN_CONFIG = Path("config") / "config_train.json"
-DEFAULT_AUTOML_CONFIG = Path("config") / "config_automl.json"
 
-
-@app.command()
+@app.command(context_settings={"allow_interspersed_args": True})
 def validate(
     mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json)."),
+    extra: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     train_config: Optional[Path] = typer.Option(
         None, "--train-config", help="config_train.json to check [default: MMAR_ROOT/config/config_train.json]."),
     automl_config: Optional[Path] = typer.Option(
         None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
         "skipped when missing]."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", metavar="KEY=VALUE", help="Check --set values as `run` and `train` do (a key must exist; a "
+        "searched key cannot be fixed); the space shown is the one with them written in."),
     as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
 ) -> None:
     """Check an MMAR's configs and show its search space: dimensions, PRLs, choices, grid size."""
     from mmar_automl.cli.console import console
+    from mmar_automl.config.mmar import Mmar
+    from mmar_automl.config.overrides import set_items
     from mmar_automl.errors import ConfigError
 
     if not mmar_root.is_dir():
         what = "is not a folder" if mmar_root.exists() else "not found"
         raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
-    train_path = _resolve(mmar_root, train_config, DEFAULT_TRAIN_CONFIG)
-    automl_path = _resolve(mmar_root, automl_config, DEFAULT_AUTOML_CONFIG)
-    report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
+    mmar = Mmar.open(mmar_root, train_config, automl_config, set_items(overrides, extra, "validate"),
+                     relative_labels=False)
+    automl_path = mmar.automl_config_file
+    report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
-        console.print(f"note: no {automl_path}: checked {train_path} only", soft_wrap=True)
+        console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only", soft_wrap=True)
     if as_json:
         import json
 
@@ -48,19 +53,22 @@ def validate(
         _print_table(report)
 
 
-def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
-    """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input.
-    The components are built and checked by the step ``run`` uses (setup.check_components)."""
+def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
+    """Check both configs (the train config as ``Mmar.open`` read it, --set values in); return what
+    ``--json`` prints. Raises ConfigError/UsageError on bad input. The components are built and checked
+    by the step ``run`` uses (setup.check_components)."""
     from mmar_automl.config.automl_config import load_automl_config
-    from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.config.overrides import check_not_searched
     from mmar_automl.context import Context, ContextKey
     from mmar_automl.run.setup import check_components
     from mmar_automl.search.parse import parse_search_space
 
-    space = parse_search_space(load_json(train_path), train_path)
-    automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
+    train_path = mmar.train_config_file
+    space = parse_search_space(mmar.train_config, train_path)
+    check_not_searched(mmar.overrides, space, str(train_path))
+    automl = load_automl_config(automl_path, mmar.root) if automl_path is not None else None
     if automl is not None and len(space):  # as run builds them (a seed, one worker); BYOC classes not imported
-        check_components(mmar_root.resolve(), space, automl.controller, automl.executor, list(automl.handlers),
+        check_components(mmar.root, space, automl.controller, automl.executor, list(automl.handlers),
                          Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}),
                          byoc=False)
     return {
@@ -71,16 +79,6 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
     }
-
-
-def _resolve(root: Path, given: Path | None, default: Path) -> Path:
-    # A relative --train-config is taken from the current folder when it exists there, else from the MMAR root
-    # (Clara's commands/ scripts pass paths such as config/config_train.json relative to the MMAR).
-    if given is None:
-        return root / default
-    if given.is_absolute() or given.exists():
-        return given
-    return root / given
 
 
 def _print_table(report: dict[str, Any]) -> None:

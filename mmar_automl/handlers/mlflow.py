@@ -23,7 +23,7 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
-from mmar_automl.tracking.records import METRIC_KINDS
+from mmar_automl.run.outputs import METRIC_KINDS
 
 log = logging.getLogger("mmar_automl.mlflow")
 
@@ -76,6 +76,7 @@ class MLflowHandler(Handler):
 
     # -- events ------------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
+        from mmar_automl.config.mmar import Mmar
         from mmar_automl.tracking.spool import Spool
 
         self._console = ctx.get_prop(ContextKey.CONSOLE)
@@ -84,7 +85,7 @@ class MLflowHandler(Handler):
 
         mmar_root = Path(ctx.get_prop(ContextKey.MMAR_ROOT) or ".").resolve()
         run_id = str(ctx.get_prop(ContextKey.RUN_ID))
-        run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR) or mmar_root / "automl" / run_id)
+        run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR) or Mmar.at(mmar_root).run_dir(run_id))
         self._state_path = run_dir / STATE_NAME
         resumed = self._state_path.exists()
         self._state = json.loads(self._state_path.read_text()) if resumed else {}
@@ -218,10 +219,10 @@ class MLflowHandler(Handler):
             return
         best = self._state.get("best")
         if self.log_models == "best" and best:
-            from mmar_automl.tracking.records import ckpt_dir
+            from mmar_automl.run.outputs import JobOutputs
 
             self.writer.submit({"op": "artifacts", "uid": f"job:{best['job_uid']}",
-                                "files": [[str(ckpt_dir(best["folder"]) / "model.pt"), "model"]]})
+                                "files": [[str(JobOutputs.of(best["folder"]).model_file), "model"]]})
         # An interrupted run (Ctrl-C) is KILLED until `run --resume` reopens it.
         interrupted = bool(ctx.get_prop(ContextKey.INTERRUPTED))
         stop_reason = ctx.get_prop(ContextKey.STOP_REASON)

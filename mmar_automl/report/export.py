@@ -4,8 +4,8 @@ What DEST holds (docs/report.md says the same for users):
 - the job folder's key content (config/ with the concrete config_train.json, commands/, resources/,
   docs/, custom/BYOC code); the job's config already has absolute data paths, and its
   environment.json absolute ``DATA_ROOT``/``DATASET_JSON``, so DEST works from anywhere on this machine;
-- the run's ``--set`` values written in (the job trained with them on top of its concrete config);
-- the job's best checkpoint at ``MMAR_CKPT`` (environment.json; default ``models/model.pt``), with
+- the run's ``--set`` values, which the job folder's config and environment.json already hold;
+- the job's best checkpoint at ``MMAR_CKPT`` (environment.json; default ``<MMAR_CKPT_DIR>/model.pt``), with
   ``MMAR_CKPT`` written into environment.json, and a first-level ``dont_load_ckpt_model`` set to false
   so that the config's CheckpointLoader (``load_path: {MMAR_CKPT}``) starts from the exported weights;
 - ``docs/automl_export.json`` and ``.md`` (run, job, score, parameters, config difference from the base
@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import ENVIRONMENT_FILE, TRAIN_CONFIG
 from mmar_automl.errors import UsageError
-from mmar_automl.report.data import CONFIG_FILE, best_config_diff, diff_label, load_report
+from mmar_automl.report.data import best_config_diff, diff_label, load_report
+from mmar_automl.run.outputs import JobOutputs
+from mmar_automl.train.outputs import MODEL_FILE
 
-ENV_FILE = "config/environment.json"
-MODEL_NAME = "model.pt"
 
 
 @dataclass
@@ -52,8 +53,8 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     if best is None:
         raise UsageError(f"run {report.run_id} has no scored job: nothing to export")
     job_dir = Path(best.record.folder)
-    if not (job_dir / CONFIG_FILE).is_file():
-        raise UsageError(f"{job_dir / CONFIG_FILE}: the best job's folder is gone; cannot export {best.name}")
+    if not (job_dir / TRAIN_CONFIG).is_file():
+        raise UsageError(f"{job_dir / TRAIN_CONFIG}: the best job's folder is gone; cannot export {best.name}")
     if dest == job_dir or job_dir in dest.parents:
         raise UsageError(f"{dest}: choose a folder outside the job folder {job_dir}")
 
@@ -65,28 +66,31 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     notes: list[str] = []
     try:
         clone_key_content(job_dir, tmp)
-        _write_overrides(tmp, _job_overrides(report, job_dir), notes)
-        env = _read_json(tmp / ENV_FILE) or {}
-        ckpt_dir = _relative(env.get("MMAR_CKPT_DIR")) or "models"
-        model_rel = _relative(env.get("MMAR_CKPT")) or f"{ckpt_dir}/{MODEL_NAME}"
-        source = _checkpoint(report, job_dir / report.ckpt_dir / MODEL_NAME)
+        if report.overrides:
+            notes.append("the run's --set values are written in: " + " ".join(
+                f"{k}={v}" for k, v in report.overrides.items()) + " (the job's config and environment.json hold them)")
+        env = _read_json(tmp / ENVIRONMENT_FILE) or {}
+        job_outputs = JobOutputs.of(job_dir)
+        ckpt_dir = job_outputs.ckpt_subdir
+        model_rel = _relative(env.get("MMAR_CKPT")) or f"{ckpt_dir}/{MODEL_FILE}"
+        source = _checkpoint(report, job_outputs.model_file)
         model = None
         if source is not None:
             model = tmp / model_rel
             model.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, model)
             env["MMAR_CKPT"] = model_rel
-            write_json_atomic(tmp / ENV_FILE, env)
-            config = _read_json(tmp / CONFIG_FILE)
+            write_json_atomic(tmp / ENVIRONMENT_FILE, env)
+            config = _read_json(tmp / TRAIN_CONFIG)
             if isinstance(config, dict) and "dont_load_ckpt_model" in config:
                 config["dont_load_ckpt_model"] = False
-                write_json_atomic(tmp / CONFIG_FILE, config)
+                write_json_atomic(tmp / TRAIN_CONFIG, config)
                 notes.append("dont_load_ckpt_model set to false: training starts from the exported model")
             else:
                 notes.append("the config has no dont_load_ckpt_model key: point a CheckpointLoader at "
                              "{MMAR_CKPT} to continue from the exported model")
         else:
-            notes.append(f"{best.name} kept no {MODEL_NAME} (num_mmars_to_keep?): exported without weights")
+            notes.append(f"{best.name} kept no {MODEL_FILE} (num_mmars_to_keep?): exported without weights")
         (tmp / ckpt_dir).mkdir(parents=True, exist_ok=True)
         _write_docs(report, tmp, model_rel if model is not None else None, notes)
         if dest.exists():
@@ -99,50 +103,14 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
                         notes)
 
 
-def _job_overrides(report: Any, job_dir: Path) -> dict[str, str]:
-    """The ``--set`` values the job trained with: its automl_job.json (paths already absolute), else the
-    run's journal header."""
-    info = _read_json(job_dir / "automl_job.json")
-    if isinstance(info, dict) and isinstance(info.get("overrides"), dict):
-        return {str(k): str(v) for k, v in info["overrides"].items()}
-    from mmar_automl.run.jobfolder import absolutize_overrides
-
-    return absolutize_overrides(report.overrides, report.mmar_root)
-
-
-def _write_overrides(root: Path, overrides: dict[str, str], notes: list[str]) -> None:
-    """Write ``--set`` values into the exported config/environment, by the rule of
-    ``mmar.load_train_config``: a JSON path edits the config; a plain key sets the environment variable
-    of that name if there is one, and the first-level config key if it exists or is no environment key."""
-    if not overrides:
-        return
-    from mmar_automl.run.jobfolder import write_json_atomic
-    from mmar_automl.config.mmar import parse_value, set_json_path
-
-    config, env = _read_json(root / CONFIG_FILE), _read_json(root / ENV_FILE)
-    env = env if isinstance(env, dict) else {}
-    for key, text in overrides.items():
-        value = parse_value(text)
-        if "." in key or "[" in key:
-            set_json_path(config, key, value, root / CONFIG_FILE)
-            continue
-        if key in env:
-            env[key] = value
-        if key in config or key not in env:
-            config[key] = value
-    write_json_atomic(root / CONFIG_FILE, config)
-    write_json_atomic(root / ENV_FILE, env)
-    notes.append("the run's --set values are written in: " + " ".join(f"{k}={v}" for k, v in overrides.items()))
-
-
 def _checkpoint(report: Any, job_model: Path) -> Path | None:
-    """The job's model.pt, else ``automl/<run>/best/models/model.pt`` when best/ holds that job."""
+    """The job's model.pt, else the copy in ``automl/<run>/best/`` when best/ holds that job."""
     if job_model.is_file():
         return job_model
     best_dir = report.run_dir / "best"
     info = _read_json(best_dir / "best.json")
     if isinstance(info, dict) and info.get("job_uid") == report.best.record.job_uid:
-        candidate = best_dir / "models" / MODEL_NAME
+        candidate = JobOutputs.of(best_dir).model_file
         if candidate.is_file():
             return candidate
     return None
@@ -171,9 +139,8 @@ def _write_docs(report: Any, root: Path, model_rel: str | None, notes: list[str]
     (docs / "automl_export.md").write_text("\n".join(lines), encoding="utf-8")
     job_docs = docs / "automl_job"
     job_docs.mkdir(exist_ok=True)
-    job_dir = Path(best.record.folder)
-    for src in (job_dir / report.ckpt_dir / "train_stats.json", job_dir / report.ckpt_dir / "metrics.jsonl",
-                job_dir / "log.txt", job_dir / "automl_job.json"):
+    outputs = JobOutputs.of(best.record.folder)
+    for src in (outputs.stats_file, outputs.metrics_file, outputs.log_file, outputs.folder / "automl_job.json"):
         if src.is_file():
             shutil.copy2(src, job_docs / src.name)
 

@@ -27,7 +27,7 @@ from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.run import resume as resuming
-from mmar_automl.run.executor import MMARExecutor, RunningJob, _ckpt_dir
+from mmar_automl.run.executor import MMARExecutor, RunningJob
 from mmar_automl.run.exits import EXIT_ERRORS, exit_code, final_jobs
 from mmar_automl.run.job import JobRecord, best_job
 from mmar_automl.run.journal import FORMAT_VERSION, JOURNAL_NAME, JournalWriter, Op, RunState, outcome_of
@@ -164,7 +164,7 @@ class Engine:
                 self._accept(recs, after=after, queue=False)  # the dead orchestrator never journaled it
             # Jobs the dead orchestrator left RUNNING: keep a result they finished, else re-run them.
             for job in state.running():
-                settled, told = resuming.settle_interrupted(job, _ckpt_dir(self.executor.environment))
+                settled, told = resuming.settle_interrupted(job)
                 self._record_end(settled, told=told)
                 if told and not self.interrupts():  # the controller still learns from it (queued below)
                     self._accept(self.controller.refine_recommendation(outcome_of(settled), self.ctx),
@@ -326,8 +326,7 @@ class Engine:
         rec_id = job.recommendation.rec_id
         # --jobs-per-gpu: an out-of-memory failure on a shared GPU backs the GPU off and is re-run outside
         # --max-retries (journaled as forgiven).
-        oom_on_shared_gpu = self.packer is not None and self.packer.job_ended(
-            job, self.scheduler.slots, _ckpt_dir(self.executor.environment))
+        oom_on_shared_gpu = self.packer is not None and self.packer.job_ended(job, self.scheduler.slots)
         retry = False
         if job.state in (JobState.FAILED, JobState.TIMED_OUT) and self.stopping is None:
             retry = oom_on_shared_gpu or self.state.failures(rec_id) + 1 <= self.plan.limits.max_retries

@@ -18,7 +18,8 @@ from typing import Any
 from mmar_automl.context import Context
 from mmar_automl.errors import JournalError
 from mmar_automl.recommendation import JobState, Recommendation
-from mmar_automl.run.executor import judge, read_log_tail, read_train_stats
+from mmar_automl.run.executor import judge
+from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.run.job import JobRecord
 from mmar_automl.run.journal import RunState
 
@@ -48,11 +49,11 @@ def replay_controller(controller: Any, ctx: Context, state: RunState, journal: P
     return missing
 
 
-def settle_interrupted(job: JobRecord, ckpt_dir: str) -> tuple[JobRecord, bool]:
+def settle_interrupted(job: JobRecord) -> tuple[JobRecord, bool]:
     """A job the dead orchestrator left RUNNING -> (its final record, told): a result it finished is
     kept (the controller learns from it), anything else is ABORTED (re-run)."""
-    folder = Path(job.folder)
-    stats = read_train_stats(folder / ckpt_dir)
+    outputs = JobOutputs.of(job.folder)
+    stats = outputs.stats()
     job = copy.deepcopy(job)
     if stats is not None and str(stats.get("status", "")).lower() == "complete":
         state, score, reason = judge(0, stats, "")
@@ -61,7 +62,7 @@ def settle_interrupted(job: JobRecord, ckpt_dir: str) -> tuple[JobRecord, bool]:
         return job, True
     job.state = JobState.ABORTED
     job.reason = "interrupted: the orchestrator stopped while it ran"
-    job.log_tail = read_log_tail(folder / "log.txt")
+    job.log_tail = outputs.log_tail()
     job.ended_at = time.time()
     return job, False
 

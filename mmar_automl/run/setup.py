@@ -6,7 +6,8 @@ is created under ``automl/`` (a run that fails validation leaves no trace), then
 1. ``check_options``       the command line alone (limits, backend, --jobs-per-gpu): UsageError
 2. ``read_resumed``        ``--resume``: the journal's state; options left out default to the journaled
                            ones (``plan.journaled_defaults``), a different value is used with a note
-3. ``load_inputs``         the MMAR: train config, search space, config_automl.json, environment.json
+3. ``load_inputs``         the MMAR as ``config.mmar.Mmar`` opened it (train config with --set written in,
+                           environment.json): search space, config_automl.json
 4. ``check_resume`` / ``new_run``   the run folder, the seed, the --set values; on resume, the same
                            space, controller and config as journaled (JournalError naming what changed)
 5. ``resolve_plan``        every run option into one frozen RunPlan (workers, GPUs, packing, limits ...)
@@ -26,10 +27,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar, ckpt_dir_name
+from mmar_automl.config.overrides import RunKeys, check_not_searched
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
-DEFAULT_TRAIN = "config/config_train.json"
-DEFAULT_AUTOML = "config/config_automl.json"
 DEFAULT_TRIALS = 30
 
 
@@ -84,17 +85,19 @@ class PreparedRun:
 class RunInputs:
     """What the MMAR holds for a run (read once; config/mmar.py's Mmar owns these facts)."""
 
-    root: Path
-    train_file: Path
+    mmar: Mmar                          # train config and environment with the --set values written in
     train_name: str                     # as shown in messages and journaled (relative to the root)
-    train_config: dict[str, Any]
+    train_hash: str                     # of the train config file as written (resume refuses a changed one)
     space: Any
     automl_name: str
     automl_data: dict[str, Any]         # config_automl.json as read (or the default controller)
     controller_spec: Any
     executor_spec: Any
     handler_specs: list[Any]
-    environment: dict[str, Any] | None
+
+    @property
+    def root(self) -> Path:
+        return self.mmar.root
 
 
 @dataclass
@@ -104,7 +107,7 @@ class RunSession:
     run_id: str
     run_dir: Path
     seed: int
-    overrides: dict[str, str]
+    overrides: dict[str, Any]
     state: Any = None                   # journal.RunState of the run resumed (None: a new run)
 
 
@@ -124,18 +127,19 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     from mmar_automl.run.engine import run_context
 
     check_options(opts)
-    root = Path(opts.mmar).resolve()
-    state = read_resumed(opts, root)
+    state = read_resumed(opts, Mmar.at(opts.mmar))
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
-    inputs = load_inputs(opts, root)
+    mmar = Mmar.open(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(opts, state))
+    opts = _with_run_keys(opts, mmar.run_keys)
+    inputs = load_inputs(opts, mmar)
     session = check_resume(opts, inputs, state) if state is not None else new_run(opts, inputs)
     plan = resolve_plan(opts, inputs, session, gpus)
     ctx = run_context(plan, inputs.space, **{ContextKey.CONTROLLER: inputs.controller_spec.label,
                                              ContextKey.CONSOLE: console})
     specs = [s for s in inputs.handler_specs if not (opts.no_mlflow and s.name == "MLflowHandler")]
-    components = check_components(root, inputs.space, inputs.controller_spec, inputs.executor_spec, specs, ctx)
+    components = check_components(inputs.root, inputs.space, inputs.controller_spec, inputs.executor_spec, specs, ctx)
     handlers = run_handlers(components.handlers, opts, plan, console)
     return start_engine(plan, inputs, session, components, handlers, ctx, notes, nvml_reader)
 
@@ -164,7 +168,7 @@ def check_options(opts: RunOptions) -> None:
 
 # -- 2. a resume's journal ----------------------------------------------------------------------------
 
-def read_resumed(opts: RunOptions, root: Path) -> Any:
+def read_resumed(opts: RunOptions, mmar: Mmar) -> Any:
     """The RunState of ``--resume RUN_ID`` (None for a new run); UsageError when there is no such run."""
     from mmar_automl.run.jobfolder import validate_run_id
     from mmar_automl.run.journal import load_run_state
@@ -172,7 +176,7 @@ def read_resumed(opts: RunOptions, root: Path) -> Any:
     if not opts.resume:
         return None
     run_id = validate_run_id(opts.resume)
-    run_dir = root / "automl" / run_id
+    run_dir = mmar.run_dir(run_id)
     if not _has_journal(run_dir):
         hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else ""
         raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
@@ -185,54 +189,65 @@ def _with_journaled(opts: RunOptions, state: Any) -> tuple[RunOptions, list[str]
 
     opts, notes = journaled_defaults(opts, state.options, state.header.get("run_id", opts.resume))
     header = state.header
-    if opts.train_config is None and header.get("train_config") not in (None, DEFAULT_TRAIN):
+    if opts.train_config is None and header.get("train_config") not in (None, TRAIN_CONFIG):
         opts = replace(opts, train_config=header["train_config"])
-    if opts.automl_config is None and header.get("automl_config") not in (None, DEFAULT_AUTOML):
+    if opts.automl_config is None and header.get("automl_config") not in (None, AUTOML_CONFIG):
         opts = replace(opts, automl_config=header["automl_config"])
     return opts, notes
 
 
+def _overrides_of(opts: RunOptions, state: Any) -> Any:
+    """The --set values: those given, or on ``--resume`` without any, the ones the run was started with
+    (its journal header), so that resumed jobs train as the first ones did."""
+    if opts.overrides or state is None:
+        return opts.overrides
+    saved = state.header.get("overrides")
+    return saved if isinstance(saved, dict) else {}
+
+
+def _with_run_keys(opts: RunOptions, keys: RunKeys) -> RunOptions:
+    """Clara's ``--set run_id=... workers=...`` become --run-id and --workers (the option wins when both
+    are given and agree; different values are a usage error)."""
+    changes = {}
+    for key, option, current in (("run_id", "--run-id", opts.run_id), ("workers", "--workers", opts.workers)):
+        value = getattr(keys, key)
+        if value is None:
+            continue
+        if current is not None and current != value:
+            raise UsageError(f"--set {key}={value} and {option} {current} differ: give one")
+        changes[key] = value
+    return replace(opts, **changes) if changes else opts
+
+
 # -- 3. the MMAR ----------------------------------------------------------------------------------
 
-def load_inputs(opts: RunOptions, root: Path) -> RunInputs:
-    """The one step that reads the MMAR's files (the ``facts`` Mmar takes this over)."""
+def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
+    """The search space and config_automl.json of the MMAR that ``Mmar.open`` read (the one owner of its files)."""
     from mmar_automl.config.automl_config import ComponentSpec, load_automl_config
     from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.run.journal import config_hash
     from mmar_automl.search import parse_search_space
 
-    if not root.is_dir():
-        raise ConfigError(opts.mmar, None, "MMAR root is not a folder")
-    train_file, _ = _resolve_file(root, opts.train_config, DEFAULT_TRAIN)
-    train_name = _display(train_file, root)
-    if not train_file.is_file():
-        raise ConfigError(train_name, None, "file not found")
-    train_config = load_json(train_file)
-    if not isinstance(train_config, dict):
-        raise ConfigError(train_name, None, "config_train.json must be a JSON object")
-    space = parse_search_space(train_config, train_name)
+    train_name = mmar.label(mmar.train_config_file)
+    space = parse_search_space(mmar.train_config, train_name)
     if len(space) == 0:
         raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
+    check_not_searched(mmar.overrides, space, train_name)
+    train_hash = config_hash(load_json(mmar.train_config_file, train_name))
 
-    automl_file, automl_given = _resolve_file(root, opts.automl_config, DEFAULT_AUTOML)
+    automl_file = mmar.automl_config_file
     if automl_file.is_file():
-        acfg = load_automl_config(automl_file, root)
+        acfg = load_automl_config(automl_file, mmar.root)
         controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
         automl_data = load_json(automl_file)
-    elif automl_given:
-        raise ConfigError(_display(automl_file, root), None, "file not found")
+    elif mmar.automl_config_given:
+        raise ConfigError(mmar.label(automl_file), None, "file not found")
     else:
         default = default_controller(space)
         controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
         executor_spec, handler_specs, automl_data = None, [], {"controller": default}
-
-    environment = None
-    env_file = root / "config" / "environment.json"
-    if env_file.is_file():
-        environment = load_json(env_file)
-        if not isinstance(environment, dict):
-            raise ConfigError(_display(env_file, root), None, "environment.json must be a JSON object")
-    return RunInputs(root, train_file, train_name, train_config, space, _display(automl_file, root), automl_data,
-                     controller_spec, executor_spec, handler_specs, environment)
+    return RunInputs(mmar, train_name, train_hash, space, mmar.label(automl_file), automl_data,
+                     controller_spec, executor_spec, handler_specs)
 
 
 # -- 4. the run folder, seed and --set values ---------------------------------------------------------------
@@ -240,9 +255,9 @@ def load_inputs(opts: RunOptions, root: Path) -> RunInputs:
 def new_run(opts: RunOptions, inputs: RunInputs) -> RunSession:
     from mmar_automl.run.jobfolder import validate_run_id
 
-    overrides = _checked_overrides(opts, inputs)
+    overrides = inputs.mmar.overrides
     run_id = validate_run_id(opts.run_id or time.strftime("%Y%m%d_%H%M%S"))
-    run_dir = inputs.root / "automl" / run_id
+    run_dir = inputs.mmar.run_dir(run_id)
     if run_dir.exists() and not _has_journal(run_dir) and {p.name for p in run_dir.iterdir()} <= {"launcher.log", "journal.jsonl"}:
         shutil.rmtree(run_dir)  # an attempt that died before its first event: nothing to keep
     if run_dir.exists():
@@ -253,9 +268,7 @@ def new_run(opts: RunOptions, inputs: RunInputs) -> RunSession:
 
 def check_resume(opts: RunOptions, inputs: RunInputs, state: Any) -> RunSession:
     """The run resumes only with the space, controller and config it was started with."""
-    from mmar_automl.run.journal import config_hash
-
-    overrides = _checked_overrides(opts, inputs)
+    overrides = inputs.mmar.overrides
     header = state.header
     run_id = str(header.get("run_id") or opts.resume)
     train_name = inputs.train_name
@@ -267,7 +280,7 @@ def check_resume(opts: RunOptions, inputs: RunInputs, state: Any) -> RunSession:
     if header.get("controller") != controller_json:
         raise JournalError(f"{inputs.automl_name}: controller changed since run {run_id} started "
                            f"({header.get('controller')} -> {controller_json}); start a new run instead")
-    if header.get("config_hashes", {}).get("train") not in (None, config_hash(inputs.train_config)):
+    if header.get("config_hashes", {}).get("train") not in (None, inputs.train_hash):
         raise JournalError(f"{train_name}: changed outside the search blocks since run {run_id} started; "
                            "resume needs the same config: start a new run instead")
     seed = int(header["seed"])
@@ -276,27 +289,7 @@ def check_resume(opts: RunOptions, inputs: RunInputs, state: Any) -> RunSession:
     if opts.overrides and overrides != header.get("overrides", {}):
         raise UsageError(f"--set differs from run {run_id}'s ({header.get('overrides', {})}); "
                          "resume without --set to keep them")
-    return RunSession(run_id, inputs.root / "automl" / run_id, seed, dict(header.get("overrides", {})), state)
-
-
-def _checked_overrides(opts: RunOptions, inputs: RunInputs) -> dict[str, str]:
-    overrides = parse_overrides(opts.overrides)
-    searched = {c.arg for d in inputs.space for c in d.consumers if c.component == ()}
-    clash = sorted(set(overrides) & searched)
-    if clash:
-        raise UsageError(f"--set {clash[0]}: this key is searched (config_train.json search blocks); "
-                         "a fixed value would hide the search")
-    return overrides
-
-
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = value
-    return out
+    return RunSession(run_id, inputs.mmar.run_dir(run_id), seed, dict(overrides), state)
 
 
 # -- 5. the plan ----------------------------------------------------------------------------------
@@ -417,7 +410,6 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
     from mmar_automl.backends.launcher import default_entry
     from mmar_automl.backends.local import LocalBackend
     from mmar_automl.run.engine import Engine, plan_props
-    from mmar_automl.run.executor import _ckpt_dir
     from mmar_automl.run.journal import config_hash
     from mmar_automl.run.packing import make_packer
     from mmar_automl.run.signals import Interrupts
@@ -426,9 +418,12 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
     use_launcher = plan.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1"
     if plan.backend == "ray":
         from mmar_automl.backends import connect_ray
+        from mmar_automl.run.jobfolder import absolutize_environment
+        from mmar_automl.run.outputs import METRICS_FILE
 
+        job_ckpt = ckpt_dir_name(absolutize_environment(inputs.mmar.environment, inputs.root))  # as job folders have it
         backend, workers = connect_ray(plan.ray_address, plan.workers_text, use_launcher=use_launcher,
-                                       metrics=f"{_ckpt_dir(inputs.environment)}/metrics.jsonl")
+                                       metrics=f"{job_ckpt}/{METRICS_FILE}")
         plan = replace(plan, workers=tuple(workers))
         for key, value in plan_props(plan).items():  # the cluster's workers, not the provisional ones
             ctx.set_prop(key, value)
@@ -440,12 +435,11 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
     backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
     entry = default_entry()
     executor = components.executor
-    executor.configure(mmar_root=inputs.root, train_config=inputs.train_config, train_config_file=inputs.train_name,
-                       environment=inputs.environment, backend=backend, overrides=session.overrides, entry=entry,
-                       job_timeout=plan.job_timeout, run_marker=str(plan.run_dir), space=inputs.space)
+    executor.configure(mmar=inputs.mmar, backend=backend, entry=entry, job_timeout=plan.job_timeout,
+                       run_marker=str(plan.run_dir), space=inputs.space)
     header = {
         "controller": _controller_json(inputs.controller_spec), "mmar_root": str(inputs.root),
-        "config_hashes": {"train": config_hash(inputs.train_config), "automl": config_hash(inputs.automl_data)},
+        "config_hashes": {"train": inputs.train_hash, "automl": config_hash(inputs.automl_data)},
         "train_config": inputs.train_name, "automl_config": inputs.automl_name, "entry": entry,
         "overrides": session.overrides,
     }
@@ -460,22 +454,6 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
 
 def _controller_json(spec: Any) -> dict[str, Any]:
     return {"name": spec.name, "path": spec.path, "args": spec.args}
-
-
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _resolve_file(root: Path, given: str | None, default: str) -> tuple[Path, bool]:
-    if given is None:
-        return root / default, False
-    p = Path(given)
-    if not p.is_absolute():
-        p = p.resolve() if p.exists() else root / p
-    return p, True
 
 
 def _has_journal(run_dir: Path) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mmar_automl.errors import UsageError
-from mmar_automl.config.mmar import open_mmar
+from mmar_automl.config.mmar import Mmar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_TEMPLATE = "segmentation_3d"
@@ -88,7 +88,7 @@ def init_mmar(
         raise UsageError(f"--synthetic-data must be >= 0, got {synthetic_data}")
 
     source = TEMPLATES_DIR / template
-    task = open_mmar(source).environment.get("PROCESSING_TASK", "")
+    task = Mmar.at(source).environment.get("PROCESSING_TASK", "")
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import split_counts
 
@@ -113,8 +113,9 @@ def init_mmar(
         if src.suffix == ".sh":  # commands/ must run even where an installer dropped the mode bits
             target.chmod(target.stat().st_mode | 0o111)
         result.files.append(rel)
-    mmar = open_mmar(root)  # environment.json paths made absolute, relative to the new root
+    mmar = Mmar.at(root)
     mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    environment = mmar.absolute_environment()  # paths relative to the new root
 
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
@@ -122,8 +123,8 @@ def init_mmar(
         spec = SyntheticSpec.for_task(task, synthetic_data, seed=seed)
         if progress:
             progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
-        result.dataset_json = Path(mmar.environment["DATASET_JSON"])
-        result.datalist = write_dataset(spec, Path(mmar.environment["DATA_ROOT"]), result.dataset_json)
+        result.dataset_json = Path(environment["DATASET_JSON"])
+        result.datalist = write_dataset(spec, Path(environment["DATA_ROOT"]), result.dataset_json)
     return result
 
 

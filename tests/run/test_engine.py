@@ -17,6 +17,7 @@ from mmar_automl.errors import JournalError
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
 from mmar_automl.run import engine as engine_module
+from mmar_automl.config.mmar import Mmar
 from mmar_automl.run.engine import Engine, run_context
 from mmar_automl.run.executor import MMARExecutor
 from mmar_automl.run.journal import load_run_state
@@ -101,8 +102,8 @@ def make_engine(root: Path, backend: FakeBackend, *, scores=(0.1, 0.2, 0.3, 0.4)
                 handlers=(), state=None, controller=None, **limits) -> Engine:
     if not (root / "config").exists():
         write_mmar(root, light_config(scores=scores))
-    train = json.loads((root / "config" / "config_train.json").read_text())
-    space = parse_search_space(train, "config/config_train.json")
+    mmar = Mmar.open(root)
+    space = parse_search_space(mmar.train_config, "config/config_train.json")
     plan = RunPlan(run_id="t", run_dir=root / "automl" / "t", mmar_root=root, seed=1,
                    workers=tuple(WorkerSpec(i + 1) for i in range(workers)), limits=Limits(**limits),
                    resumed=state is not None)
@@ -110,9 +111,7 @@ def make_engine(root: Path, backend: FakeBackend, *, scores=(0.1, 0.2, 0.3, 0.4)
     controller = controller or GridController()
     controller.set_search_space(space, ctx)
     executor = MMARExecutor()
-    executor.configure(mmar_root=root, train_config=train, train_config_file="config/config_train.json",
-                       environment={"MMAR_CKPT_DIR": "models"}, backend=backend, run_marker=str(plan.run_dir),
-                       space=space)
+    executor.configure(mmar=mmar, backend=backend, run_marker=str(plan.run_dir), space=space)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     return Engine(plan=plan, space=space, controller=controller, executor=executor, handlers=list(handlers),
                   ctx=ctx, state=state, install_signals=False)
