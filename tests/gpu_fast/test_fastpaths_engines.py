@@ -178,3 +178,30 @@ def test_a_job_given_gpus_without_working_cuda_fails_in_one_line(tmp_path, monke
     assert not (root / "models" / "model.pt").exists()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # what run gives a CPU job: trains on the CPU
     assert main([str(root)]) == 0
+
+
+@pytest.mark.slow
+def test_the_loss_is_read_to_the_host_once_per_epoch_not_per_step(tmp_path, monkeypatch):
+    """Reading the loss every iteration (.item()) makes the CPU wait for the GPU each step; the recorder reads
+    a batch of them at once (train/outputs.py LOSS_CHECK_EVERY) and at each epoch's end."""
+    import inspect
+
+    import torch
+
+    import mmar_automl.train.outputs as outputs
+    from mmar_automl.train.run import main
+
+    reads = []
+    for name in ("item", "tolist", "__float__"):
+        plain = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _plain=plain, _name=name, **kwargs):
+            if inspect.currentframe().f_back.f_code.co_filename == outputs.__file__:
+                reads.append(_name)
+            return _plain(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    data = make_dataset(tmp_path / "data", n_train=8, n_val=1, size=20)
+    root = make_mmar(tmp_path / "m", tiny_config(epochs=2, num_interval_per_valid=2), data)
+    assert main([str(root), "--device", "cpu"]) == 0  # 4 iterations per epoch
+    assert reads == ["tolist", "tolist"], reads
