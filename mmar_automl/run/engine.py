@@ -338,7 +338,8 @@ class Engine:
             return
         self._fire_job(EventType.START_JOB, job)
         try:
-            threads = threads_per_job(len(self.scheduler.slots))
+            packing = getattr(self, "packing", None)  # with --jobs-per-gpu auto the slots are only a ceiling
+            threads = threads_per_job(packing.concurrent_jobs(self.scheduler.slots) if packing else len(self.scheduler.slots))
             running = self.executor.start(job, self.ctx, env=job_environment(self.base_env, slot.spec, self.gpus, threads))
         except Exception as err:  # noqa: BLE001
             if self.interrupts:  # Ctrl-C while the launcher warmed up: re-run on resume, not a failure

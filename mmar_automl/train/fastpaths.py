@@ -182,7 +182,28 @@ class FastPaths:
         if torch.cuda.is_initialized():
             out.update({"peak_gpu_memory_bytes": int(torch.cuda.max_memory_reserved()),
                         "peak_gpu_memory_allocated_bytes": int(torch.cuda.max_memory_allocated())})
+            used = _nvml_process_memory(os.getpid())
+            if used is not None:  # the CUDA context and loaded kernels: what torch's allocator does not see
+                out["gpu_context_bytes"] = max(0, used - int(torch.cuda.memory_reserved()))
         return out
+
+
+def _nvml_process_memory(pid: int) -> int | None:
+    """GPU memory NVML counts for process ``pid`` over all GPUs, or None (no NVML, or no per-process numbers)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - ImportError, no driver: nothing to report
+        return None
+    try:
+        used = [p.usedGpuMemory for i in range(pynvml.nvmlDeviceGetCount())
+                for p in pynvml.nvmlDeviceGetComputeRunningProcesses(pynvml.nvmlDeviceGetHandleByIndex(i)) if p.pid == pid]
+    except pynvml.NVMLError:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+    return sum(used) if used and all(u is not None for u in used) else None
 
 
 def decide(conf: dict[str, Any], device: str, file: str | None = None, *, compile: bool = False,
