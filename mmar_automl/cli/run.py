@@ -40,7 +40,7 @@ def run(
         "per worker, auto = 1. Default 1 (docs/gpu.md)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each job's network (docs/gpu.md)."),
     fast_paths: bool = typer.Option(
-        True, "--fast-paths/--no-fast-paths", help="The jobs' GPU fast paths (bf16 AMP, channels_last_3d, ...; docs/gpu.md)."),
+        True, "--fast-paths/--no-fast-paths", help="The jobs' fast_paths keys (all off unless a key turns one on, docs/gpu.md); --no-fast-paths turns them all off."),
 ) -> int:
     """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
     jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID)."""

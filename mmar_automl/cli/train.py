@@ -29,7 +29,7 @@ def train(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the trained network (docs/gpu.md)."),
     fast_paths: bool = typer.Option(
         True, "--fast-paths/--no-fast-paths",
-        help="GPU fast paths: bf16 AMP, channels_last_3d, cudnn.benchmark, pinned memory, ThreadDataLoader (docs/gpu.md)."),
+        help="The config's fast_paths keys (bf16 AMP, channels_last_3d, ...; all off unless a key turns one on, docs/gpu.md); --no-fast-paths turns them all off."),
 ) -> int:
     """Train one MMAR: writes models/model.pt, train_stats.json, metrics.jsonl (and TensorBoard events)."""
     from mmar_automl.errors import UsageError
