@@ -147,8 +147,12 @@ class FastPaths:
         network = args.get("network")
         if self.non_blocking and "non_blocking" in accepted:
             args.setdefault("non_blocking", True)
-        if _state(network).get("layout") == "channels_last" and "prepare_batch" in accepted and "prepare_batch" not in args:
-            args["prepare_batch"] = ChannelsLastBatch(network)
+        compiled = self.compile and short == "SupervisedTrainer" and "compile" in accepted
+        if (_state(network).get("layout") == "channels_last" or compiled) and "prepare_batch" in accepted \
+                and "prepare_batch" not in args:
+            # compiled: plain tensors, since MONAI's compile branch rebuilds MetaTensors from the batch's meta and
+            # fails on a batch of more than one ("Boolean value of Tensor with more than one value is ambiguous")
+            args["prepare_batch"] = FastBatch(network, plain=compiled)
         if self.amp_dtype == "off" and "amp" in accepted:
             args["amp"] = False
         elif self.amp_dtype and "amp" in accepted and (args.get("amp") or self.force_amp) and network is not None:
@@ -351,20 +355,26 @@ def _to_contiguous(network: Any) -> None:
     network._apply(lambda t: t.contiguous() if t.dim() == 5 else t)
 
 
-class ChannelsLastBatch:
+class FastBatch:
     """MONAI's default_prepare_batch, with a 5-D image in channels_last_3d while ``network`` is (cuDNN then runs
-    NDHWC kernels with no layout conversion per layer); plain again once the network fell back."""
+    NDHWC kernels with no layout conversion per layer; plain again once the network fell back), and with
+    ``plain`` the image and label as plain tensors (no MetaTensor: for the compiled trainer)."""
 
-    def __init__(self, network: Any):
+    def __init__(self, network: Any, plain: bool = False):
         self.network = network
+        self.plain = plain
 
     def __call__(self, batchdata: Any, device: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
         import torch
         from monai.engines.utils import default_prepare_batch
 
         out = default_prepare_batch(batchdata, device, non_blocking, **kwargs)
-        if (_state(self.network).get("layout") == "channels_last" and isinstance(out, tuple) and out
-                and isinstance(out[0], torch.Tensor) and out[0].ndim == 5):
+        if not isinstance(out, tuple) or not out:
+            return out
+        if self.plain:
+            out = tuple(x.as_tensor() if hasattr(x, "as_tensor") else x for x in out)
+        if (_state(self.network).get("layout") == "channels_last" and isinstance(out[0], torch.Tensor)
+                and out[0].ndim == 5):
             out = (out[0].contiguous(memory_format=torch.channels_last_3d), *out[1:])
         return out
 

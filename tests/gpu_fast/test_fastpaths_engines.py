@@ -205,3 +205,18 @@ def test_the_loss_is_read_to_the_host_once_per_epoch_not_per_step(tmp_path, monk
     root = make_mmar(tmp_path / "m", tiny_config(epochs=2, num_interval_per_valid=2), data)
     assert main([str(root), "--device", "cpu"]) == 0  # 4 iterations per epoch
     assert reads == ["tolist", "tolist"], reads
+
+
+@pytest.mark.slow
+def test_compiled_training_on_batches_of_meta_tensors(tmp_path, capsys):
+    """MONAI's compile branch rebuilds MetaTensors from a batch's meta and failed on any batch of more than one
+    loaded image ("Boolean value of Tensor with more than one value is ambiguous"): the compiled trainer gets
+    plain tensors. With bf16 and channels_last on too, as a GPU job would run."""
+    from mmar_automl.train.run import main
+
+    data = make_dataset(tmp_path / "data", n_train=2, n_val=1, size=20)
+    config = tiny_config(epochs=1, fast_paths={"amp_dtype": "bf16", "channels_last": True})
+    config["train"]["model"]["args"]["norm"] = "batch"
+    root = make_mmar(tmp_path / "m", config, data)  # batch_size 2 of LoadImaged MetaTensors
+    assert main([str(root), "--device", "cpu", "--compile"]) == 0, capsys.readouterr().err
+    assert "fast paths: amp_dtype bfloat16, channels_last, compile" in capsys.readouterr().out

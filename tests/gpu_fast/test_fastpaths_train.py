@@ -123,14 +123,14 @@ def test_cuda_decisions_reach_the_engines_and_loaders():
     from monai.engines import SupervisedEvaluator, SupervisedTrainer
     from monai.networks.nets import UNet
 
-    from mmar_automl.train.fastpaths import ChannelsLastBatch, decide
+    from mmar_automl.train.fastpaths import FastBatch, decide
 
     every = {"amp_dtype": "auto", "channels_last": True, "non_blocking": True, "pin_memory": True, "thread_loader": True}
     fast = decide({"fast_paths": every}, "cuda", bf16_supported=True, env={})
     net = fast.after_build("UNet", UNet(3, 1, 2, channels=[4, 8], strides=[2], norm="batch"))
     _, args = fast.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": True, "network": net})
     assert args["amp"] is False and args["non_blocking"] is True  # bf16: the forward autocasts, no GradScaler
-    assert isinstance(args["prepare_batch"], ChannelsLastBatch) and "compile" not in args
+    assert isinstance(args["prepare_batch"], FastBatch) and "compile" not in args
     _, args = fast.before_build("SupervisedEvaluator", SupervisedEvaluator, {"amp": False, "network": net})
     assert args["amp"] is False and "amp_kwargs" not in args  # the config's amp stays the switch
     fp16 = decide({"fast_paths": {"amp_dtype": "fp16"}}, "cuda", bf16_supported=True, compile=True, env={})
