@@ -388,40 +388,46 @@ def autocast_forward(network: Any, device_type: str, dtype: Any) -> None:
 
 
 def _install_forward(network: Any) -> dict[str, Any]:
-    """Replace the instance's forward (once) by one that applies the network's fast-path state: autocast with
-    float32 outputs, and a fall-back to the plain layout the first time an op rejects channels_last_3d."""
+    """Give the instance (once) a forward that applies its fast-path state: autocast with float32 outputs,
+    and a fall-back to the plain layout the first time an op rejects channels_last_3d. A bound method of a
+    module-level function, so that a deep copy of the network (EMA, SWA) runs its own weights."""
+    import types
+
     state = getattr(network, _ATTR, None)
-    if state is not None:
-        return state
+    if state is None:
+        state = {"autocast": None, "layout": None, "name": type(network).__name__, "note": _print_note}
+        setattr(network, _ATTR, state)
+        network.forward = types.MethodType(_fast_forward, network)
+    return state
+
+
+def _fast_forward(network: Any, *args: Any, **kwargs: Any) -> Any:
     import torch
 
-    state = {"autocast": None, "layout": None, "name": type(network).__name__, "note": _print_note}
-    setattr(network, _ATTR, state)
-    plain = network.forward
+    state = getattr(network, _ATTR)
+    try:
+        return _plain_forward(network, state, args, kwargs)
+    except RuntimeError as err:
+        if state["layout"] != "channels_last" or not any(m in str(err) for m in _LAYOUT_ERRORS):
+            raise
+        message = str(err).strip().splitlines()[0]
+    _to_contiguous(network)  # the same Parameter objects: the optimizer keeps them
+    state["layout"] = "plain"
+    state["note"](f"channels_last skipped for {state['name']}: {message}")
+    args = tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args)
+    return _plain_forward(network, state, args, kwargs)
 
-    def call(args: tuple, kwargs: dict) -> Any:
-        if state["autocast"] is None:
-            return plain(*args, **kwargs)
-        device_type, dtype = state["autocast"]
-        with torch.autocast(device_type, dtype=dtype):
-            out = plain(*args, **kwargs)
-        return _to_float(out)
 
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return call(args, kwargs)
-        except RuntimeError as err:
-            if state["layout"] != "channels_last" or not any(m in str(err) for m in _LAYOUT_ERRORS):
-                raise
-            message = str(err).strip().splitlines()[0]
-        _to_contiguous(network)  # the same Parameter objects: the optimizer keeps them
-        state["layout"] = "plain"
-        state["note"](f"channels_last skipped for {state['name']}: {message}")
-        args = tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args)
-        return call(args, kwargs)
+def _plain_forward(network: Any, state: dict[str, Any], args: tuple, kwargs: dict) -> Any:
+    import torch
 
-    network.forward = forward
-    return state
+    forward = type(network).forward
+    if state["autocast"] is None:
+        return forward(network, *args, **kwargs)
+    device_type, dtype = state["autocast"]
+    with torch.autocast(device_type, dtype=dtype):
+        out = forward(network, *args, **kwargs)
+    return _to_float(out)
 
 
 def _to_float(out: Any) -> Any:

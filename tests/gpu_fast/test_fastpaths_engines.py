@@ -220,3 +220,21 @@ def test_compiled_training_on_batches_of_meta_tensors(tmp_path, capsys):
     root = make_mmar(tmp_path / "m", config, data)  # batch_size 2 of LoadImaged MetaTensors
     assert main([str(root), "--device", "cpu", "--compile"]) == 0, capsys.readouterr().err
     assert "fast paths: amp_dtype bfloat16, channels_last, compile" in capsys.readouterr().out
+
+
+def test_a_deep_copy_of_a_fast_network_runs_its_own_weights():
+    """EMA/SWA-style copies (copy.deepcopy) keep the fast forward, bound to the copy, not to the original."""
+    import copy
+
+    import torch
+
+    fast = FastPaths(amp_dtype="bfloat16", channels_last=True, note=lambda line: None)
+    network = fast.after_build("UNet", _tiny_unet())
+    fast.before_build("SupervisedEvaluator", lambda network=None, amp=False: None, {"network": network, "amp": True})
+    twin = copy.deepcopy(network)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.zero_()
+    x = torch.rand(1, 1, 8, 8, 8)
+    assert twin.eval()(x).abs().sum() == 0 and network.eval()(x).abs().sum() > 0
+    assert twin(x).dtype == torch.float32 and twin._mmar_automl_fast["autocast"] == ("cpu", torch.bfloat16)
