@@ -131,10 +131,13 @@ class FastPaths:
                 self.note(f"pin_memory skipped: {where} puts the data on the GPU already")
             else:
                 args["pin_memory"] = True
-        if self.thread_loader and getattr(factory, "__name__", "") == "DataLoader" and _is_cached(args.get("dataset")):
-            from monai.data import ThreadDataLoader
+        if self.thread_loader and getattr(factory, "__name__", "") == "DataLoader":
+            if _is_cached(args.get("dataset")):
+                from monai.data import ThreadDataLoader
 
-            factory = ThreadDataLoader
+                factory = ThreadDataLoader
+            else:  # uncached transforms are the slow part: a thread would take them off the worker processes
+                self.note(f"thread_loader skipped: {type(args.get('dataset')).__name__} is not a CacheDataset")
         return factory, args
 
     def _engine(self, short: str, factory: Any, args: dict[str, Any]) -> dict[str, Any]:

@@ -238,3 +238,14 @@ def test_a_deep_copy_of_a_fast_network_runs_its_own_weights():
     x = torch.rand(1, 1, 8, 8, 8)
     assert twin.eval()(x).abs().sum() == 0 and network.eval()(x).abs().sum() > 0
     assert twin(x).dtype == torch.float32 and twin._mmar_automl_fast["autocast"] == ("cpu", torch.bfloat16)
+
+
+def test_thread_loader_over_an_uncached_dataset_is_skipped_with_one_line():
+    from monai.data import CacheDataset, DataLoader, Dataset, ThreadDataLoader
+
+    notes: list[str] = []
+    fast = FastPaths(thread_loader=True, note=notes.append)
+    assert fast.before_build("DataLoader", DataLoader, {"dataset": Dataset([{"x": 1}])})[0] is DataLoader
+    assert notes == ["thread_loader skipped: Dataset is not a CacheDataset"]
+    cached = CacheDataset([{"x": 1}], transform=None, progress=False)
+    assert fast.before_build("DataLoader", DataLoader, {"dataset": cached})[0] is ThreadDataLoader
