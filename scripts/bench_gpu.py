@@ -535,7 +535,8 @@ def print_table(report: dict[str, Any]) -> None:
             for reason in r.get("failed") or []:
                 print(f"          not complete: {reason}")
     if report.get("targets"):
-        print("\ntargets (issue 8):")
+        print("\ntargets (issue 8)" + (": a CPU dry run checks the script, its figures are no measurement"
+                                        if report.get("cpu_dry_run") else ":"))
         for name, v in report["targets"].items():
             print(f"  {name}: {v['value']} (target >= {v['target']}) {'MET' if v['met'] else 'NOT MET'}"
                   + (f" [{v['row']}]" if v.get("row") else ""))
