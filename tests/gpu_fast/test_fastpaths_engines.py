@@ -249,3 +249,16 @@ def test_thread_loader_over_an_uncached_dataset_is_skipped_with_one_line():
     assert notes == ["thread_loader skipped: Dataset is not a CacheDataset"]
     cached = CacheDataset([{"x": 1}], transform=None, progress=False)
     assert fast.before_build("DataLoader", DataLoader, {"dataset": cached})[0] is ThreadDataLoader
+
+
+@pytest.mark.slow
+def test_the_cpu_amp_note_is_true(tmp_path, capsys):
+    """'amp needs a GPU: running in float32' is said only where the CPU job really runs in float32."""
+    from mmar_automl.train.run import main
+
+    data = make_dataset(tmp_path / "data", n_train=2, n_val=1, size=20)
+    note = "amp (mixed precision) needs a GPU: running in float32 on the CPU"
+    for fast_paths, said in (({}, True), ({"amp_dtype": "bf16"}, False)):
+        root = make_mmar(tmp_path / f"m{int(said)}", tiny_config(amp=True, fast_paths=fast_paths), data)
+        assert main([str(root), "--device", "cpu"]) == 0
+        assert (note in capsys.readouterr().out) is said, fast_paths
