@@ -4,8 +4,9 @@
 ``auto``: up to ``AUTO_MAX_PER_GPU`` slots per worker, and a slot may start a job on a GPU only where it
 fits: NVML's free memory, minus what the jobs already there may still grow into, minus a margin, must
 exceed the peak memory measured on that GPU by earlier jobs of the run (each job reports its own peak,
-``peak_gpu_memory_bytes`` in its metrics lines and train_stats.json). Before any job has finished on a
-GPU, it runs one job. A job that fails with CUDA out-of-memory while it shared its GPU backs the GPU
+``peak_gpu_memory_bytes`` in its metrics lines and train_stats.json) plus its CUDA context, and the host's
+available memory must hold the run's highest host peak (``peak_host_memory_bytes``: each job keeps its own
+dataset cache). Before any job has finished on a GPU, it runs one job. A job that fails with CUDA out-of-memory while it shared its GPU backs the GPU
 off (one job fewer there for the rest of the run) and is re-run; that retry does not count against
 ``--max-retries``. A job that runs out of memory alone on its GPU is an ordinary failure.
 
@@ -310,5 +311,5 @@ def install(engine: Any, mode: Mode, reader: Callable[[int], Reading | None] | N
     engine.scheduler.admit = packer.admit
     engine.packing = packer
     engine.handlers.append(packer)
-    return packer  # the engine shares the CPU cores among all slots (workers.threads_per_job)
+    return packer  # the engine shares the CPU cores among the jobs that can run (Packer.concurrent_jobs)
 
