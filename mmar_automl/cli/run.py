@@ -47,8 +47,8 @@ def run(
     compile: Optional[bool] = typer.Option(
         None, "--compile/--no-compile", help="torch.compile each job's network (default: no; docs/gpu.md)."),
     fast_paths: Optional[bool] = typer.Option(
-        None, "--fast-paths/--no-fast-paths", help="The jobs' GPU fast paths (bf16 AMP, channels_last_3d, ...; "
-        "default: on; docs/gpu.md)."),
+        None, "--fast-paths/--no-fast-paths", help="The jobs' fast_paths keys (all off unless a key turns one on, "
+        "docs/gpu.md); --no-fast-paths turns them all off."),
 ) -> int:
     """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
     jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID: the options left out are the run's own,

@@ -168,7 +168,7 @@ class MLflowHandler(Handler):
             "full_values": {**full, **full_tags},
         })
         if self.sampler is not None and job.gpus:
-            self.sampler.add(f"job:{job.job_uid}", _nvml_indices(ctx, job.gpus))
+            self.sampler.add(f"job:{job.job_uid}", _nvml_indices(ctx, job.gpus), folder=job.folder)
 
     def job_metrics(self, ctx: Context) -> None:
         from mmar_automl.tracking.records import metrics_from_records

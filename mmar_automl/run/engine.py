@@ -260,8 +260,9 @@ class Engine:
             return
         self._fire_job(EventType.START_JOB, job)
         try:
-            threads = threads_per_job(len(self.scheduler.slots))
-            env = job_environment(self.base_env, slot.spec, list(self.plan.gpus), threads)
+            # with --jobs-per-gpu auto the slots are only a ceiling: the packer counts the jobs that can run
+            concurrent = self.packer.concurrent_jobs(self.scheduler.slots) if self.packer else len(self.scheduler.slots)
+            env = job_environment(self.base_env, slot.spec, list(self.plan.gpus), threads_per_job(concurrent))
             running = self.executor.start(job, self.ctx, env=env)
         except Exception as err:  # noqa: BLE001
             if self.interrupts():  # Ctrl-C while the launcher warmed up: re-run on resume, not a failure
