@@ -17,7 +17,9 @@
 (c) what each search of (b) did with the GPU: the SM activity of the GPU(s) it ran on (NVML GPM
     ``SM_UTIL``, Hopper and later; elsewhere NVML's utilisation, which counts any kernel running and is
     labelled so) sampled between its first job's start and its last job's end, and the training samples/s
-    of the whole search (epochs x training volumes of its complete jobs over the span).
+    of the whole search (epochs x training volumes of its complete jobs over the span);
+(d) on a machine with 2+ GPUs (``--parts d``, or a,b,d): one DDP job over 2 GPUs against the same job on
+    one GPU (scripts/bench_ddp.py: samples/s, speed-up, scaling efficiency; docs/multi-gpu.md).
 
 Targets (issue 8): trainer >= 2.5x the plain fp32 loop; auto >= 3x the trials/hour of one job per GPU
 (after the first job); SM activity >= 85% during the packed search. Samples/s count the epochs after the
@@ -555,7 +557,7 @@ def _f(value: Any) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-dry-run", action="store_true", help="tiny sizes on the CPU, every code path")
-    parser.add_argument("--parts", default="a,b", help="a, b or a,b [a,b]")
+    parser.add_argument("--parts", default="a,b", help="a, b, d (2+ GPUs: DDP scaling) or a list [a,b]")
     parser.add_argument("--json", default=None, help="also write the report here")
     parser.add_argument("--budget", type=float, default=450.0, help="seconds for the whole script [450]")
     parser.add_argument("--with-compile", action="store_true", help="(a): one more row with --compile")
@@ -611,6 +613,8 @@ def main() -> int:
                 print(report["a_error"], file=sys.stderr)
         if "b" in parts:
             report["b"] = part_b(sizes, args.cpu_dry_run, work, env, deadline)
+        if "d" in parts:
+            report["d"] = part_d(args.cpu_dry_run, env, deadline)
         report["targets"] = verdicts(report.get("a"), report.get("b"))
         report["total_s"] = round(time.monotonic() - started, 1)
         print_table(report)
@@ -618,7 +622,21 @@ def main() -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1))
     failed = "a_error" in report or any("error" in r for r in (report.get("b") or {}).get("runs", []))
+    failed = failed or "error" in (report.get("d") or {})
     return 1 if failed else 0
+
+
+def part_d(dry: bool, env: dict[str, str], deadline: float) -> dict[str, Any]:
+    """DDP scaling: scripts/bench_ddp.py (1 rank vs 2 ranks of the same job); gloo on the CPU in a dry run."""
+    if not dry and _nvml_gpus() < 2:
+        return {"error": "needs 2+ GPUs"}
+    args = ["--device", "cpu", "--items", "8", "--epochs", "2"] if dry else ["--device", "cuda", "--items", "32"]
+    cmd = [sys.executable, str(Path(__file__).resolve().parent / "bench_ddp.py"), "--nproc", "2", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=max(60.0, deadline - time.monotonic()))
+    if done.returncode != 0:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}"}
+    print(done.stdout.strip())
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _nvml_gpus() -> int:
