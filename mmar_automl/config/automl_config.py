@@ -57,6 +57,9 @@ class ComponentSpec:
         if self.path:
             if mmar_root is not None:
                 add_mmar_to_sys_path(mmar_root)
+            from mmar_automl.clara_api import install_alias
+
+            install_alias()  # Clara's ``automl.*`` names for BYOC code (a real ``automl`` package still wins)
             where = f"{self.json_path}.path"
             module_name, _, attr = self.path.rpartition(".")
             try:

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.context import Context
+from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
 from mmar_automl.tracking.records import METRIC_KINDS
@@ -126,7 +126,7 @@ class MLflowHandler(Handler):
         _say(f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
 
     def search_space_available(self, ctx: Context) -> None:
-        self._space = ctx.get_prop("SEARCH_SPACE")
+        self._space = ctx.get_prop(ContextKey.SEARCH_SPACE)
         if self.writer is None or self._space is None:
             return
         text = json.dumps(self._space.to_json(), indent=1, default=str)
@@ -139,7 +139,7 @@ class MLflowHandler(Handler):
         job = ctx.get_prop("JOB")
         if self.writer is None or job is None:
             return
-        space = self._space or ctx.get_prop("SEARCH_SPACE")
+        space = self._space or ctx.get_prop(ContextKey.SEARCH_SPACE)
         params, prl_tags = {}, {}
         for name, value in job.recommendation.point.items():
             key = safe_key(name)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.clara_api.defs import as_clara_recommendation, concrete_search_value
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.errors import JournalError
 from mmar_automl.run.executor import MMARExecutor, RunningJob, _ckpt_dir, judge, read_log_tail, read_train_stats
@@ -429,7 +430,8 @@ class Engine:
             self.ctx.set_prop(ContextKey.OUTCOME, outcome_of(job))
         if fire:
             self.ctx.set_prop(ContextKey.SCORE, job.score)
-            self.ctx.set_prop(ContextKey.JOB_STATUS, job.state.value)
+            self.ctx.set_prop(ContextKey.JOB_STATUS, job.state)
+            self.ctx.set_prop(ContextKey.PROCESS_EXIT_STATUS, job.exit_code)
             self._fire_job(EventType.END_JOB, job)
         elif told and not self.interrupts and self.resume is not None:
             # a job that finished while the orchestrator was down: the controller still learns from it
@@ -445,15 +447,16 @@ class Engine:
             self._recs[rec.rec_id] = rec
             if queue:
                 self.scheduler.enqueue(QueuedRec(rec))
-        if recs:
-            self.ctx.set_prop(ContextKey.RECOMMENDATIONS, recs)
+        if recs:  # Clara's shape (``.result``) for Clara handlers; still mmar-automl Recommendations
+            self.ctx.set_prop(ContextKey.RECOMMENDATIONS, [as_clara_recommendation(r, self.space) for r in recs])
             self._fire(EventType.RECOMMENDATIONS_AVAILABLE)
 
     # -- events ----------------------------------------------------------------------------------
     def _fire_job(self, event: str, job: JobRecord) -> None:
         self.ctx.set_prop(ContextKey.JOB, copy.deepcopy(job))
         self.ctx.set_prop(ContextKey.JOB_NAME, job.name)
-        self.ctx.set_prop(ContextKey.CONCRETE_SEARCH_VALUE, dict(job.recommendation.point))
+        self.ctx.set_prop(ContextKey.RECOMMENDATION, as_clara_recommendation(job.recommendation, self.space))
+        self.ctx.set_prop(ContextKey.CONCRETE_SEARCH_VALUE, concrete_search_value(self.space, job.recommendation.point))
         self._fire(event)
 
     def _fire(self, event: str) -> None:

@@ -156,7 +156,7 @@ class MyController(GridController):
 
 class MyHandler(Handler):
     def handle_event(self, event, ctx):   # a Clara-style handler overriding handle_event itself
-        _log("event", event, ctx.get_prop("JOB_NAME") if event.endswith("_job") else None)
+        _log("event", event, ctx.get_prop("_jobName") if event.endswith("_job") else None)
 
 class BrokenHandler(Handler):
     def end_job(self, ctx):
