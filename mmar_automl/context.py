@@ -49,7 +49,11 @@ class Context:
             self._props[key] = value
 
     def stop_work(self, issuer: Any, msg: str = "") -> None:
-        """Stop scheduling; running jobs finish. ``issuer`` is a name or (Clara code passes ``self``) an object."""
+        """Stop scheduling; running jobs finish. ``issuer`` is a name or (Clara code passes ``self``) an object.
+        The first request is the run's stop reason: a controller told of the jobs that finish after it may
+        ask again."""
+        if self.stop_requested:
+            return
         self.stop_requested = True
         self.stop_issuer = issuer if isinstance(issuer, str) else type(issuer).__name__
         self.stop_message = msg

@@ -46,21 +46,32 @@ def run(
     jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID)."""
     import logging
 
-    from mmar_automl.cli.console import console, stdout
-    from mmar_automl.run.setup import RunOptions, prepare_run
+    from mmar_automl.run.setup import RunOptions, exported_mmar_root
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    from mmar_automl.run.packing import install as install_packing, parse_jobs_per_gpu
+    from mmar_automl.run.packing import parse_jobs_per_gpu
 
     packing_mode = parse_jobs_per_gpu(jobs_per_gpu)  # a bad value is a usage error before anything is written
-    prepared = prepare_run(RunOptions(
-        mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
-        workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
-        job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
-        log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
-        backend=backend, ray_address=ray_address,
-    ))
+    with exported_mmar_root(mmar):  # BYOC code may read $MMAR_ROOT at import time already
+        return _run(mmar, packing_mode, compile, fast_paths, RunOptions(
+            mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
+            workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
+            job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
+            log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
+            backend=backend, ray_address=ray_address,
+        ))
+
+
+def _run(mmar: str, packing_mode: object, compile: bool, fast_paths: bool, options: object) -> int:
+    """Set up the run (nothing is written on bad input), say what config keys have no effect, run it."""
+    from mmar_automl.cli.console import console, stdout
+    from mmar_automl.run.packing import install as install_packing
+    from mmar_automl.run.setup import prepare_run
+
+    prepared = prepare_run(options)
+    for note in prepared.notes:
+        console.print(f"note: {note}", soft_wrap=True)
     if compile or not fast_paths:  # the jobs read their flags from the environment (train/fastpaths.py)
         import json
 

@@ -40,6 +40,8 @@ def validate(
     report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
         console.print(f"note: no {automl_path}: checked {train_path} only", soft_wrap=True)
+    for note in report["notes"]:
+        console.print(f"note: {note}", soft_wrap=True)
     if as_json:
         import json
 
@@ -50,13 +52,19 @@ def validate(
 
 def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
     """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
-    from mmar_automl.config.automl_config import load_automl_config
+    from mmar_automl.config.automl_config import load_automl_config, no_effect_notes, runs_dir
     from mmar_automl.config.jsonfile import load_json
     from mmar_automl.search.parse import parse_search_space
 
     space = parse_search_space(load_json(train_path), train_path)
     automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
+    if automl is not None:
+        runs_dir(mmar_root, automl_path)  # a malformed MMARHandler work_dir fails here, as in run
+        for spec in automl.components:
+            if spec.path:  # BYOC code is imported as run imports it (Clara's automl.* names included)
+                spec.load_class(mmar_root)
     return {
+        "notes": no_effect_notes(automl) if automl is not None else [],
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.continuous],

@@ -120,6 +120,65 @@ def add_mmar_to_sys_path(mmar_root: str | Path) -> None:
             sys.path.insert(0, text)
 
 
+DEFAULT_AUTOML_FILE = Path("config") / "config_automl.json"
+DEFAULT_RUNS_DIR = "automl"
+
+
+def runs_dir(mmar_root: str | Path, automl_file: str | Path | None = None) -> Path:
+    """The folder that holds an MMAR's runs (``<runs dir>/<run_id>``): Clara's MMARHandler ``work_dir`` of
+    config_automl.json (relative to the MMAR root unless absolute) when it names one, else ``<MMAR>/automl``.
+
+    The one owner of that fact: run (new and resumed), report, export-best and sync all ask here.
+    ``automl_file`` defaults to the MMAR's config/config_automl.json; a missing file means the default."""
+    root = Path(mmar_root).resolve()
+    file = Path(automl_file) if automl_file is not None else root / DEFAULT_AUTOML_FILE
+    work_dir = mmar_handler_work_dir(file) if file.is_file() else None
+    if work_dir is None:
+        return root / DEFAULT_RUNS_DIR
+    path = Path(work_dir).expanduser()
+    return (path if path.is_absolute() else root / path).resolve()
+
+
+def mmar_handler_work_dir(file: str | Path) -> str | None:
+    """MMARHandler's ``work_dir`` arg in a config_automl.json, or None. Read without the schema check, so
+    that report and sync stay light; a work_dir that is not a non-empty string is a ConfigError."""
+    data = load_json(file)
+    handlers = data.get("handlers") if isinstance(data, dict) else None
+    for i, handler in enumerate(handlers if isinstance(handlers, list) else []):
+        if not isinstance(handler, dict) or handler.get("name") != "MMARHandler" or handler.get("path"):
+            continue
+        args = handler.get("args") if isinstance(handler.get("args"), dict) else {}
+        value = args.get("work_dir")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(str(file), f"handlers[{i}].args.work_dir",
+                              f"expected the folder that holds the runs (a path), got {json.dumps(value)}")
+        return value
+    return None
+
+
+def no_effect_notes(config: AutomlConfig) -> list[str]:
+    """One line per arg of a built-in component that is accepted (Clara files have it) but changes nothing
+    here, with the reason: no key of a Clara file is dropped without a word. ``path`` components are the
+    user's own: their args are theirs to use."""
+    import inspect
+
+    notes = []
+    for spec in config.components:
+        if spec.path:
+            continue
+        cls = spec.load_class()
+        reasons = dict(cls.clara_notes(spec.args)) if hasattr(cls, "clara_notes") else {}
+        named = {n for n, p in inspect.signature(cls).parameters.items() if p.kind is not p.VAR_KEYWORD}
+        for arg in spec.args:
+            if arg not in named and arg not in reasons:
+                reasons[arg] = f"{spec.label} does not use it"
+        for arg, why in reasons.items():
+            notes.append(f"{spec.file}: {spec.json_path}.args.{arg} is accepted and has no effect: {why}")
+    return notes
+
+
 def load_automl_config(path: str | Path, mmar_root: str | Path | None = None) -> AutomlConfig:
     """Load and check config_automl.json; raise ConfigError(file, JSON path, message) when it is wrong."""
     file = str(path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.automl_config import runs_dir
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 from mmar_automl.run.job import JobRecord
 from mmar_automl.run.journal import JOURNAL_NAME, load_run_state
@@ -123,8 +124,9 @@ def mmar_root_of(mmar: str | Path) -> Path:
 
 
 def list_runs(root: Path) -> list[str]:
-    """Run ids under ``automl/``, oldest first (by the time of their journal's first event)."""
-    base = root / "automl"
+    """Run ids under the MMAR's runs folder (``automl/``, or MMARHandler ``work_dir``), oldest first (by
+    the time of their journal's first event)."""
+    base = runs_dir(root)
     if not base.is_dir():
         return []
     runs = []
@@ -149,12 +151,12 @@ def resolve_run(mmar: str | Path, run_id: str | None) -> tuple[Path, str, Path]:
     runs = list_runs(root)
     if run_id is None:
         if not runs:
-            raise UsageError(f"{root}: no runs under automl/ (start one with: mmar-automl run {mmar})")
+            raise UsageError(f"{root}: no runs under {runs_dir(root)} (start one with: mmar-automl run {mmar})")
         run_id = runs[-1]
     elif run_id not in runs:
         known = ", ".join(runs[-5:]) or "none"
-        raise UsageError(f"run {run_id!r} not found under {root / 'automl'} (runs: {known})")
-    return root, run_id, root / "automl" / run_id
+        raise UsageError(f"run {run_id!r} not found under {runs_dir(root)} (runs: {known})")
+    return root, run_id, runs_dir(root) / run_id
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ configs; a changed search dimension (or a changed config) is a JournalError nami
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ class PreparedRun:
     run_id: str
     run_dir: Path
     resumed: bool
+    notes: list[str] = field(default_factory=list)  # accepted config keys that have no effect (print at start)
 
 
 def _display(path: Path, root: Path) -> str:
@@ -173,7 +176,7 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 def prepare_run(opts: RunOptions) -> PreparedRun:
-    from mmar_automl.config.automl_config import ComponentSpec, load_automl_config
+    from mmar_automl.config.automl_config import ComponentSpec, load_automl_config, no_effect_notes, runs_dir
     from mmar_automl.run.engine import Engine, Limits
     from mmar_automl.backends.local import LocalBackend
     from mmar_automl.run.executor import MMARExecutor
@@ -208,12 +211,17 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         acfg = load_automl_config(automl_file, root)
         controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
         automl_data = load_json(automl_file)
+        notes = no_effect_notes(acfg)
     elif automl_given:
         raise ConfigError(_display(automl_file, root), None, "file not found")
     else:
         default = default_controller(space)
         controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
-        executor_spec, handler_specs, automl_data = None, [], {"controller": default}
+        executor_spec, handler_specs, automl_data, notes = None, [], {"controller": default}, []
+    runs = runs_dir(root, automl_file)  # <MMAR>/automl, or Clara's MMARHandler work_dir
+    work_dir_at = next((f"{s.json_path}.args.work_dir" for s in handler_specs if s.name == "MMARHandler" and not s.path
+                        and "work_dir" in s.args), None)
+    _check_runs_dir(runs, _display(automl_file, root), work_dir_at)
 
     environment = None
     env_file = root / "config" / "environment.json"
@@ -241,7 +249,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     state = None
     if opts.resume:
         run_id = validate_run_id(opts.resume)
-        run_dir = root / "automl" / run_id
+        run_dir = runs / run_id
         if not _has_journal(run_dir):
             hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else ""
             raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
@@ -267,7 +275,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         overrides = dict(header.get("overrides", {}))
     else:
         run_id = validate_run_id(opts.run_id or time.strftime("%Y%m%d_%H%M%S"))
-        run_dir = root / "automl" / run_id
+        run_dir = runs / run_id
         if run_dir.exists() and not _has_journal(run_dir) and {p.name for p in run_dir.iterdir()} <= {"launcher.log", "journal.jsonl"}:
             shutil.rmtree(run_dir)  # an attempt that died before its first event: nothing to keep
         if run_dir.exists():
@@ -290,7 +298,9 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
             raise ConfigError(executor_spec.file, executor_spec.json_path,
-                              f"{executor_spec.label} must subclass mmar_automl.run.executor.MMARExecutor")
+                              f"{executor_spec.label} must subclass mmar_automl.run.executor.MMARExecutor: "
+                              "mmar-automl starts and scores the job processes itself, so a Clara Executor's own "
+                              "execute() cannot run here (docs/byoc.md)")
         executor = _instantiate(executor_cls, executor_spec.args, executor_spec)
     else:
         executor = MMARExecutor()
@@ -342,4 +352,29 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         handlers=handlers, workers=workers, gpus=gpus, seed=seed, limits=limits, header=header, resume=state,
         props={"OPTIONS": options, "CONTROLLER": controller_spec.label},
     )
-    return PreparedRun(engine, run_id, run_dir, state is not None)
+    return PreparedRun(engine, run_id, run_dir, state is not None, notes)
+
+
+def _check_runs_dir(runs: Path, automl_name: str, json_path: str | None) -> None:
+    """The runs folder (MMARHandler ``work_dir``) must exist or be creatable: checked before anything is made."""
+    existing = runs
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "not a folder" if not existing.is_dir() else "no write permission"
+        raise ConfigError(automl_name if json_path else None, json_path,
+                          f"runs go to {runs}, which cannot be created ({existing}: {why})")
+
+
+@contextlib.contextmanager
+def exported_mmar_root(root: str | Path) -> Iterator[None]:
+    """``MMAR_ROOT`` (the MMAR's absolute path) in the environment while a run goes, unless already set, as
+    Clara's commands/set_env.sh exported it: BYOC handlers and controllers read ``os.getenv("MMAR_ROOT")``."""
+    if os.environ.get("MMAR_ROOT"):
+        yield
+        return
+    os.environ["MMAR_ROOT"] = str(Path(root).resolve())
+    try:
+        yield
+    finally:
+        os.environ.pop("MMAR_ROOT", None)
