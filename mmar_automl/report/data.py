@@ -151,7 +151,9 @@ def resolve_run(mmar: str | Path, run_id: str | None) -> tuple[Path, str, Path]:
     runs = list_runs(root)
     if run_id is None:
         if not runs:
-            raise UsageError(f"{root}: no runs under {runs_dir(root)} (start one with: mmar-automl run {mmar})")
+            runs_in = runs_dir(root)
+            shown = f"{runs_in.relative_to(root)}/" if runs_in.is_relative_to(root) else str(runs_in)
+            raise UsageError(f"{root}: no runs under {shown} (start one with: mmar-automl run {mmar})")
         run_id = runs[-1]
     elif run_id not in runs:
         known = ", ".join(runs[-5:]) or "none"
