@@ -36,12 +36,21 @@ class SearchResult:
 
     @classmethod
     def from_point(cls, space: SearchSpace, point: Mapping[str, Any]) -> SearchResult:
+        """Clara's view of a point the engine already runs: never raises (an enum value that is not one of
+        the choices, which no controller should produce, stays as it is rather than stop the run)."""
         values: dict[str, Any] = {}
         for dim in space:
             if dim.name in point:
                 value = point[dim.name]
-                values[dim.prl] = dim.index_of(value) if isinstance(dim, EnumDimension) else value
-        return cls(space, values)
+                if isinstance(dim, EnumDimension):
+                    try:
+                        value = dim.index_of(value)
+                    except (ValueError, TypeError):
+                        pass
+                values[dim.prl] = value
+        result = cls.__new__(cls)
+        result.space, result.values, result.point = space, values, dict(point)
+        return result
 
     def dump(self) -> None:
         """Print one line per PRL: its Clara value and the concrete value(s) it stands for."""

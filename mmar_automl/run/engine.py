@@ -28,6 +28,7 @@ from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.run.job import JobRecord, best_job
 from mmar_automl.run.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
 from mmar_automl.backends.launcher import kill_group
+from mmar_automl.backends.protocol import UNKNOWN_EXIT
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.run.scheduler import QueuedRec, Scheduler
 from mmar_automl.search.space import SearchSpace
@@ -93,6 +94,7 @@ class Engine:
             ContextKey.NUM_WORKERS: len(workers), ContextKey.SEED: seed,
             ContextKey.GPUS: sorted({g for w in workers for g in w.gpus}), "WORKERS": [w.label for w in workers],
             "RESUMED": resume is not None, "ENGINE": self,
+            ContextKey.RECOMMENDATIONS: [],  # Clara handlers iterate it at any event (a resume starts with none new)
         }.items():
             self.ctx.set_prop(key, value)
         self.scheduler = Scheduler(workers, self.gpus, resume.worker_seq() if resume else None)
@@ -522,8 +524,12 @@ class Engine:
                         self._record_end(job, told=job.state is not JobState.ABORTED)
                         self.scheduler.release(uid, set())
             time.sleep(POLL_S)
-        for running in self.running.values():
+        for uid, running in list(self.running.items()):  # past the grace period: killed, and end_job still follows
             self.executor.kill_now(running)
+            del self.running[uid]
+            job = self.executor.finish(running, UNKNOWN_EXIT)
+            if self.journal is not None:
+                self._record_end(job, told=False)
         self._fire(EventType.END_AUTOML)
         try:
             self.controller.shutdown(self.ctx)
