@@ -68,7 +68,9 @@ class Recommendation(_Recommendation):
     def __init__(self, rec_id: int, result: SearchResult, meta: Mapping[str, Any] | None = None):
         if not isinstance(result, SearchResult):
             raise TypeError(f"Recommendation({rec_id!r}, ...) needs a SearchResult, got {type(result).__name__}")
-        object.__setattr__(self, "rec_id", rec_id)
+        if isinstance(rec_id, bool) or not isinstance(rec_id, numbers.Integral):
+            raise TypeError(f"Recommendation({rec_id!r}, ...): the id must be an integer, unique in the run")
+        object.__setattr__(self, "rec_id", int(rec_id))  # a numpy integer would not go into the journal
         object.__setattr__(self, "point", result.point)
         object.__setattr__(self, "meta", dict(meta or {}))
         object.__setattr__(self, "result", result)
@@ -92,7 +94,10 @@ def concrete_search_value(space: SearchSpace, point: Mapping[str, Any]) -> dict[
         if dim.name not in point:
             continue  # inactive at this point (its component is disabled)
         value = point[dim.name]
-        out[dim.prl] = list(value) if isinstance(dim, EnumDimension) else [value] * len(dim.args)
+        if isinstance(dim, EnumDimension):
+            out[dim.prl] = list(value) if isinstance(value, (list, tuple)) else [value]
+        else:
+            out[dim.prl] = [value] * len(dim.args)
     return out
 
 
@@ -102,10 +107,12 @@ def _point_of(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         dim = by_key.get(key)
         if dim is None:
-            raise ValueError(f"SearchResult: {key!r} is not a PRL of the search space; known: {', '.join(d.prl for d in space)}")
+            known = ", ".join(d.prl for d in space)
+            raise ValueError(f"SearchResult: {key!r} is not a PRL of the search space; known: {known}")
         if isinstance(dim, EnumDimension):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < len(dim.choices):
-                raise ValueError(f"SearchResult: {key!r} takes an enum choice index 0..{len(dim.choices) - 1}, got {value!r}")
+                raise ValueError(f"SearchResult: {key!r} takes an enum choice index "
+                                 f"0..{len(dim.choices) - 1}, got {value!r}")
             point[dim.name] = list(dim.choices[int(value)])
         else:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):

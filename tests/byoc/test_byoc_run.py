@@ -96,7 +96,8 @@ def test_seed_style_handler_with_builtin_controller_and_mlflow(tmp_path):
     next to the built-in MLflowHandler (another store) and a built-in controller."""
     seed_store, our_store = f"sqlite:///{tmp_path / 'seed.db'}", f"sqlite:///{tmp_path / 'ours.db'}"
     automl = {"controller": {"name": "GridController"},
-              "handlers": [{"path": "seed_experiment.SeedExperimentHandler"},
+              "handlers": [{"name": "MMARHandler", "args": {"work_dir": str(tmp_path / "elsewhere")}},
+                           {"path": "seed_experiment.SeedExperimentHandler"},
                            {"path": "locked_mlflow.LockedMLflowHandler"}]}
     train = light_train_config(scores=(0.2, 0.7))
     train["search"] = train["search"][:1]  # enums only: the grid
@@ -108,11 +109,13 @@ def test_seed_style_handler_with_builtin_controller_and_mlflow(tmp_path):
     experiment = client.get_experiment_by_name("clara_spleen")
     runs = client.search_runs([experiment.experiment_id])
     assert sorted((r.info.run_name, r.data.params["score"], r.data.metrics["score"]) for r in runs) == sorted(
-        [(n, str(s), pytest.approx(s)) for n, s in _names_scores(mmar / "automl" / "g")])
+        [(n, str(s), pytest.approx(s)) for n, s in _names_scores(tmp_path / "elsewhere" / "g")])
     # the built-in MLflowHandler wrote its own store; the BYOC fluent-API handler did not leak into it
     ours = MlflowClient(tracking_uri=our_store)
     assert ours.get_experiment_by_name("clara_spleen") is not None
     assert ours.get_experiment_by_name("Default") is None or not ours.search_runs(["0"])
+    synced = cli("sync", str(mmar), "g")  # finds the run in the absolute work_dir
+    assert synced.returncode == 0 and "experiment 'clara_spleen': 1 parent run, 2 job runs" in synced.stdout, synced.stderr
     # a built-in controller's recommendations reach Clara handlers with .result (Clara's values: enum indices)
     assert [e[1] for e in events(mmar) if e[0] == "recommendation"] == [0, 1]
 

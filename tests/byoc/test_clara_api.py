@@ -160,6 +160,14 @@ def test_search_result_and_recommendation_round_trip():
     assert Outcome(rec, JobState.COMPLETE, 0.8).recommendation_id == 7
 
 
+def test_recommendation_ids_are_integers():
+    result = SearchResult(SPACE, {"lr.float.[]$0:learning_rate": 0.001})
+    with pytest.raises(TypeError, match="the id must be an integer"):
+        Recommendation("r1", result)
+    with pytest.raises(TypeError, match="needs a SearchResult"):
+        Recommendation(1, {"lr.float.[]$0:learning_rate": 0.001})
+
+
 @pytest.mark.parametrize("values,message", [
     ({"nope:x": 1}, "'nope:x' is not a PRL of the search space"),
     ({"net.enum.train.model$0:channels,strides": 2}, "takes an enum choice index 0..1, got 2"),
