@@ -102,7 +102,8 @@ def test_seed_style_handler_with_builtin_controller_and_mlflow(tmp_path):
     train = light_train_config(scores=(0.2, 0.7))
     train["search"] = train["search"][:1]  # enums only: the grid
     mmar = byoc_mmar(tmp_path / "clara_spleen", automl,
-                     {"seed_experiment.py": seed_store, "locked_mlflow.py": f"sqlite:///{tmp_path / 'locked.db'}"}, train)
+                     {"seed_experiment.py": seed_store, "locked_mlflow.py": f"sqlite:///{tmp_path / 'locked.db'}"},
+                     train)
     done = cli("run", str(mmar), "--run-id", "g", "--tracking-uri", our_store, *WORKERS)
     assert done.returncode == 0, done.stderr
     client = MlflowClient(tracking_uri=seed_store)
@@ -115,7 +116,8 @@ def test_seed_style_handler_with_builtin_controller_and_mlflow(tmp_path):
     assert ours.get_experiment_by_name("clara_spleen") is not None
     assert ours.get_experiment_by_name("Default") is None or not ours.search_runs(["0"])
     synced = cli("sync", str(mmar), "g")  # finds the run in the absolute work_dir
-    assert synced.returncode == 0 and "experiment 'clara_spleen': 1 parent run, 2 job runs" in synced.stdout, synced.stderr
+    assert synced.returncode == 0, synced.stderr
+    assert "experiment 'clara_spleen': 1 parent run, 2 job runs" in synced.stdout
     # a built-in controller's recommendations reach Clara handlers with .result (Clara's values: enum indices)
     assert [e[1] for e in events(mmar) if e[0] == "recommendation"] == [0, 1]
 
