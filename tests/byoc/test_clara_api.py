@@ -178,3 +178,22 @@ def test_recommendation_ids_are_integers():
 def test_search_result_says_what_is_wrong(values, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
         SearchResult(SPACE, values)
+
+
+@pytest.mark.parametrize("train", ["PyTorch__trn_autoML_Enum.json", "PyTorch__trn_autoML_Loss_Optimizer.json",
+                                   "PyTorch__trn_autoML_Transform.json", "Tensorflow-Deprecated__trn_autoML_LR_LP.json"])
+def test_claras_own_configs_in_claras_shapes(clara_dir, train):
+    """NVIDIA's published config_train.json files: what Clara code reads of their spaces."""
+    from mmar_automl.search import parse_search_space
+
+    space = parse_search_space(json.loads((clara_dir / train).read_text()), train)
+    for dim, (prl, target) in zip(space, space.targets.items()):
+        assert prl == dim.prl and prl.split(":")[1] == ",".join(dim.args)
+        if ".float." in prl:
+            assert [(r.min, r.max) for r in target] == [(dim.low, dim.high)]
+        else:
+            assert ".enum." in prl and target == [list(c) for c in dim.choices]
+    point = {d.name: (list(d.choices[-1]) if isinstance(d, EnumDimension) else d.high) for d in space}
+    rec = as_clara_recommendation(OurRecommendation(0, point), space)
+    assert rec.point == point and SearchResult(space, rec.result.values).point == point
+    assert all(len(v) == len(d.args) for d, v in zip(space, concrete_search_value(space, point).values()))
