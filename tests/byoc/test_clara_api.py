@@ -180,8 +180,9 @@ def test_search_result_says_what_is_wrong(values, message):
         SearchResult(SPACE, values)
 
 
-@pytest.mark.parametrize("train", ["PyTorch__trn_autoML_Enum.json", "PyTorch__trn_autoML_Loss_Optimizer.json",
-                                   "PyTorch__trn_autoML_Transform.json", "Tensorflow-Deprecated__trn_autoML_LR_LP.json"])
+@pytest.mark.parametrize("train", [
+    "PyTorch__trn_autoML_Enum.json", "PyTorch__trn_autoML_Loss_Optimizer.json", "PyTorch__trn_autoML_Transform.json",
+    "Tensorflow-Deprecated__trn_autoML_LR_LP.json"])
 def test_claras_own_configs_in_claras_shapes(clara_dir, train):
     """NVIDIA's published config_train.json files: what Clara code reads of their spaces."""
     from mmar_automl.search import parse_search_space
