@@ -125,3 +125,22 @@ def test_seed_style_handler_with_builtin_controller_and_mlflow(tmp_path):
 def _names_scores(run_dir):
     return [(f"W{j['worker']}_{j['worker_seq']}_J{j['number']}", j["recommendation"]["point"]["score"][0])
             for j in _ended(run_dir)]
+
+
+@pytest.mark.parametrize("work_dir,message", [
+    ("config/config_train.json/runs", "which cannot be created"),
+    (17, "handlers[0].args.work_dir: expected the folder that holds the runs (a path), got 17"),
+])
+def test_a_bad_work_dir_is_one_line_and_creates_nothing(tmp_path, work_dir, message):
+    automl = {"controller": {"name": "GridController"},
+              "handlers": [{"name": "MMARHandler", "args": {"work_dir": work_dir}}]}
+    mmar = byoc_mmar(tmp_path / "mmar", automl, {})
+    before = sorted(p.relative_to(mmar) for p in mmar.rglob("*"))
+    for command in (["run", str(mmar), "--no-mlflow"], ["validate", str(mmar)]):
+        done = cli(*command)
+        if command[0] == "validate" and not isinstance(work_dir, int):
+            assert done.returncode == 0  # a path that cannot be created is only known when run creates it
+            continue
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert message in done.stderr and "config_automl.json" in done.stderr
+    assert sorted(p.relative_to(mmar) for p in mmar.rglob("*")) == before
