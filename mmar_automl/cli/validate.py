@@ -52,14 +52,14 @@ def validate(
 
 def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
     """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
-    from mmar_automl.config.automl_config import load_automl_config, no_effect_notes, runs_dir
+    from mmar_automl.config.automl_config import check_runs_dir, load_automl_config, no_effect_notes, runs_dir
     from mmar_automl.config.jsonfile import load_json
     from mmar_automl.search.parse import parse_search_space
 
     space = parse_search_space(load_json(train_path), train_path)
     automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
     if automl is not None:
-        runs_dir(mmar_root, automl_path)  # a malformed MMARHandler work_dir fails here, as in run
+        check_runs_dir(runs_dir(mmar_root, automl_path), automl)  # MMARHandler work_dir, checked as run does
         for spec in automl.components:
             if spec.path:  # BYOC code is imported as run imports it (Clara's automl.* names included)
                 spec.load_class(mmar_root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -137,6 +138,21 @@ def runs_dir(mmar_root: str | Path, automl_file: str | Path | None = None) -> Pa
         return root / DEFAULT_RUNS_DIR
     path = Path(work_dir).expanduser()
     return (path if path.is_absolute() else root / path).resolve()
+
+
+def check_runs_dir(runs: Path, config: AutomlConfig | None) -> None:
+    """The runs folder must exist or be creatable: run and validate check it before anything is written.
+    The error names MMARHandler's ``work_dir`` when that is where the folder comes from."""
+    existing = runs
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return
+    why = "not a folder" if not existing.is_dir() else "no write permission"
+    spec = next((s for s in (config.handlers if config else []) if s.name == "MMARHandler" and not s.path
+                 and "work_dir" in s.args), None)
+    raise ConfigError(spec.file if spec else None, f"{spec.json_path}.args.work_dir" if spec else None,
+                      f"runs go to {runs}, which cannot be created ({existing}: {why})")
 
 
 def mmar_handler_work_dir(file: str | Path) -> str | None:

@@ -176,7 +176,8 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 def prepare_run(opts: RunOptions) -> PreparedRun:
-    from mmar_automl.config.automl_config import ComponentSpec, load_automl_config, no_effect_notes, runs_dir
+    from mmar_automl.config.automl_config import (
+        ComponentSpec, check_runs_dir, load_automl_config, no_effect_notes, runs_dir)
     from mmar_automl.run.engine import Engine, Limits
     from mmar_automl.backends.local import LocalBackend
     from mmar_automl.run.executor import MMARExecutor
@@ -217,11 +218,9 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     else:
         default = default_controller(space)
         controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
-        executor_spec, handler_specs, automl_data, notes = None, [], {"controller": default}, []
+        executor_spec, handler_specs, automl_data, notes, acfg = None, [], {"controller": default}, [], None
     runs = runs_dir(root, automl_file)  # <MMAR>/automl, or Clara's MMARHandler work_dir
-    work_dir_at = next((f"{s.json_path}.args.work_dir" for s in handler_specs if s.name == "MMARHandler" and not s.path
-                        and "work_dir" in s.args), None)
-    _check_runs_dir(runs, _display(automl_file, root), work_dir_at)
+    check_runs_dir(runs, acfg)
 
     environment = None
     env_file = root / "config" / "environment.json"
@@ -353,17 +352,6 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         props={"OPTIONS": options, "CONTROLLER": controller_spec.label},
     )
     return PreparedRun(engine, run_id, run_dir, state is not None, notes)
-
-
-def _check_runs_dir(runs: Path, automl_name: str, json_path: str | None) -> None:
-    """The runs folder (MMARHandler ``work_dir``) must exist or be creatable: checked before anything is made."""
-    existing = runs
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        why = "not a folder" if not existing.is_dir() else "no write permission"
-        raise ConfigError(automl_name if json_path else None, json_path,
-                          f"runs go to {runs}, which cannot be created ({existing}: {why})")
 
 
 @contextlib.contextmanager
