@@ -62,3 +62,42 @@ class ConfDict:
 
     def items(self):  # noqa: ANN201
         return self._config.items()
+
+
+def on_decollated(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A Clara 4.0 ``output_transform`` lambda (``lambda x: x['loss']``, ``lambda x: (x['pred'], x['label'])``)
+    was written for a batch dict; since MONAI 0.6 an engine's output is a list with one dict per item.
+    On such a list the lambda sees a view where ``x[key]`` is the per-item list (what MONAI's
+    ``from_engine`` gives) or, when every item holds the same number (the loss), that number."""
+
+    def transform(output: Any) -> Any:
+        if isinstance(output, list) and output and all(isinstance(o, dict) for o in output):
+            return fn(_Decollated(output))
+        return fn(output)
+
+    return transform
+
+
+class _Decollated:
+    """Read-only batch-dict view of a decollated engine output."""
+
+    def __init__(self, items: list[dict]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        values = [item[key] for item in self._items]
+        first = values[0]
+        if isinstance(first, (int, float)) and all(v == first for v in values):
+            return first
+        if getattr(first, "ndim", None) == 0 and all(v is first for v in values):
+            return first
+        return values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._items[0] else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items[0]
+
+    def keys(self):  # noqa: ANN201
+        return self._items[0].keys()

@@ -39,8 +39,16 @@ SEARCH_MODULES = (
     "ignite.handlers",
 )
 
-# Clara 4.1 component names that MONAI 1.6 no longer has: name -> (new name, args to add).
+# Clara 4.x component names that MONAI 1.6 no longer has: name -> (new name, args to add). Surveyed from
+# MONAI's CHANGELOG 0.5 -> 1.6 for the components Clara 4.0/4.1 MMARs used (docs/training.md lists them).
 RENAMED_COMPONENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "LoadNiftid": ("LoadImaged", {}),        # 0.5: the format-specific loaders became LoadImage(d)
+    "LoadNumpyd": ("LoadImaged", {}),
+    "LoadPNGd": ("LoadImaged", {}),
+    "LoadNifti": ("LoadImage", {}),
+    "LoadNumpy": ("LoadImage", {}),
+    "LoadPNG": ("LoadImage", {}),
+    "TorchVisionFullyConvModel": ("TorchVisionFCModel", {"use_conv": True}),  # 0.9 (pathology MMARs)
     "AddChanneld": ("EnsureChannelFirstd", {"channel_dim": "no_channel"}),
     "AddChannel": ("EnsureChannelFirst", {"channel_dim": "no_channel"}),
     "AsChannelFirstd": ("EnsureChannelFirstd", {}),
@@ -68,6 +76,30 @@ RENAMED_ARGS: dict[tuple[str, str], str] = {
     ("AHNet", "dimensions"): "spatial_dims",
     ("SplitDimd", "channel_dim"): "dim",
     ("SplitDim", "channel_dim"): "dim",
+    ("SupervisedTrainer", "post_transform"): "postprocessing",  # 0.6
+    ("SupervisedEvaluator", "post_transform"): "postprocessing",
+    ("EnsembleEvaluator", "post_transform"): "postprocessing",
+    ("DiceCELoss", "ce_weight"): "weight",  # 1.2
+    ("DiceFocalLoss", "focal_weight"): "weight",
+    ("TorchVisionFCModel", "n_classes"): "num_classes",
+}
+
+# Args MONAI removed because they no longer do anything: dropped with a note when the MONAI class no
+# longer takes them. ``batched`` (deepgrow transforms): batches are decollated before post transforms
+# since 0.6; ``as_tensor_output`` (affine/elastic transforms): outputs are always tensors since 1.0;
+# ``meta_keys``/``meta_key_postfix`` (Spacingd, Orientationd, RandCropByPosNegLabeld...): MetaTensor
+# carries the metadata since 1.0.
+DROPPED_ARGS: dict[str, str] = {
+    "batched": "batches are decollated before transforms run since MONAI 0.6",
+    "as_tensor_output": "outputs are always tensors since MONAI 1.0",
+    "meta_keys": "images carry their metadata (MetaTensor) since MONAI 1.0",
+    "meta_key_postfix": "images carry their metadata (MetaTensor) since MONAI 1.0",
+}
+
+# Clara's deepgrow MMARs import their transforms as ``deepgrow.transforms.X``: the package moved into
+# MONAI. Used only when no such module can be imported (an MMAR shipping its own copy keeps it).
+RENAMED_MODULES: dict[str, str] = {
+    "deepgrow": "monai.apps.deepgrow",
 }
 
 
@@ -91,6 +123,10 @@ def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | Non
             args.setdefault(new, args.pop(old))
     if name in ("AsDiscreted", "AsDiscrete"):
         args = _as_discrete(name, args, warn)
+    if name == "TorchVisionFCModel" and ("pool_size" in args or "pool_stride" in args):
+        size, stride = args.pop("pool_size", 7), args.pop("pool_stride", 1)
+        _warn(warn, f"{name}: pool_size/pool_stride is pool=('avg', {{kernel_size, stride}}) in MONAI 1.6: translated")
+        args.setdefault("pool", ["avg", {"kernel_size": size, "stride": stride}])
     return name, args
 
 
@@ -109,6 +145,12 @@ def translate_by_signature(factory: Any, name: str, args: dict, warn: Callable[[
         if old in args and old not in params and new in params and new not in args:
             _warn(warn, f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
             args = {(new if k == old else k): v for k, v in args.items()}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if str(getattr(factory, "__module__", "")).startswith("monai.") and not takes_any:
+        for old, why in DROPPED_ARGS.items():
+            if old in args and old not in params:
+                _warn(warn, f"{name}: arg {old!r} was removed from MONAI ({why}): dropped")
+                args = {k: v for k, v in args.items() if k != old}
     return args
 
 
@@ -151,11 +193,16 @@ def lookup_name(name: str, file: str | None, path: JsonPath) -> Any:
     raise ConfigError(file, (*path, "name"), f"unknown component {name!r}: not in MONAI, torch.optim or ignite{hint}")
 
 
-def import_path(target: str, file: str | None, path: JsonPath, key: str = "path") -> Any:
+def import_path(target: str, file: str | None, path: JsonPath, key: str = "path",
+                warn: Callable[[str], None] | None = None) -> Any:
     """Import ``package.module.Class`` (the MMAR's root, custom/ and BYOC/ are on sys.path meanwhile)."""
     module_name, _, attr = target.rpartition(".")
     if not module_name:
         raise ConfigError(file, (*path, key), f"{target!r} must be module.Class")
+    moved = _moved_module(module_name)
+    if moved != module_name:
+        _warn(warn, f"Clara module {module_name} is {moved} in MONAI 1.6: translated")
+        module_name = moved
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -169,6 +216,21 @@ def import_path(target: str, file: str | None, path: JsonPath, key: str = "path"
         suggestion = difflib.get_close_matches(attr, names, n=1)
         hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else ""
         raise ConfigError(file, (*path, key), f"module {module_name!r} has no {attr!r}{hint}") from None
+
+
+def _moved_module(module_name: str) -> str:
+    """``deepgrow.transforms`` -> ``monai.apps.deepgrow.transforms`` when the old package is not importable."""
+    import importlib.util
+
+    top = module_name.partition(".")[0]
+    if top in RENAMED_MODULES:
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return RENAMED_MODULES[top] + module_name[len(top):]
+    return module_name
 
 
 def _all_names() -> set[str]:

@@ -22,7 +22,7 @@ REF_IN_EXPR = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 # Component keys besides name/path/args. search/apply belong to the search space and are ignored here
 # (a rendered config has none; an unrendered one trains at its own values).
 COMPONENT_KEYS = frozenset(
-    {"name", "path", "args", "disabled", "rank", "search", "apply", "log_label", "ref",
+    {"name", "path", "args", "disabled", "rank", "search", "apply", "log_label", "ref", "is_key_metric",
      "data_list_file_path", "data_file_base_dir", "data_list_key"}
 )
 

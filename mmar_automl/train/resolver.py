@@ -205,6 +205,7 @@ class Builder:
                 raise ConfigError(self.file, (*path, "args"), f"args must be an object, got {type(raw).__name__}")
             if "path" in node:
                 factory, label = import_path(str(node["path"]), self.file, path), str(node["path"])
+                raw = translate_by_signature(factory, label.rpartition(".")[2], raw)
             else:
                 if not isinstance(node["name"], str):
                     raise ConfigError(self.file, (*path, "name"), "name must be a string")
@@ -256,8 +257,10 @@ class Builder:
             target = node["path"]
             if not isinstance(target, str):
                 raise ConfigError(self.file, (*path, "path"), "path must be a string module.Class")
-            label, raw = target, dict(raw_args)
-            factory = import_path(target, self.file, path)
+            label = target
+            factory = import_path(target, self.file, path, warn=lambda m: self.warn(f"note: {m}"))
+            raw = translate_by_signature(factory, target.rpartition(".")[2], dict(raw_args),
+                                         warn=lambda m: self.warn(f"note: {m}"))
         else:
             name = node["name"]
             if not isinstance(name, str):
@@ -352,7 +355,12 @@ class Builder:
             if cfg.is_expression(node):
                 return self.expression(node[1:], section, path)
             if cfg.is_lambda(node):
-                return self.expression(node, section, path)
+                fn = self.expression(node, section, path)
+                if path and path[-1] == "output_transform":
+                    from mmar_automl.train.clara_compat import on_decollated
+
+                    return on_decollated(fn)  # Clara 4.0's ``lambda x: x['loss']`` on MONAI's decollated output
+                return fn
             name = unresolved_variable(node)
             if name:
                 raise ConfigError(self.file, path, f"unknown variable {{{name}}} (set it in environment.json or with --set)")

@@ -99,8 +99,11 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md)."""
     from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
 
+    from mmar_automl.train.wiring import wire
+
     mmar = open_mmar(mmar_root, config)
-    conf, _ = load_train_config(mmar, parse_overrides(overrides or []))
+    conf, variables = load_train_config(mmar, parse_overrides(overrides or []))
+    conf = wire(conf, variables)  # Clara 4.0's implicit args written out (train/wiring.py)
     file = _display(mmar.config_file, mmar.root)
     for section in ("train",):
         if not isinstance(conf.get(section), dict) or "trainer" not in conf[section]:
