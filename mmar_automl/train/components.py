@@ -59,8 +59,12 @@ RENAMED_COMPONENTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 # Clara 4.1 names MONAI 1.6 dropped with no drop-in equivalent: the error says what to use instead.
 REMOVED_COMPONENTS: dict[str, str] = {
-    "SegmentationSaver": "removed from MONAI: save predictions with a SaveImaged post transform",
     "TransformInverter": "removed from MONAI: invert transforms with an Invertd post transform",
+}
+
+# Clara names MONAI 1.6 dropped that mmar-automl provides itself (train/clara_compat.py), with a note.
+REPLACED_COMPONENTS: dict[str, str] = {
+    "SegmentationSaver": "removed from MONAI 1.0: predictions saved with MONAI's SaveImage (mmar-automl's equivalent)",
 }
 
 # (component name or "*", old arg) -> new arg name.
@@ -111,6 +115,8 @@ def _warn(warn: Callable[[str], None] | None, message: str) -> None:
 def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | None = None) -> tuple[str, dict]:
     """Rewrite a Clara 4.1 (name, args) into MONAI 1.6 spelling, calling ``warn`` for each rewrite."""
     args = dict(args)
+    if name in REPLACED_COMPONENTS:
+        _warn(warn, f"Clara name {name}: {REPLACED_COMPONENTS[name]}")
     if name in RENAMED_COMPONENTS:
         new, extra = RENAMED_COMPONENTS[name]
         _warn(warn, f"Clara name {name} is {new} in MONAI 1.6: translated")

@@ -159,6 +159,10 @@ class JobRecorder:
         torch.save(state, tmp)
         os.replace(tmp, self.dir / MODEL_FILE)
 
+    def last_epoch_unvalidated(self) -> bool:
+        """Whether training ran epochs and the last one has no validation (the trainer's interval skipped it)."""
+        return self.epochs > 0 and (not self.validations or self.validations[-1]["epoch"] != self.epochs)
+
     # -- the end -----------------------------------------------------------------------------------
 
     def finish(self, status: str, reason: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ Exit codes: 0 trained (with or without a score), 1 failed (exception, NaN/inf lo
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -135,11 +136,18 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
             builder.fast_paths = fast
             builder.check()  # config mistakes in a second, before any data is loaded
             trainer = builder.get("train", "trainer")
+            final = _final_validation(conf, file)
             evaluator = builder.built.get(("validate", "evaluator"))
+            if evaluator is None and final and builder.has("validate", "evaluator"):
+                evaluator = builder.get("validate", "evaluator")  # no ValidationHandler: validate at the end
             recorder.attach(trainer, evaluator, builder.checkpoint_dict)
             recorder.extra = {"device": chosen, "amp": builder.amp, "fast_paths": fast.summary()}
             recorder.probes.append(fast.memory_probe)  # peak_gpu_memory_bytes on every line (packing.py)
             trainer.run()
+            if final and evaluator is not None and recorder.last_epoch_unvalidated():
+                _out(f"final validation: epoch {trainer.state.epoch} was not validated "
+                     f"(set final_validation=false to skip)")
+                evaluator.run(trainer.state.epoch)
         except ConfigError as err:
             recorder.finish("failed", str(err))
             raise
@@ -151,10 +159,11 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
         except torch.cuda.OutOfMemoryError as err:
             return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
         except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
-            cause = _root_cause(err)
+            log_traceback()
+            cause = root_cause(err)
             if isinstance(cause, NonFiniteLoss):
                 return _failed(recorder, f"stopped: {cause}")
-            return _failed(recorder, f"{type(cause).__name__}: {cause}")
+            return _failed(recorder, failure_reason(cause))
     stats = recorder.finish("complete")
     if stats["best_validation_metric"] is None:
         _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
@@ -170,7 +179,49 @@ def _failed(recorder: Any, reason: str) -> int:
     return 1
 
 
-def _root_cause(err: BaseException) -> BaseException:
+def _final_validation(conf: dict, file: str) -> bool:
+    """First-level ``final_validation`` (default true): validate once more after the last epoch when
+    that epoch did not validate, so that a job shorter than ``num_interval_per_valid`` still has a score."""
+    value = conf.get("final_validation", True)
+    if not isinstance(value, bool):
+        raise ConfigError(file, ("final_validation",), f"must be true or false, got {value!r}")
+    return value
+
+
+# A line of a formatted traceback that starts an exception report rather than a frame or a separator.
+_NOT_EXCEPTION_LINE = ("Traceback ", "The above exception", "During handling", " ", "\t")
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line: ``Type: first line of the message``. An error raised in a DataLoader worker reaches the
+    parent as torch's wrapper ("Caught ValueError in DataLoader worker process 0. Original Traceback...")
+    whose message holds the worker's traceback: the reason is the worker's own first exception (the real
+    cause; MONAI's "applying transform" wrapper comes after it in a chained traceback)."""
+    text = str(err)
+    marker = "Original Traceback (most recent call last):"
+    if marker in text:
+        for line in text.split(marker, 1)[1].splitlines():
+            if line.strip() and not line.startswith(_NOT_EXCEPTION_LINE):
+                kind, _, message = line.partition(": ")
+                where = text.split(".", 1)[0].removeprefix("Caught ").split(" ", 1)[-1]  # "in DataLoader worker process 0"
+                return f"{kind}: {message.strip()} ({where})" if message else f"{kind} ({where})"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def log_traceback() -> None:
+    """The full traceback goes to the job's log.txt (a job's stdout) or, with --debug, to stderr;
+    the console of ``mmar-automl train`` shows only the one-line reason."""
+    import traceback
+
+    if os.environ.get("MMAR_AUTOML_DEBUG"):
+        traceback.print_exc(file=sys.stderr)
+    elif os.environ.get("MMAR_AUTOML_RUN_MARKER"):
+        traceback.print_exc(file=sys.stdout)
+    sys.stdout.flush()
+
+
+def root_cause(err: BaseException) -> BaseException:
     """ignite/MONAI may wrap a handler's exception; report the innermost one."""
     seen = set()
     while (err.__cause__ or err.__context__) is not None and id(err) not in seen:
@@ -216,7 +267,6 @@ def _inside_mmar(root: Path):
     """Paths in configs are relative to the MMAR root, and ``path`` components import from its root,
     ``custom/`` and ``BYOC/``: set cwd and sys.path for the run, then restore both and forget the
     modules imported from the MMAR (the next call in this process may train another MMAR)."""
-    import logging
 
     old_cwd, old_path = os.getcwd(), list(sys.path)
     before = set(sys.modules)
@@ -225,6 +275,7 @@ def _inside_mmar(root: Path):
     ignite_log = logging.getLogger("ignite")
     old_propagate = ignite_log.propagate
     to_stdout = logging.StreamHandler(sys.stdout)
+    to_stdout.addFilter(_first_line)  # its "terminating due to exception" repeats a worker's whole traceback
     ignite_log.addHandler(to_stdout)
     ignite_log.propagate = False
     # Library warnings (MONAI deprecations...) likewise go to the log on stdout.
@@ -247,6 +298,13 @@ def _inside_mmar(root: Path):
             origin = getattr(sys.modules.get(name), "__file__", None) or ""
             if origin and Path(origin).resolve().is_relative_to(root):
                 del sys.modules[name]
+
+
+def _first_line(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    if "\n" in message:
+        record.msg, record.args = message.splitlines()[0] + " [...]", None
+    return True
 
 
 def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
