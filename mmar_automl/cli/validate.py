@@ -27,6 +27,8 @@ def validate(
         None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
         "skipped when missing]."),
     as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", metavar="KEY=VALUE", help="Check the configs as `run --set KEY=VALUE` would use them."),
 ) -> None:
     """Check an MMAR's configs and show its search space: dimensions, PRLs, choices, grid size."""
     from mmar_automl.cli.console import console
@@ -37,9 +39,12 @@ def validate(
         raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
     train_path = _resolve(mmar_root, train_config, DEFAULT_TRAIN_CONFIG)
     automl_path = _resolve(mmar_root, automl_config, DEFAULT_AUTOML_CONFIG)
-    report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
+    report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None,
+                        overrides or [])
     if report["automl"] is None and automl_config is None:
         console.print(f"note: no {automl_path}: checked {train_path} only", soft_wrap=True)
+    for warning in report["warnings"]:
+        console.print(f"warning: {warning}", soft_wrap=True)
     if as_json:
         import json
 
@@ -48,15 +53,21 @@ def validate(
         _print_table(report)
 
 
-def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
-    """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
+def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None,
+               overrides: list[str] | None = None) -> dict[str, Any]:
+    """Load and check the configs as ``run`` does (config_train.json, environment.json, config_automl.json
+    with its components' args and ``path`` imports); return what ``--json`` prints. Raises ConfigError."""
     from mmar_automl.config.automl_config import load_automl_config
     from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
     from mmar_automl.search.parse import parse_search_space
 
     space = parse_search_space(load_json(train_path), train_path)
+    mmar = open_mmar(mmar_root, train_path)  # environment.json: strict JSON, an object
+    concrete, _ = load_train_config(mmar, parse_overrides(overrides or []))
     automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
     return {
+        "warnings": interval_warnings(concrete, train_path),
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.continuous],
@@ -64,6 +75,25 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
     }
+
+
+def interval_warnings(config: dict, train_path: Path) -> list[str]:
+    """A search whose jobs never reach their validation interval was wasted in Clara (every job "no
+    score"): say so. Here the final validation scores such jobs, unless final_validation is false."""
+    from mmar_automl.errors import format_json_path
+    from mmar_automl.train.config import validation_interval
+
+    found = validation_interval(config)
+    epochs = config.get("epochs")
+    if found is None or not isinstance(epochs, int) or isinstance(epochs, bool):
+        return []
+    interval, where = found
+    if epochs >= interval:
+        return []
+    tail = ("jobs get no score (final_validation is false)" if config.get("final_validation") is False
+            else "each job validates once, after its last epoch (final_validation)")
+    return [f"{train_path}: epochs {epochs} < validation interval {interval} ({format_json_path(where)}): "
+            f"training never reaches a validation; {tail}"]
 
 
 def _resolve(root: Path, given: Path | None, default: Path) -> Path:

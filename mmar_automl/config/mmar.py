@@ -30,28 +30,11 @@ _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def read_json(path: Path) -> Any:
-    """Load a JSON file; a missing file or bad JSON is a one-line ConfigError with line/column."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, None, "file not found") from None
-    except OSError as err:
-        raise ConfigError(path, None, f"cannot read: {err.strerror}") from None
+    """Load a JSON file strictly (config/jsonfile.py: line and column on bad JSON, NaN and duplicate keys
+    refused): one owner for how user JSON is read."""
+    from mmar_automl.config.jsonfile import load_json
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-        out: dict = {}
-        for key, value in pairs:
-            if key in out:
-                raise ValueError(f"duplicate key {key!r}")
-            out[key] = value
-        return out
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as err:
-        raise ConfigError(path, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    except ValueError as err:
-        raise ConfigError(path, None, str(err)) from None
+    return load_json(path)
 
 
 def parse_value(text: str) -> Any:

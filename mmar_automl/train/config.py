@@ -85,3 +85,24 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
 def is_skipped(node: dict, file: str | None, path: JsonPath) -> bool:
     """Whether a component is left out: ``disabled``, or meant for another ``rank``."""
     return is_disabled(node, file, path) or skipped_by_rank(node, file, path)
+
+
+def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
+    """The epoch interval of the train section's enabled ValidationHandler and its JSON path (after
+    substitution), or None when there is no such handler or its interval is not a whole number."""
+    handlers = (config.get("train") or {}).get("handlers") if isinstance(config.get("train"), dict) else None
+    for i, handler in enumerate(handlers if isinstance(handlers, list) else []):
+        if not is_component(handler) or str(handler.get("name") or handler.get("path")).rpartition(".")[2] != "ValidationHandler":
+            continue
+        try:
+            if is_skipped(handler, None, ("train", "handlers", i)):
+                continue
+        except ConfigError:
+            continue
+        args = handler.get("args") if isinstance(handler.get("args"), dict) else {}
+        if args.get("epoch_level", True) is False:
+            return None
+        interval = args.get("interval", 1)
+        if isinstance(interval, int) and not isinstance(interval, bool):
+            return interval, ("train", "handlers", i, "args", "interval")
+    return None
