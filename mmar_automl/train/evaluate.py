@@ -106,7 +106,12 @@ def _load_weights_unless_loaded(builder: Any, evaluator: Any, conf: dict, variab
     import torch
 
     handlers = builder.built.get(("validate", "handlers")) or []
-    if any(type(h).__name__ == "CheckpointLoader" for h in handlers):
+    loaders = [h for h in handlers if type(h).__name__ == "CheckpointLoader"]
+    for loader in loaders:
+        if not Path(str(loader.load_path)).is_file():
+            raise ConfigError(file, ("handlers",), f"no checkpoint to evaluate: CheckpointLoader load_path "
+                              f"{str(loader.load_path)!r} not found (train first, or --set MMAR_CKPT=...)")
+    if loaders:
         return
     network = evaluator.network
     if isinstance(network, torch.jit.ScriptModule) or getattr(network, "_mmar_loaded_from", None):
