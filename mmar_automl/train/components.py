@@ -206,15 +206,16 @@ def import_path(target: str, file: str | None, path: JsonPath, key: str = "path"
     if not module_name:
         raise ConfigError(file, (*path, key), f"{target!r} must be module.Class")
     moved = _moved_module(module_name)
+    try:
+        module = importlib.import_module(moved)
+    except ImportError as err:
+        where = f" (nor {moved!r}, where MONAI moved Clara's {module_name.partition('.')[0]})" if moved != module_name else ""
+        raise ConfigError(file, (*path, key), f"cannot import {module_name!r}{where}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - user code failing at import time is their config's problem
+        raise ConfigError(file, (*path, key), f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
     if moved != module_name:
         _warn(warn, f"Clara module {module_name} is {moved} in MONAI 1.6: translated")
         module_name = moved
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(file, (*path, key), f"cannot import {module_name!r}: {err}") from None
-    except Exception as err:  # noqa: BLE001 - user code failing at import time is their config's problem
-        raise ConfigError(file, (*path, key), f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
     try:
         return getattr(module, attr)
     except AttributeError:

@@ -69,7 +69,7 @@ def evaluate(mmar_root: str | Path, config: str | Path | None = None, overrides:
              device: str | None = None, out: Any = print) -> EvaluationResult:
     """Evaluate a trained MMAR; raises ConfigError/UsageError on bad input, anything else on failure."""
     from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
-    from mmar_automl.train.run import _determinism, _device, _display, _inside_mmar
+    from mmar_automl.train.run import _determinism, _device, _display, _inside_mmar, one_line_logs
     from mmar_automl.train.wiring import wire
 
     mmar = open_mmar(mmar_root, config or DEFAULT_EVAL_CONFIG)
@@ -93,7 +93,8 @@ def evaluate(mmar_root: str | Path, config: str | Path | None = None, overrides:
         builder.check()
         evaluator = builder.get("validate", "evaluator")
         _load_weights_unless_loaded(builder, evaluator, conf, variables, file)
-        evaluator.run()
+        with one_line_logs():
+            evaluator.run()
     metrics = {k: _number(v) for k, v in (evaluator.state.metrics or {}).items()}
     key = getattr(evaluator.state, "key_metric_name", None)
     items = len(getattr(evaluator.data_loader, "dataset", []) or [])

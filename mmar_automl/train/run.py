@@ -143,11 +143,12 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
             recorder.attach(trainer, evaluator, builder.checkpoint_dict)
             recorder.extra = {"device": chosen, "amp": builder.amp, "fast_paths": fast.summary()}
             recorder.probes.append(fast.memory_probe)  # peak_gpu_memory_bytes on every line (packing.py)
-            trainer.run()
-            if final and evaluator is not None and recorder.last_epoch_unvalidated():
-                _out(f"final validation: epoch {trainer.state.epoch} was not validated "
-                     f"(set final_validation=false to skip)")
-                evaluator.run(trainer.state.epoch)
+            with one_line_logs():
+                trainer.run()
+                if final and evaluator is not None and recorder.last_epoch_unvalidated():
+                    _out(f"final validation: epoch {trainer.state.epoch} was not validated "
+                         f"(set final_validation=false to skip)")
+                    evaluator.run(trainer.state.epoch)
         except ConfigError as err:
             recorder.finish("failed", str(err))
             raise
@@ -301,10 +302,31 @@ def _inside_mmar(root: Path):
 
 
 def _first_line(record: logging.LogRecord) -> bool:
+    """A log record keeps the first line of its message and, unless --debug, drops its traceback: the
+    traceback is printed once, by log_traceback, where it belongs (the job's log.txt, or --debug)."""
     message = record.getMessage()
     if "\n" in message:
         record.msg, record.args = message.splitlines()[0] + " [...]", None
+    if record.exc_info and not os.environ.get("MMAR_AUTOML_DEBUG"):
+        record.exc_info, record.exc_text = None, None
     return True
+
+
+@contextmanager
+def one_line_logs():
+    """While engines run: every logging handler then installed (ignite's, MONAI's StatsHandler's) logs
+    an exception in one line. StatsHandler logs each exception with its whole traceback, a DataLoader
+    worker's error with the worker's traceback inside its message: ~50 lines for one failure."""
+    loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    handlers = {h for lg in loggers for h in lg.handlers}
+    for handler in handlers:
+        handler.addFilter(_first_line)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(_first_line)
 
 
 def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

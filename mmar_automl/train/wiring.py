@@ -61,7 +61,31 @@ def wire(config: dict, variables: Mapping[str, Any] | None = None) -> dict:
     for section in cfg.SECTIONS:
         if isinstance(out.get(section), dict):
             _wire_section(out, section, values)
+    _legacy_meta_dicts(out)
     return out
+
+
+LOADERS = ("LoadImaged", "LoadNiftid", "LoadNumpyd", "LoadPNGd")
+
+
+def _legacy_meta_dicts(config: dict) -> None:
+    """Clara-era LoadImaged (MONAI <= 0.8) put each image's metadata beside it as ``image_meta_dict``;
+    MONAI 1.x keeps it on the image (MetaTensor) unless ``image_only`` is false. A config that reads those
+    dicts (Clara's deepgrow transforms, a ``lambda x: x['image_meta_dict']``) gets them back."""
+    import json
+
+    text = json.dumps(config)
+    if "_meta_dict" not in text and "deepgrow" not in text:
+        return
+    stack: list[Any] = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if _short_name(node) in LOADERS and isinstance(node.get("args", {}), dict):
+                node.setdefault("args", {}).setdefault("image_only", False)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _wire_section(config: dict, section: str, values: Mapping[str, Any]) -> None:
