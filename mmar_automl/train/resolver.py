@@ -304,8 +304,10 @@ class Builder:
         except ConfigError:
             raise
         except Exception as err:  # noqa: BLE001 - the component's own message, with where it came from
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise ConfigError(self.file, path, f"{short}: {type(err).__name__}: {msg}") from err
+            from mmar_automl.train.failures import failure_reason, root_cause
+
+            # The real cause: a CacheDataset's "applying transform <LoadImaged>" hides the corrupt file.
+            raise ConfigError(self.file, path, f"{short}: {failure_reason(root_cause(err))}") from err
         obj = self._to_device(obj)
         for k, pending in later:
             self._deferred.setdefault(pending, []).append(getattr(obj, f"set_{k}"))
