@@ -100,16 +100,19 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised.
     ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md)."""
     from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
-
+    from mmar_automl.config.suggest import did_you_mean
     from mmar_automl.train.wiring import wire
 
     mmar = open_mmar(mmar_root, config)
     conf, variables = load_train_config(mmar, parse_overrides(overrides or []))
     conf = wire(conf, variables)  # Clara 4.0's implicit args written out (train/wiring.py)
     file = _display(mmar.config_file, mmar.root)
-    for section in ("train",):
-        if not isinstance(conf.get(section), dict) or "trainer" not in conf[section]:
-            raise ConfigError(file, (section, "trainer"), "missing: a Clara 4.x config needs train.trainer")
+    if not isinstance(conf.get("train"), dict):
+        raise ConfigError(file, ("train",), "missing: a Clara 4.x config needs a train section"
+                          f"{did_you_mean('train', [k for k, v in conf.items() if isinstance(v, dict)])}")
+    if "trainer" not in conf["train"]:
+        raise ConfigError(file, ("train", "trainer"), "missing: a Clara 4.x config needs train.trainer"
+                          f"{did_you_mean('trainer', conf['train'])}")
 
     import torch
 

@@ -175,3 +175,29 @@ def test_dataloader_worker_error_is_one_line_and_traceback_goes_to_the_log(tmp_p
     assert reason.endswith("(in DataLoader worker process 0)") and "\n" not in reason and len(reason) < 250
     assert err.strip().splitlines() == [f"train failed: {reason}"]
     assert "Traceback (most recent call last)" in out and "RandCropByPosNegLabeld" in out
+
+
+def test_meta_dicts_come_back_only_where_a_config_reads_them():
+    from mmar_automl.train.wiring import wire
+
+    plain = wire(clara40_config())
+    assert "image_only" not in plain["train"]["pre_transforms"][0]["args"]
+    config = clara40_config()
+    config["validate"]["handlers"].append({"name": "SegmentationSaver", "args": {
+        "output_dir": "eval", "batch_transform": "lambda x: x['image_meta_dict']"}})
+    wired = wire(config)
+    assert wired["train"]["pre_transforms"][0]["args"]["image_only"] is False  # LoadNiftid, as Clara's loader
+    config = clara40_config()
+    config["train"]["iteration"] = {"path": "deepgrow.interaction.Interaction", "args": {"max_interactions": 1}}
+    wired = wire(config)
+    assert wired["train"]["pre_transforms"][0]["args"]["image_only"] is False
+    assert wired["train"]["trainer"]["args"]["iteration_update"] == "@iteration"
+
+
+def test_misspelt_trainer_is_named_with_its_suggestion(tmp_path, data, capsys):
+    config = clara40_config()
+    config["train"]["trainr"] = config["train"].pop("trainer")
+    root = make_mmar(tmp_path / "m", config, data)
+    assert run_main(root) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "train.trainer: missing: a Clara 4.x config needs train.trainer (did you mean 'trainr'?)" in line

@@ -64,3 +64,13 @@ def test_evaluate_without_config_is_one_line(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "config_validation.json" in err[0] and "file not found" in err[0]
+
+
+def test_export_without_checkpoint_is_one_line(tmp_path, capsys):
+    root = tmp_path / "seg"
+    assert main(["init", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(root)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "no checkpoint to export" in line and "model.pt" in line
+    assert not (root / "models" / "model.ts").exists()
