@@ -35,7 +35,7 @@ def _root(
 
 def _add_commands() -> None:
     # Each module registers its command(s) on `app` when imported; keep their top-level imports light.
-    from mmar_automl.cli import evaluate, export_best, init, report, run, sync, train, validate  # noqa: F401
+    from mmar_automl.cli import evaluate, export, export_best, init, report, run, sync, train, validate  # noqa: F401
 
 
 _add_commands()

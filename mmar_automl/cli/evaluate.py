@@ -51,28 +51,3 @@ def evaluate(
         print(f"evaluate failed: {failure_reason(root_cause(err))}", file=sys.stderr, flush=True)
         raise typer.Exit(1) from None
     typer.echo(describe(result))
-
-
-@app.command()
-def export(
-    mmar_root: Path = typer.Argument(..., help="The trained MMAR folder."),
-    config: Optional[Path] = typer.Option(
-        None, "--config", help="The config whose train.model is exported [default: config/config_train.json]."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
-                                                  help="Override a config key or environment.json variable."),
-) -> None:
-    """Write the TorchScript model MMAR_TORCHSCRIPT [models/model.ts] from the checkpoint MMAR_CKPT (Clara's export.sh)."""
-    import sys
-
-    from mmar_automl.errors import MmarAutomlError
-    from mmar_automl.train.evaluate import export_torchscript
-    from mmar_automl.train.run import failure_reason, log_traceback, root_cause
-
-    try:
-        export_torchscript(mmar_root, config=config, overrides=overrides or [])
-    except MmarAutomlError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        log_traceback()
-        print(f"export failed: {failure_reason(root_cause(err))}", file=sys.stderr, flush=True)
-        raise typer.Exit(1) from None

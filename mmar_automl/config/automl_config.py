@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -190,7 +191,7 @@ def _check_arg_values(spec: ComponentSpec, cls: Any) -> None:
         hint = hints.get(arg)
         default = params[arg].default
         if hint is None and default is not inspect.Parameter.empty and default is not None:
-            hint = float if type(default) is float else type(default)
+            hint = type(default)
             if hint not in (bool, int, float, str, list, dict):
                 continue
         if hint is not None and _json_type_ok(value, hint) is False:
@@ -198,7 +199,7 @@ def _check_arg_values(spec: ComponentSpec, cls: Any) -> None:
                               f"{spec.label}: {arg} must be {_shown(hint)}, got {json.dumps(value)}")
 
 
-_PLACEHOLDER = __import__("re").compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")  # Clara's "{trainconf}"
 
 
 def _json_type_ok(value: Any, hint: Any) -> bool | None:

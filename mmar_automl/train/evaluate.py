@@ -49,7 +49,7 @@ def as_sections(config: dict) -> dict:
     return {**rest, "validate": section}
 
 
-def _model_entries(conf: dict, variables: dict, root: Path) -> None:
+def _model_entries(conf: dict, root: Path) -> None:
     """Rewrite ``ts_path``/``ckpt_path`` model entries into components the Builder can build."""
     section = conf["validate"] if "model" in conf.get("validate", {}) else conf.get("train", {})
     node = section.get("model")
@@ -81,7 +81,7 @@ def evaluate(mmar_root: str | Path, config: str | Path | None = None, overrides:
     file = _display(mmar.config_file, mmar.root)
     if not isinstance(conf.get("validate"), dict) or "evaluator" not in conf["validate"]:
         raise ConfigError(file, ("evaluator",), "missing: evaluate needs an evaluator (SupervisedEvaluator)")
-    _model_entries(conf, variables, mmar.root)
+    _model_entries(conf, mmar.root)
 
     from mmar_automl.train.resolver import Builder
 
