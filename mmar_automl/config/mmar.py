@@ -146,6 +146,9 @@ def open_mmar(root: str | Path, config: str | Path | None = None) -> Mmar:
         loaded = read_json(env_file)
         if not isinstance(loaded, dict):
             raise ConfigError(env_file, None, "environment.json must be a JSON object")
+        for key in PATH_VARIABLES:
+            if key in loaded and not isinstance(loaded[key], str):
+                raise ConfigError(env_file, (key,), f"expected a path string, got {json.dumps(loaded[key])}")
         environment = loaded
     mmar = Mmar(root_path, config_file, environment)
     mmar.environment = {k: _absolute(mmar, k, v) for k, v in environment.items()}

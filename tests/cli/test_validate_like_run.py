@@ -105,3 +105,10 @@ def test_warns_when_epochs_after_set_never_reach_the_interval(mmar, capsys):
     assert err.count("warning:") == 1 and "epochs 19 < validation interval 20" in err
     assert main(["validate", str(mmar), "--set", "epochs=20"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_environment_path_that_is_not_a_string(mmar, capsys):
+    (mmar / "config" / "environment.json").write_text(json.dumps({"DATA_ROOT": 3, "DATASET_JSON": "d.json"}))
+    assert main(["validate", str(mmar)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith("config/environment.json: DATA_ROOT: expected a path string, got 3")
