@@ -201,3 +201,31 @@ def test_misspelt_trainer_is_named_with_its_suggestion(tmp_path, data, capsys):
     assert run_main(root) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "train.trainer: missing: a Clara 4.x config needs train.trainer (did you mean 'trainr'?)" in line
+
+
+@pytest.mark.slow
+def test_search_job_with_a_loader_worker_error_fails_in_one_line(tmp_path, capsys):
+    """Through `run`: the job's reason is the worker's own error, one line; log.txt holds the tracebacks."""
+    import json
+
+    from mmar_automl.cli import main
+    from mmar_automl.report.data import load_report
+
+    root = tmp_path / "seg"
+    assert main(["init", str(root), "--synthetic-data", "3"]) == 0
+    path = root / "config" / "config_train.json"
+    config = json.loads(path.read_text())
+    config["train"]["pre_transforms"].insert(4, {"name": "RandCropByPosNegLabeld", "args": {
+        "keys": ["image", "label"], "label_key": "label", "spatial_size": [64, 64, 64], "allow_smaller": False}})
+    config["train"]["dataloader"]["args"]["num_workers"] = 1
+    path.write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["run", str(root), "--workers", "cpu", "--max-jobs", "1", "--no-mlflow", "--set", "epochs=1"]) == 1
+    console = capsys.readouterr()
+    [job] = load_report(root).jobs
+    assert job.state == "FAILED"
+    assert job.record.reason.startswith("exit code 1: ValueError: The size of the proposed random crop ROI is larger")
+    assert job.record.reason.endswith("(in DataLoader worker process 0)") and len(job.record.reason) < 250
+    assert "\n" not in job.record.reason and "Original Traceback" not in console.out + console.err
+    log = (Path(job.record.folder) / "log.txt").read_text()
+    assert "Original Traceback (most recent call last)" in log and 'raise ValueError(' in log
