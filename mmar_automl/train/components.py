@@ -138,7 +138,7 @@ def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | Non
 
 # Arg renames MONAI made across many classes: applied to any class that takes the new name and not the
 # old one (AttentionUnet, Regressor... took ``dimensions`` in Clara 4.1, as UNet did).
-SIGNATURE_RENAMES = {"dimensions": "spatial_dims"}
+SIGNATURE_RENAMES = {"dimensions": "spatial_dims", "ndims": "spatial_dims", "n_classes": "num_classes"}  # 0.7
 
 
 def translate_by_signature(factory: Any, name: str, args: dict, warn: Callable[[str], None] | None = None) -> dict:

@@ -110,6 +110,8 @@ RENAMED = [
      "Spacingd", "'meta_key_postfix' was removed"),
     ({"name": "DiceCELoss", "args": {"softmax": True, "ce_weight": None}}, "DiceCELoss", "'ce_weight' is 'weight'"),
     ({"name": "AsChannelFirstd", "args": {"keys": "image"}}, "EnsureChannelFirstd", "AsChannelFirstd is"),
+    ({"name": "VoteEnsembled", "args": {"keys": ["pred"], "output_key": "pred", "n_classes": 2}},
+     "VoteEnsembled", "'n_classes' is 'num_classes'"),
 ]
 
 
