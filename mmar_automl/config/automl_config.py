@@ -144,6 +144,10 @@ def _spec(kind: str, raw: dict[str, Any], json_path: str, file: str, mmar_root: 
     spec = ComponentSpec(kind, name, path, dict(raw.get("args", {})), json_path, file)
     if path is None or mmar_root is not None:
         cls = spec.load_class(mmar_root)
+        if kind == "executor":
+            base = registry.import_target(registry.EXECUTORS["MMARExecutor"])
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise ConfigError(file, json_path, f"{spec.label} must subclass mmar_automl.run.executor.MMARExecutor")
         _check_arg_names(spec, cls)
         _check_arg_values(spec, cls)
     return spec

@@ -26,6 +26,12 @@ def _unimportable_handler(root):
     _automl(root, {**AUTOML, "handlers": [{"path": "no_such_module_s13.MyHandler"}]})
 
 
+def _executor_of_another_kind(root):
+    (root / "custom").mkdir()
+    (root / "custom" / "my_exec_s13.py").write_text("class MyExecutor:\n    pass\n")
+    _automl(root, {**AUTOML, "executor": {"path": "my_exec_s13.MyExecutor"}})
+
+
 def _misspelt_key(root):
     _automl(root, {"controler": AUTOML["controller"]})
 
@@ -44,6 +50,7 @@ CASES = [
     (_wrong_arg_type, r"config_automl\.json: controller\.args\.max_rounds: ReinforcementController: max_rounds must be "
                       r"int, got \"ten\""),
     (_unimportable_handler, r"config_automl\.json: handlers\[0\]\.path: cannot import module 'no_such_module_s13'"),
+    (_executor_of_another_kind, r"config_automl\.json: executor: MyExecutor must subclass mmar_automl\.run\.executor\.MMARExecutor"),
     (_misspelt_key, r"config_automl\.json: controler: unknown key 'controler' \(did you mean 'controller'\?\)"),
     (_nan_in_train_config, r"config_train\.json: invalid JSON at line 8 column 20: NaN is not a JSON number"),
 ]
