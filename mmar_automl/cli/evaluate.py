@@ -28,8 +28,6 @@ def evaluate(
 ) -> None:
     """Evaluate a trained model: loads MMAR_CKPT or MMAR_TORCHSCRIPT, writes what the config's handlers write
     (MetricsSaver files under MMAR_EVAL_OUTPUT_PATH, predictions), prints the key metric."""
-    import sys
-
     from mmar_automl.errors import MmarAutomlError, UsageError
 
     pairs = [*(overrides or []), *(extra or [])]
@@ -40,14 +38,13 @@ def evaluate(
         raise UsageError(f"evaluate: --device must be cpu or cuda, got {device!r}")
     from mmar_automl.train.evaluate import describe
     from mmar_automl.train.evaluate import evaluate as run_evaluation
-    from mmar_automl.train.run import failure_reason, log_traceback, root_cause
+    from mmar_automl.train.failures import print_failure
 
     try:
         result = run_evaluation(mmar_root, config=config, overrides=pairs, device=device)
     except MmarAutomlError:
         raise
     except Exception as err:  # noqa: BLE001 - one line; the traceback with --debug
-        log_traceback()
-        print(f"evaluate failed: {failure_reason(root_cause(err))}", file=sys.stderr, flush=True)
+        print_failure("evaluate", err)
         raise typer.Exit(1) from None
     typer.echo(describe(result))

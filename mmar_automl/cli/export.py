@@ -22,17 +22,14 @@ def export(
                                                   help="Override a config key or environment.json variable."),
 ) -> None:
     """Write the TorchScript model MMAR_TORCHSCRIPT [models/model.ts] from the checkpoint MMAR_CKPT (Clara's export.sh)."""
-    import sys
-
     from mmar_automl.errors import MmarAutomlError
     from mmar_automl.train.evaluate import export_torchscript
-    from mmar_automl.train.run import failure_reason, log_traceback, root_cause
+    from mmar_automl.train.failures import print_failure
 
     try:
         export_torchscript(mmar_root, config=config, overrides=overrides or [])
     except MmarAutomlError:
         raise
     except Exception as err:  # noqa: BLE001
-        log_traceback()
-        print(f"export failed: {failure_reason(root_cause(err))}", file=sys.stderr, flush=True)
+        print_failure("export", err)
         raise typer.Exit(1) from None

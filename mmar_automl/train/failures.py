@@ -4,6 +4,9 @@ components that fail while being built (a CacheDataset that meets a corrupt imag
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 def root_cause(err: BaseException) -> BaseException:
     """ignite/MONAI may wrap a handler's exception; report the innermost one."""
@@ -36,3 +39,21 @@ def failure_reason(err: BaseException) -> str:
                 return f"{kind}: {message.strip()} ({where})" if message else f"{kind} ({where})"
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def log_traceback() -> None:
+    """The full traceback goes to the job's log.txt (a job's stdout) or, with --debug, to stderr;
+    the console of ``mmar-automl train`` shows only the one-line reason."""
+    import traceback
+
+    if os.environ.get("MMAR_AUTOML_DEBUG"):
+        traceback.print_exc(file=sys.stderr)
+    elif os.environ.get("MMAR_AUTOML_RUN_MARKER"):
+        traceback.print_exc(file=sys.stdout)
+    sys.stdout.flush()
+
+
+def print_failure(command: str, err: BaseException) -> None:
+    """``evaluate failed: <one line>`` on stderr, the traceback where log_traceback puts it."""
+    log_traceback()
+    print(f"{command} failed: {failure_reason(root_cause(err))}", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import ConfigError, MmarAutomlError, UsageError
-from mmar_automl.train.failures import failure_reason, root_cause  # noqa: F401 - re-exported for cli/evaluate.py
+from mmar_automl.train.failures import failure_reason, log_traceback, root_cause
 
 # Heavy modules a job needs; imported (never run) by preload() so that forked children start fast.
 PRELOAD_MODULES = (
@@ -191,18 +191,6 @@ def _final_validation(conf: dict, file: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(file, ("final_validation",), f"must be true or false, got {value!r}")
     return value
-
-
-def log_traceback() -> None:
-    """The full traceback goes to the job's log.txt (a job's stdout) or, with --debug, to stderr;
-    the console of ``mmar-automl train`` shows only the one-line reason."""
-    import traceback
-
-    if os.environ.get("MMAR_AUTOML_DEBUG"):
-        traceback.print_exc(file=sys.stderr)
-    elif os.environ.get("MMAR_AUTOML_RUN_MARKER"):
-        traceback.print_exc(file=sys.stdout)
-    sys.stdout.flush()
 
 
 def _device(conf: dict, requested: str | None, file: str) -> str:
