@@ -358,10 +358,10 @@ class Builder:
                 return self.expression(node[1:], section, path)
             if cfg.is_lambda(node):
                 fn = self.expression(node, section, path)
-                if path and path[-1] == "output_transform":
+                if path and path[-1] in ("output_transform", "batch_transform"):
                     from mmar_automl.train.clara_compat import on_decollated
 
-                    return on_decollated(fn)  # Clara 4.0's ``lambda x: x['loss']`` on MONAI's decollated output
+                    return on_decollated(fn)  # Clara 4.0's ``lambda x: x['loss']`` on MONAI's decollated output/batch
                 return fn
             name = unresolved_variable(node)
             if name:
