@@ -49,14 +49,26 @@ def test_trained_template_evaluates_exports_and_infers(tmp_path, capsys):
     [saved] = list((root / "eval").glob("*_seg.nii.gz"))
     assert nib.load(saved).shape[:3] == (32, 32, 32)
 
-    # The TorchScript model gives the checkpoint's score: the validation config with ts_path.
+    # Clara 4.1's model list (TorchScript or checkpoint, by dont_load_* flags) in a Clara 4.0-style config:
+    # evaluator named only, a metrics list, MetricsSaver with a batch-dict lambda. Both models score alike.
     config = json.loads((root / "config" / "config_validation.json").read_text())
-    config["model"] = {"ts_path": "{MMAR_TORCHSCRIPT}"}
-    config["handlers"] = [h for h in config["handlers"] if h["name"] != "CheckpointLoader"]
-    (root / "config" / "config_validation_ts.json").write_text(json.dumps(config))
-    assert main(["evaluate", str(root), "--config", "config/config_validation_ts.json", "--device", "cpu"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()[-1]
-    assert float(out.split()[1]) == pytest.approx(stats["best_validation_metric"], abs=1e-4)
+    config["model"] = [{"ts_path": "{MMAR_TORCHSCRIPT}", "disabled": "{dont_load_ts_model}"},
+                       {"ckpt_path": "{MMAR_CKPT}", "disabled": "{dont_load_ckpt_model}"}]
+    config["dont_load_ts_model"] = False
+    config["metrics"] = [config.pop("additional_metrics")[0], {**config.pop("key_metric"), "is_key_metric": True}]
+    config["handlers"] = [h for h in config["handlers"] if h["name"] == "MetricsSaver"]
+    config["handlers"][0]["args"].update({"metric_details": ["val_mean_dice"],
+                                          "batch_transform": "lambda x: x['image_meta_dict']"})
+    config["evaluator"] = {"name": "SupervisedEvaluator"}
+    (root / "config" / "config_validation_40.json").write_text(json.dumps(config))
+    for flags in (["dont_load_ts_model=false"], ["dont_load_ts_model=true", "dont_load_ckpt_model=false"]):
+        assert main(["evaluate", str(root), "--config", "config/config_validation_40.json", "--device", "cpu",
+                     "--set", *flags]) == 0
+        out = capsys.readouterr().out.strip().splitlines()[-1]
+        assert out.startswith("val_mean_dice ")
+        assert float(out.split()[1]) == pytest.approx(stats["best_validation_metric"], abs=1e-4)
+    raw = (root / "eval" / "val_mean_dice_raw.csv").read_text()
+    assert "case_004.nii.gz" in raw  # per-image details, named from the Clara-era meta dict
 
 
 def test_evaluate_without_config_is_one_line(tmp_path, capsys):
