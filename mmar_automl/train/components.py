@@ -100,6 +100,21 @@ DROPPED_ARGS: dict[str, str] = {
     "meta_key_postfix": "images carry their metadata (MetaTensor) since MONAI 1.0",
 }
 
+# Args Clara configs used that MONAI dropped while changing what the component does: no translation
+# keeps the meaning, so the error says what to write instead.
+_WSI = ("was MONAI 0.8's pathology PatchWSIDataset (a region cut into a grid of patches); MONAI 1.6's "
+        "takes patch_size, patch_level and reader: rewrite the dataset's args")
+_DICE = "was removed from MONAI's MeanDice in 0.5: put Activationsd/AsDiscreted in post_transforms instead"
+CHANGED_ARGS: dict[tuple[str, str], str] = {
+    ("PatchWSIDataset", "region_size"): _WSI,
+    ("PatchWSIDataset", "grid_shape"): _WSI,
+    ("PatchWSIDataset", "image_reader_name"): _WSI,
+    ("MeanDice", "mutually_exclusive"): _DICE,
+    ("MeanDice", "sigmoid"): _DICE,
+    ("MeanDice", "logit_thresh"): _DICE,
+    ("MeanDice", "to_onehot_y"): _DICE,
+}
+
 # Clara's deepgrow MMARs import their transforms as ``deepgrow.transforms.X``: the package moved into
 # MONAI. Used only when no such module can be imported (an MMAR shipping its own copy keeps it).
 RENAMED_MODULES: dict[str, str] = {
@@ -257,6 +272,9 @@ def check_args(cls: Any, name: str, args: dict, file: str | None, path: JsonPath
     except (TypeError, ValueError):
         return
     params = sig.parameters
+    for arg in args:
+        if arg not in params and (name, arg) in CHANGED_ARGS:  # even where **kwargs would swallow it
+            raise ConfigError(file, (*path, "args", arg), f"{name}: {arg!r} {CHANGED_ARGS[name, arg]}")
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

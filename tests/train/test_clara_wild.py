@@ -231,3 +231,16 @@ def test_search_job_with_a_loader_worker_error_fails_in_one_line(tmp_path, capsy
     assert "\n" not in job.record.reason and "Original Traceback" not in console.out + console.err
     log = (Path(job.record.folder) / "log.txt").read_text()
     assert "Original Traceback (most recent call last)" in log and 'raise ValueError(' in log
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    ({"name": "PatchWSIDataset", "args": {"data": [], "region_size": 768, "grid_shape": 3, "patch_size": 224}},
+     r"train\.x\.args\.region_size: PatchWSIDataset: 'region_size' was MONAI 0\.8's pathology PatchWSIDataset"),
+    ({"name": "MeanDice", "args": {"include_background": False, "sigmoid": True}},
+     r"train\.x\.args\.sigmoid: MeanDice: 'sigmoid' was removed from MONAI's MeanDice in 0\.5: put Activationsd"),
+])
+def test_args_whose_meaning_changed_say_what_to_write(tmp_path, node, message):
+    from mmar_automl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _build(tmp_path, node, [])
