@@ -23,6 +23,8 @@ class ContextKey:
     MMAR_ROOT = "MMAR_ROOT"
     OUTCOME = "OUTCOME"
     JOB = "JOB"
+    STOP_REASON = "STOP_REASON"      # why the run stops (set before end_automl): "interrupted", "max jobs 4", ...
+    GPU_INVENTORY = "GPU_INVENTORY"  # the run's GPUs (run.workers.Gpu: CUDA index, NVML index, bus id)
 
 
 class Context:

@@ -91,7 +91,7 @@ class Engine:
             ContextKey.RUN_ID: run_id, ContextKey.RUN_DIR: str(self.run_dir), ContextKey.MMAR_ROOT: str(self.mmar_root),
             ContextKey.NUM_WORKERS: len(workers), ContextKey.SEED: seed,
             ContextKey.GPUS: sorted({g for w in workers for g in w.gpus}), "WORKERS": [w.label for w in workers],
-            "RESUMED": resume is not None, "ENGINE": self,
+            "RESUMED": resume is not None, "ENGINE": self, ContextKey.GPU_INVENTORY: list(self.gpus),
         }.items():
             self.ctx.set_prop(key, value)
         self.scheduler = Scheduler(workers, self.gpus, resume.worker_seq() if resume else None)
@@ -227,7 +227,9 @@ class Engine:
         if stats is not None and str(stats.get("status", "")).lower() == "complete":
             state, score, reason = judge(0, stats, "")
             job.state, job.score, job.reason = state, score, (reason or "") + " (finished while the orchestrator was down)"
-            job.ended_at = job.ended_at or time.time()
+            # It ended when it wrote train_stats.json, not now: its duration must not include the downtime.
+            stats_file = folder / _ckpt_dir(self.executor.environment) / "train_stats.json"
+            job.ended_at = job.ended_at or _mtime(stats_file) or time.time()
             self._record_end(job, told=True, fire=False)
         else:
             job.state = JobState.ABORTED
@@ -521,6 +523,7 @@ class Engine:
             time.sleep(POLL_S)
         for running in self.running.values():
             self.executor.kill_now(running)
+        self.ctx.set_prop(ContextKey.STOP_REASON, self.stopping or reason)
         self._fire(EventType.END_AUTOML)
         try:
             self.controller.shutdown(self.ctx)
@@ -547,6 +550,13 @@ class Engine:
                                 best=best.name if best else None, best_score=best.score if best else None)
             self.journal.close()
         return RunResult(code, reason, jobs, best)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def job_processes(folders: set[str]) -> list[tuple[int, int]]:

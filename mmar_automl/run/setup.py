@@ -330,7 +330,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
                        environment=environment, backend=backend, overrides=overrides, entry=entry,
                        job_timeout=job_timeout, run_marker=str(run_dir))
     options = {"tracking_uri": opts.tracking_uri, "experiment": opts.experiment,
-               "log_models": opts.log_models, "resume": state is not None}
+               "log_models": opts.log_models, "resume": state is not None, "backend": backend_name}
     header = {
         "controller": controller_json, "config_hashes": hashes, "mmar_root": str(root),
         "train_config": train_name, "entry": entry, "overrides": overrides,
