@@ -9,11 +9,11 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.run.job import JobRecord, is_better
-from mmar_automl.search.format import format_point_value, format_value
+from mmar_automl.search.format import display_name, format_point_value, format_value
 
 
 def format_point(point: dict[str, Any]) -> str:
-    return " ".join(f"{k}={format_point_value(v)}" for k, v in point.items())
+    return " ".join(f"{display_name(k)}={format_point_value(v)}" for k, v in point.items())
 
 
 def _score(value: float | None) -> str:

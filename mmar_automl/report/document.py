@@ -44,6 +44,9 @@ def build_document(report: RunReport, importance: Any = None, diff: list[dict[st
 
 
 def _dimension(dim: Any) -> dict[str, Any]:
+    from mmar_automl.search.format import display_name
+
     data = dim.to_json()
     data.pop("consumers", None)
+    data["display"] = display_name(dim.name)  # the name the table, the HTML page and MLflow show
     return data

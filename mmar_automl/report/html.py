@@ -16,6 +16,7 @@ from typing import Any
 
 from mmar_automl.report import svg
 from mmar_automl.report.data import RunReport, diff_label, format_duration
+from mmar_automl.search.format import display_name
 from mmar_automl.search.space import FloatDimension
 
 CSS = """
@@ -62,7 +63,7 @@ def render_html(report: RunReport, *, key_metric: str | None, curves: dict[str, 
 
     parts.append("<h2>Parameter importance</h2>")
     if importance is not None and importance.values:
-        parts.append(svg.importance_plot(importance.values))
+        parts.append(svg.importance_plot({display_name(k): v for k, v in importance.values.items()}))
         parts.append(f'<p class="muted">{escape(importance.evaluator)} over {importance.jobs} scored jobs '
                      "(normalised to sum to 1).</p>")
     else:
@@ -125,12 +126,12 @@ def _parallel(report: RunReport, metric: str) -> str:
     axes: list[dict[str, Any]] = []
     for dim in report.space:
         if isinstance(dim, FloatDimension):
-            axes.append({"name": dim.name, "kind": "float", "low": dim.low, "high": dim.high})
+            axes.append({"name": dim.name, "label": display_name(dim.name), "kind": "float", "low": dim.low, "high": dim.high})
         else:
             from mmar_automl.report.data import format_dimension_value
 
             labels = list(dict.fromkeys(format_dimension_value(dim, list(c)) for c in dim.choices))
-            axes.append({"name": dim.name, "kind": "enum", "labels": labels})
+            axes.append({"name": dim.name, "label": display_name(dim.name), "kind": "enum", "labels": labels})
     rows = []
     for row in scored:
         point = row.record.recommendation.point
@@ -150,7 +151,7 @@ def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None
     if report.best is None:
         return "<h2>Best job</h2>" + _empty("no job has a score")
     best = report.best
-    rows = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>" for k, v in best.params.items())
+    rows = "".join(f"<tr><td>{escape(display_name(k))}</td><td><code>{escape(v)}</code></td></tr>" for k, v in best.params.items())
     out = [f"<h2>Best job: {escape(best.name)} (score {best.score:.6g})</h2>",
            f'<p class="muted">{escape(best.record.folder)}</p><table><tr><th>parameter</th><th>value</th></tr>{rows}</table>']
     if report.overrides:
@@ -175,7 +176,8 @@ def _jobs(report: RunReport, top: int | None) -> str:
     ranked = report.ranked()
     shown = ranked if not top or top <= 0 else ranked[:top]
     names = report.dimension_names
-    head = "".join(f"<th>{escape(n)}</th>" for n in ["#", "job", "worker", "status", "score", "duration", *names])
+    head = "".join(f"<th>{escape(n)}</th>" for n in ["#", "job", "worker", "status", "score", "duration",
+                                                      *map(display_name, names)])
     body = []
     for rank, row in enumerate(shown, 1):
         r = row.record

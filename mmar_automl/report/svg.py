@@ -169,7 +169,7 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
     body, labels = [], []  # labels go last, on top of the lines, with a white halo (CSS .halo)
     for axis, x in zip(all_axes, xs):
         body.append(f'<line class="axis" x1="{x}" y1="{top}" x2="{x}" y2="{bottom}"/>')
-        labels.append(f'<text class="al" x="{x}" y="{PAD_T + 6}" text-anchor="middle">{escape(axis["name"])}</text>')
+        labels.append(f'<text class="al" x="{x}" y="{PAD_T + 6}" text-anchor="middle">{escape(axis.get("label", axis["name"]))}</text>')
         if axis["kind"] == "enum":
             for label in axis["labels"]:
                 y = pos(axis, label)

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mmar_automl.report.data import RunReport, diff_label, format_duration
+from mmar_automl.search.format import display_name
 
 STATE_STYLE = {"COMPLETE": "green", "FAILED": "red", "TIMED_OUT": "red", "PRUNED": "yellow",
                "ABORTED": "magenta", "RUNNING": "cyan", "PENDING": "dim"}
@@ -31,7 +32,7 @@ def jobs_table(report: RunReport, top: int | None) -> Table:
     table.add_column("duration", justify="right", no_wrap=True)
     names = report.dimension_names
     for name in names:
-        table.add_column(name, overflow="fold")
+        table.add_column(display_name(name), overflow="fold")
     best_name = report.best.name if report.best else None
     for rank, row in enumerate(shown, 1):
         r = row.record
@@ -74,7 +75,7 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
         best = report.best
         console.print(f"\nbest job {best.name}: score {best.score:.6g} ({best.record.folder})", soft_wrap=True)
         for name, value in best.params.items():
-            console.print(f"  {name} = {value}", soft_wrap=True)
+            console.print(f"  {display_name(name)} = {value}", soft_wrap=True)
         if report.overrides:
             shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
             console.print(f"  --set (every job, not in its config): {shown}", soft_wrap=True)
@@ -86,7 +87,7 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
                 console.print(f"  {diff_label(item)}: {_short(item, 'old')} -> {_short(item, 'new')}", soft_wrap=True)
     if importance is not None:
         if importance.values:
-            shown = ", ".join(f"{n} {v:.2f}" for n, v in importance.values.items())
+            shown = ", ".join(f"{display_name(n)} {v:.2f}" for n, v in importance.values.items())
             console.print(f"\nparameter importance ({importance.evaluator}, {importance.jobs} jobs): {shown}",
                           soft_wrap=True)
             if importance.note:
