@@ -42,7 +42,7 @@ def test_table_lists_jobs_best_failures(light_run, capsys):
     assert f"best job {best['job']}: score 0.9" in out
     assert out.count("COMPLETE") == 12 + 1 and "12 COMPLETE, 12 FAILED" in out  # rows + summary line
     for header in ("job", "worker", "status", "score", "duration", "learning_rate", "model.channels",
-                   "RandFlipd.@disabled", "mode"):
+                   "RandFlipd.disabled", "mode"):  # MLflow's spelling (issue 16)
         assert header in out
     # the best job's config against the base: its searched values, the markers not
     assert "score: 0.2 -> 0.9" in out
