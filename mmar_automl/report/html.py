@@ -31,7 +31,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .COMPLETE{color:#2a7d2a}.FAILED,.TIMED_OUT{color:#c0392b}.PRUNED{color:#b7950b}.ABORTED{color:#8e44ad}
-.inactive{color:#aaa}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+.caveat{color:#8a5a00;background:#fff6e0;padding:4px 8px;border-left:3px solid #e0a000}.inactive{color:#aaa}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
 code{font-size:12px}.wrap{overflow-x:auto}
 """
 
@@ -64,8 +64,12 @@ def render_html(report: RunReport, *, key_metric: str | None, curves: dict[str, 
     parts.append("<h2>Parameter importance</h2>")
     if importance is not None and importance.values:
         parts.append(svg.importance_plot({display_name(k): v for k, v in importance.values.items()}))
-        parts.append(f'<p class="muted">{escape(importance.evaluator)} over {importance.jobs} scored jobs '
+        parts.append(f'<p class="muted">Method: {escape(importance.evaluator)}, over {importance.jobs} scored jobs '
                      "(normalised to sum to 1).</p>")
+        if importance.caveat:
+            parts.append(f'<p class="caveat">{escape(importance.caveat)}.</p>')
+        if importance.note:
+            parts.append(_empty(importance.note))
     else:
         note = importance.note if importance is not None else "not computed"
         parts.append(_empty(f"no parameter importance: {note}"))

@@ -194,7 +194,7 @@ def importance_plot(values: dict[str, float]) -> str:
     """Horizontal bars, most important first (one ``bar`` per dimension)."""
     if not values:
         return ""
-    items = sorted(values.items(), key=lambda kv: -kv[1])
+    items = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))  # ties by name: a stable order
     bar_h, gap, label_w = 22, 8, 240
     height = PAD_T + len(items) * (bar_h + gap) + 10
     top_value = max(v for _, v in items) or 1.0

@@ -90,6 +90,8 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
             shown = ", ".join(f"{display_name(n)} {v:.2f}" for n, v in importance.values.items())
             console.print(f"\nparameter importance ({importance.evaluator}, {importance.jobs} jobs): {shown}",
                           soft_wrap=True)
+            if importance.caveat:
+                console.print(f"  {importance.caveat}", soft_wrap=True)
             if importance.note:
                 console.print(f"  {importance.note}", soft_wrap=True)
         elif importance.note:
