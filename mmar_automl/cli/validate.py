@@ -1,4 +1,4 @@
-"""`mmar-automl validate MMAR_ROOT`: check config_train.json (search space) and config_automl.json.
+"""`mmar-automl validate MMAR`: check config_train.json (search space) and config_automl.json.
 
 Prints the space as a table (or JSON with --json) on stdout; any problem is one line on stderr and
 exit code 2 (raised as ConfigError, printed by ``cli.main``). Imports only light modules: no torch,
@@ -20,11 +20,11 @@ DEFAULT_AUTOML_CONFIG = Path("config") / "config_automl.json"
 
 @app.command()
 def validate(
-    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json)."),
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json)."),
     train_config: Optional[Path] = typer.Option(
-        None, "--train-config", help="config_train.json to check [default: MMAR_ROOT/config/config_train.json]."),
+        None, "--train-config", metavar="FILE", help="config_train.json to check [default: MMAR/config/config_train.json]."),
     automl_config: Optional[Path] = typer.Option(
-        None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
+        None, "--automl-config", metavar="FILE", help="config_automl.json to check [default: MMAR/config/config_automl.json, "
         "skipped when missing]."),
     as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
 ) -> None:
