@@ -110,3 +110,10 @@ def test_report_and_model_are_attached(tracked_run):
     # the light job's model.pt is not a network: logged as the raw file, and saying so
     assert "model" in [a.path for a in client.list_artifacts(best.info.run_id)]
     assert best.data.tags["mmar_automl.model"].startswith("raw model.pt")
+
+
+def test_console_counts_against_max_jobs(tracked_run):
+    """The plain progress lines (stderr is not a terminal): N/M with M = --max-jobs, never more."""
+    out = tracked_run[-1]
+    counts = [line.split("; ")[1] for line in out.stderr.splitlines() if "finished" in line and line.startswith("[")]
+    assert counts == ["1/4 finished", "2/4 finished", "3/4 finished", "4/4 finished"]
