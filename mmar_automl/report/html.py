@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.report import svg
-from mmar_automl.report.data import RunReport, diff_label, format_duration
+from mmar_automl.report.data import RunReport, best_job_flags, diff_label, format_duration, retry_label
 from mmar_automl.search.format import display_name
 from mmar_automl.search.space import FloatDimension
 
@@ -31,7 +31,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .COMPLETE{color:#2a7d2a}.FAILED,.TIMED_OUT{color:#c0392b}.PRUNED{color:#b7950b}.ABORTED{color:#8e44ad}
-.caveat{color:#8a5a00;background:#fff6e0;padding:4px 8px;border-left:3px solid #e0a000}.inactive{color:#aaa}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+.caveat{color:#8a5a00;background:#fff6e0;padding:4px 8px;border-left:3px solid #e0a000}.inactive{color:#aaa}.retry{font-size:11px;color:#fff;background:#8e44ad;border-radius:3px;padding:0 4px;white-space:nowrap}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
 code{font-size:12px}.wrap{overflow-x:auto}
 """
 
@@ -60,6 +60,9 @@ def render_html(report: RunReport, *, key_metric: str | None, curves: dict[str, 
 
     parts.append("<h2>Parallel coordinates</h2>")
     parts.append(_parallel(report, metric) or _empty("no scored job yet"))
+    if scored:
+        parts.append('<p class="muted">One line per scored job across the searched values and the score; '
+                     'its colour is its score (the scale right of the score axis).</p>')
 
     parts.append("<h2>Parameter importance</h2>")
     if importance is not None and importance.values:
@@ -76,9 +79,9 @@ def render_html(report: RunReport, *, key_metric: str | None, curves: dict[str, 
 
     parts.append("<h2>Learning curves</h2>")
     parts.append(svg.curves_plot(curves, metric, best_name) or _empty("no validation values recorded"))
-    parts.append(f'<p class="muted">{escape(metric)} at each validation, one line per job; the best job in red.</p>')
+    parts.append(f'<p class="muted">{escape(metric)} at each validation, one line per job.</p>')
 
-    parts.append(_best(report, diff, diff_note))
+    parts.append(_best(report, diff, diff_note, best_job_flags(report, curves)))
     parts.append(_jobs(report, top))
     parts.append(_failures(report))
     title = f"mmar-automl report: {report.run_id}"
@@ -151,12 +154,13 @@ def _parallel(report: RunReport, metric: str) -> str:
     return svg.parallel_plot(axes, rows, metric)
 
 
-def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None) -> str:
+def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None, flags: list[str]) -> str:
     if report.best is None:
         return "<h2>Best job</h2>" + _empty("no job has a score")
     best = report.best
     rows = "".join(f"<tr><td>{escape(display_name(k))}</td><td><code>{escape(v)}</code></td></tr>" for k, v in best.params.items())
     out = [f"<h2>Best job: {escape(best.name)} (score {best.score:.6g})</h2>",
+           *(f'<p class="caveat flag">{escape(flag)}.</p>' for flag in flags),
            f'<p class="muted">{escape(best.record.folder)}</p><table><tr><th>parameter</th><th>value</th></tr>{rows}</table>']
     if report.overrides:
         shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
@@ -186,7 +190,9 @@ def _jobs(report: RunReport, top: int | None) -> str:
     for rank, row in enumerate(shown, 1):
         r = row.record
         scored = r.score is not None and r.state.value == "COMPLETE"
-        cells = [f'<td class="num">{rank if scored else ""}</td>', f"<td>{escape(row.name)}</td>",
+        retry = retry_label(row, report)
+        name = escape(row.name) + (f' <span class="retry">{escape(retry)}</span>' if retry else "")
+        cells = [f'<td class="num">{rank if scored else ""}</td>', f"<td>{name}</td>",
                  f'<td class="num">{r.worker}</td>', f'<td class="{r.state.value}">{r.state.value}</td>',
                  f'<td class="num">{"-" if r.score is None else f"{r.score:.4f}"}</td>',
                  f'<td class="num">{format_duration(r.duration)}</td>']

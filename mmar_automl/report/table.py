@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mmar_automl.report.data import RunReport, diff_label, format_duration
+from mmar_automl.report.data import RunReport, best_job_flags, diff_label, format_duration, retry_label
 from mmar_automl.search.format import display_name
 
 STATE_STYLE = {"COMPLETE": "green", "FAILED": "red", "TIMED_OUT": "red", "PRUNED": "yellow",
@@ -37,9 +37,10 @@ def jobs_table(report: RunReport, top: int | None) -> Table:
     for rank, row in enumerate(shown, 1):
         r = row.record
         score = "-" if r.score is None else f"{r.score:.4f}"
+        retry = retry_label(row, report)
         cells: list[Any] = [
             str(rank) if row.score is not None and r.state.value == "COMPLETE" else "",
-            Text(row.name, style="bold" if row.name == best_name else ""),
+            Text(row.name + (f" ({retry})" if retry else ""), style="bold" if row.name == best_name else ""),
             str(r.worker), Text(r.state.value, style=STATE_STYLE.get(r.state.value, "")),
             score, format_duration(r.duration),
         ]
@@ -74,6 +75,8 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
     if report.best is not None:
         best = report.best
         console.print(f"\nbest job {best.name}: score {best.score:.6g} ({best.record.folder})", soft_wrap=True)
+        for flag in best_job_flags(report):
+            console.print(f"  ! {flag}", soft_wrap=True)
         for name, value in best.params.items():
             console.print(f"  {display_name(name)} = {value}", soft_wrap=True)
         if report.overrides:
