@@ -71,7 +71,8 @@ def save(folder: str | Path, overrides: list[str]) -> Path:
         import monai
 
         # Explicit requirements: MLflow would otherwise infer them by loading the model in yet another process.
-        mlflow.pytorch.save_model(network, str(tmp), pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
+        # pickle: the pt2 format (the default) needs an input example, which a config does not give.
+        mlflow.pytorch.save_model(network, str(tmp), serialization_format="pickle", pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
                                                                        f"monai=={monai.__version__}"],
                                   metadata={"source": "mmar-automl", "job_folder": str(Path(folder).resolve()),
                                             "epoch": json.dumps(state.get("epoch") if isinstance(state, dict) else None)})
