@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmar_automl.report.data import RunReport, format_dimension_value
+from mmar_automl.search.format import display_name
 from mmar_automl.search.space import EnumDimension, FloatDimension
 
 EVALUATORS = ("ped-anova", "fanova")
@@ -82,9 +83,9 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
             (dims if _varies(dim) and len(seen) > 1 else constant).append(dim)
     notes = []
     if constant:
-        notes.append("left out (one value over the scored jobs): " + ", ".join(d.name for d in constant))
+        notes.append("left out (one value over the scored jobs): " + ", ".join(display_name(d.name) for d in constant))
     if partial:
-        notes.append("left out (inactive in some scored jobs): " + ", ".join(d.name for d in partial))
+        notes.append("left out (inactive in some scored jobs): " + ", ".join(display_name(d.name) for d in partial))
     result.note = "; ".join(notes) or None
     if not dims:
         result.note = "no dimension took more than one value over the scored jobs"
