@@ -117,3 +117,33 @@ def test_console_counts_against_max_jobs(tracked_run):
     out = tracked_run[-1]
     counts = [line.split("; ")[1] for line in out.stderr.splitlines() if "finished" in line and line.startswith("[")]
     assert counts == ["1/4 finished", "2/4 finished", "3/4 finished", "4/4 finished"]
+
+
+def test_a_job_that_ended_while_the_orchestrator_was_down_has_one_duration(tmp_path):
+    """Issue 16: such a job showed ~20 s in MLflow (the reap's clock) against a total_time of 2.4 s. It
+    ends when it wrote train_stats.json, in the journal (report) and in MLflow alike."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    mmar = light_mmar(tmp_path / "down", scores=(0.1, 0.2), epochs=2)
+    base = [*RUN, str(mmar), "--workers", "1", "--seed", "1"]
+    assert subprocess.run([*base, "--run-id", "d"], env=light_env(), capture_output=True, timeout=300).returncode == 0
+    run_dir = mmar / "automl" / "d"
+    # As if the orchestrator died while job 2 ran: its end is not journaled, its MLflow run is RUNNING.
+    lines = (run_dir / "journal.jsonl").read_text().splitlines()
+    last_pid = max(i for i, line in enumerate(lines) if '"op": "job_pid"' in line)
+    (run_dir / "journal.jsonl").write_text("\n".join(lines[: last_pid + 1]) + "\n")
+    client = MlflowClient(tracking_uri=f"sqlite:///{mmar / 'automl' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("down")
+    child = client.search_runs([exp.experiment_id], "attributes.run_name = 'W1_2_J2'")[0]
+    client.update_run(child.info.run_id, status="RUNNING")
+    time.sleep(2)  # the downtime, which must not count
+    out = subprocess.run([*base, "--resume", "d"], env=light_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    job = next(j for j in load_run_state(run_dir / "journal.jsonl").jobs.values() if j.number == 2)
+    assert "finished while the orchestrator was down" in job.reason
+    assert job.ended_at == pytest.approx((run_dir / "W1_2_J2" / "models" / "train_stats.json").stat().st_mtime)
+    child = client.get_run(child.info.run_id)
+    assert child.info.status == "FINISHED"
+    assert (child.info.end_time - child.info.start_time) / 1000 == pytest.approx(job.duration, abs=0.002)
