@@ -51,9 +51,20 @@ def parent_params(header: dict[str, Any], backend: str | None = None) -> dict[st
     return params
 
 
+def exact_value(value: Any) -> str:
+    """A searched value as the report spells it (``format_point_value``: ``true``, ``[8,16,32]``,
+    ``true,false``), but a float in full (``0.0009782113``, not the report's ``0.0009782``): a param
+    must reproduce the job."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, float) for v in value):
+        return ",".join(exact_value(v) for v in value) if len(value) > 1 else exact_value(value[0])
+    return format_point_value(value)
+
+
 def searched_params(point: dict[str, Any]) -> dict[str, str]:
-    """``{display name: display value}``: ``RandFlipd.disabled = false``, ``skipDiceLoss/skipDiceCELoss = true,false``."""
-    return {display_name(name): format_point_value(value) for name, value in point.items()}
+    """``{display name: value}``: ``RandFlipd.disabled = false``, ``skipDiceLoss/skipDiceCELoss = true,false``."""
+    return {display_name(name): exact_value(value) for name, value in point.items()}
 
 
 def fixed_params(concrete: dict[str, Any] | None, overrides: dict[str, Any], space: Any) -> dict[str, str]:
@@ -73,7 +84,7 @@ def fixed_params(concrete: dict[str, Any] | None, overrides: dict[str, Any], spa
             continue
         if isinstance(value, list) and (len(value) > 8 or any(isinstance(v, (dict, list)) for v in value)):
             continue
-        out[key] = format_value(value)
+        out[key] = repr(value) if isinstance(value, float) else format_value(value)
     for key, value in overrides.items():
         if key not in searched and (key in out or concrete is None or key in concrete):
             out[key] = str(value)
