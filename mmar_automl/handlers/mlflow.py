@@ -96,9 +96,9 @@ class MLflowHandler(Handler):
         from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, sqlite_experiment_id, ui_hint
         from mmar_automl.tracking.writer import TrackingWriter
 
-        mmar_root = Path(ctx.get_prop("MMAR_ROOT") or ".").resolve()
-        run_id = str(ctx.get_prop("RUN_ID"))
-        run_dir = Path(ctx.get_prop("RUN_DIR") or mmar_root / "automl" / run_id)
+        mmar_root = Path(ctx.get_prop(ContextKey.MMAR_ROOT) or ".").resolve()
+        run_id = str(ctx.get_prop(ContextKey.RUN_ID))
+        run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR) or mmar_root / "automl" / run_id)
         self._state_path = run_dir / STATE_NAME
         resumed = self._state_path.exists()
         self._state = json.loads(self._state_path.read_text()) if resumed else {}
@@ -155,7 +155,7 @@ class MLflowHandler(Handler):
         _say(f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
 
     def search_space_available(self, ctx: Context) -> None:
-        self._space = ctx.get_prop("SEARCH_SPACE")
+        self._space = ctx.get_prop(ContextKey.SEARCH_SPACE)
         if self.writer is None or self._space is None:
             return
         from mmar_automl.tracking.content import DESCRIPTION_TAG, parent_description
@@ -172,10 +172,10 @@ class MLflowHandler(Handler):
         from mmar_automl.tracking.content import DESCRIPTION_TAG, fixed_params, job_description, searched_params
         from mmar_automl.tracking.limits import fit_params, fit_tags, safe_key
 
-        job = ctx.get_prop("JOB")
+        job = ctx.get_prop(ContextKey.JOB)
         if self.writer is None or job is None:
             return
-        space = self._space or ctx.get_prop("SEARCH_SPACE")
+        space = self._space or ctx.get_prop(ContextKey.SEARCH_SPACE)
         point = dict(job.recommendation.point)
         concrete = _read_json(Path(job.folder) / "config" / "config_train.json")
         params = {**fixed_params(concrete, self._header.get("overrides") or {}, space), **searched_params(point)}
@@ -210,7 +210,7 @@ class MLflowHandler(Handler):
     def job_metrics(self, ctx: Context) -> None:
         from mmar_automl.tracking.records import metrics_from_records
 
-        job, recs = ctx.get_prop("JOB"), ctx.get_prop("METRICS") or []
+        job, recs = ctx.get_prop(ContextKey.JOB), ctx.get_prop("METRICS") or []
         if self.writer is None or job is None:
             return
         metrics = metrics_from_records(recs, job.started_at)
@@ -224,7 +224,7 @@ class MLflowHandler(Handler):
         from mmar_automl.tracking.content import DESCRIPTION_TAG, job_description
         from mmar_automl.tracking.limits import fit_tags
 
-        job = ctx.get_prop("JOB")
+        job = ctx.get_prop(ContextKey.JOB)
         if self.writer is None or job is None:
             return
         uid = f"job:{job.job_uid}"
