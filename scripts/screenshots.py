@@ -1,6 +1,6 @@
 """Screenshots of what a user sees, for docs/mlflow.md and docs/report.md: a small real search tracked
-by a local `mlflow server`, then headless Chromium on MLflow's run list, a child run, the compare
-view, the parent's charts, and the HTML report. PNGs go to docs/img/ (quantised to 256 colours to
+by a local `mlflow server`, then headless Chromium on MLflow's run list, the best child run and its
+model, the compare view, the parent and its charts, and the HTML report. PNGs go to docs/img/ (quantised to 256 colours to
 stay small); a table and a JSON line of what was taken, with timings, go to stdout.
 
     python scripts/screenshots.py [--out docs/img] [--keep DIR] [--jobs 6]
@@ -149,6 +149,8 @@ def main() -> int:
             "mlflow_runs.png": (f"{base}/#/experiments/{eid}/runs?workflowType=machine_learning", "1600,700"),
             "mlflow_child.png": (f"{base}/#/experiments/{eid}/runs/{best.info.run_id}?workflowType=machine_learning",
                                  "1440,1500"),
+            "mlflow_model.png": (f"{base}/#/experiments/{eid}/runs/{best.info.run_id}/artifacts/model"
+                                 "?workflowType=machine_learning", "1440,800"),
             "mlflow_compare.png": (f"{base}/#/compare-runs?runs={compare}&experiments={urllib.parse.quote(json.dumps([eid]))}"
                                    "&workflowType=machine_learning", "1440,1600"),
             "mlflow_parent.png": (f"{base}/#/experiments/{eid}/runs/{parent.info.run_id}?workflowType=machine_learning",
