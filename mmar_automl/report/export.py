@@ -27,6 +27,7 @@ from mmar_automl.config.mmar import ENVIRONMENT_FILE, TRAIN_CONFIG
 from mmar_automl.errors import UsageError
 from mmar_automl.report.data import best_config_diff, diff_label, load_report
 from mmar_automl.run.outputs import JobOutputs
+from mmar_automl.search.format import display_name
 from mmar_automl.train.outputs import MODEL_FILE
 
 
@@ -132,7 +133,7 @@ def _write_docs(report: Any, root: Path, model_rel: str | None, notes: list[str]
     lines = [f"# Best job of AutoML run {report.run_id}", "",
              f"Exported from `{report.mmar_root}`, job `{best.name}` (score {best.score:.6g}).", "",
              "Continue training: `mmar-automl train <this folder>` (or `commands/train.sh`).", "",
-             "## Parameters", "", *[f"- `{k}` = `{v}`" for k, v in best.params.items()], "",
+             "## Parameters", "", *[f"- `{display_name(k)}` = `{v}`" for k, v in best.params.items()], "",
              "## Config difference from the base config", ""]
     lines += [f"- `{diff_label(d)}`: {_md_value(d, 'old')} -> {_md_value(d, 'new')}" for d in diff or []]
     lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
