@@ -189,10 +189,12 @@ def _with_journaled(opts: RunOptions, state: Any) -> tuple[RunOptions, list[str]
 
     opts, notes = journaled_defaults(opts, state.options, state.header.get("run_id", opts.resume))
     header = state.header
+    # The header names the files as Mmar.label wrote them: relative to the MMAR root (or absolute). Made
+    # absolute here, or locate() would take a same-named file in the current folder first.
     if opts.train_config is None and header.get("train_config") not in (None, TRAIN_CONFIG):
-        opts = replace(opts, train_config=header["train_config"])
+        opts = replace(opts, train_config=str((Path(opts.mmar) / header["train_config"]).absolute()))
     if opts.automl_config is None and header.get("automl_config") not in (None, AUTOML_CONFIG):
-        opts = replace(opts, automl_config=header["automl_config"])
+        opts = replace(opts, automl_config=str((Path(opts.mmar) / header["automl_config"]).absolute()))
     return opts, notes
 
 

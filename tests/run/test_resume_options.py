@@ -73,3 +73,25 @@ def test_a_resume_from_an_older_journal_without_options_keeps_the_command_line(t
     assert code == 0, err
     assert "note:" not in err
     assert [e for e in journal(mmar / "automl" / "o") if e["op"] == "resumed"][-1]["workers"] == ["cpu"] * 2
+
+
+def test_resume_reads_the_journaled_config_files_in_the_mmar_not_the_current_folder(tmp_path, light_env, capsys,
+                                                                                   monkeypatch):
+    """A run started with ``--train-config config/other.json`` resumed from a folder that holds a file of
+    the same relative name (another MMAR): the journaled name is the resumed MMAR's file."""
+    mmar = write_mmar(tmp_path / "mmar", light_config(sleep=0.05))
+    (mmar / "config" / "other.json").write_text((mmar / "config" / "config_train.json").read_text())
+    (mmar / "config" / "other_automl.json").write_text(json.dumps({"controller": {"name": "GridController"}}))
+    elsewhere = write_mmar(tmp_path / "elsewhere", light_config(sleep=0.05, epochs=7))
+    (elsewhere / "config" / "other.json").write_text((elsewhere / "config" / "config_train.json").read_text())
+    (elsewhere / "config" / "other_automl.json").write_text(json.dumps({"controller": {"name": "RandomController"}}))
+    code, err = _run(capsys, str(mmar), "--run-id", "r", "--no-mlflow", "--seed", "1", "--workers", "cpu",
+                     "--train-config", "config/other.json", "--automl-config", "config/other_automl.json",
+                     "--max-jobs", "1")
+    assert code == 0, err
+    monkeypatch.chdir(elsewhere)
+    code, err = _run(capsys, str(mmar), "--resume", "r", "--max-jobs", "2")
+    assert code == 0, err
+    run_dir = mmar / "automl" / "r"
+    assert len([e for e in journal(run_dir) if e["op"] == "job_started"]) == 2
+    assert {json.loads((p / "config" / "config_train.json").read_text())["epochs"] for p in run_dir.glob("W*")} == {2}
