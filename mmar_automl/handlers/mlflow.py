@@ -126,7 +126,6 @@ class MLflowHandler(Handler):
 
         self.sampler = GpuSampler(self._emit_gpu, interval=self.gpu_interval)
         self.ui_hint = ui_hint(uri)
-        ctx.set_prop("MLFLOW_UI_HINT", self.ui_hint)
         _say(self._console, f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
 
     def search_space_available(self, ctx: Context) -> None:
