@@ -75,6 +75,15 @@ def locate(root: Path, given: str | Path | None, default: str) -> Path:
     return root / path
 
 
+def _in_config_dir_hint(root: Path, given: str | Path | None) -> str:
+    """A train config named as Clara's ``trainconf`` names it (``other.json``, relative to config/) but given
+    to ``--train-config`` (relative to the current folder or the MMAR root): say where it is."""
+    if given is None or Path(given).is_absolute() or not (root / CONFIG_DIR / given).is_file():
+        return ""
+    return (f" (there is {CONFIG_DIR}/{given}: --train-config {CONFIG_DIR}/{given}, or Clara's "
+            f"--set trainconf={given})")
+
+
 def ckpt_dir_name(environment: Mapping[str, Any]) -> str:
     """``MMAR_CKPT_DIR`` as written in environment.json, else ``models``."""
     value = environment.get("MMAR_CKPT_DIR")
@@ -140,8 +149,8 @@ class Mmar:
         mmar = cls.at(root, train_config, automl_config, relative_labels=relative_labels)
         file = mmar.label(mmar.train_config_file)
         if not mmar.train_config_file.is_file():
-            raise ConfigError(file, None, "file not found" if not mmar.train_config_file.exists()
-                              else "is a folder, expected a JSON file")
+            raise ConfigError(file, None, "is a folder, expected a JSON file" if mmar.train_config_file.exists()
+                              else "file not found" + _in_config_dir_hint(mmar.root, train_config))
         config = load_json(mmar.train_config_file, file)
         if not isinstance(config, dict):
             raise ConfigError(file, None, f"expected a JSON object at the top level, got {type(config).__name__}")
