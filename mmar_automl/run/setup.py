@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar, ckpt_dir_name
+from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar
 from mmar_automl.config.overrides import RunKeys, check_not_searched
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
@@ -420,10 +420,10 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
     use_launcher = plan.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1"
     if plan.backend == "ray":
         from mmar_automl.backends import connect_ray
-        from mmar_automl.run.jobfolder import absolutize_environment
+        from mmar_automl.run.jobfolder import job_ckpt_subdir
         from mmar_automl.run.outputs import METRICS_FILE
 
-        job_ckpt = ckpt_dir_name(absolutize_environment(inputs.mmar.environment, inputs.root))  # as job folders have it
+        job_ckpt = job_ckpt_subdir(inputs.mmar.environment, inputs.root)
         backend, workers = connect_ray(plan.ray_address, plan.workers_text, use_launcher=use_launcher,
                                        metrics=f"{job_ckpt}/{METRICS_FILE}")
         plan = replace(plan, workers=tuple(workers))
