@@ -138,9 +138,9 @@ class Mmar:
         parsed = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
         run_keys, values = RunKeys.split(parsed)
         if run_keys.trainconf is not None:
-            trainconf = f"{CONFIG_DIR}/{run_keys.trainconf}"
+            trainconf = (Path(root) / CONFIG_DIR / run_keys.trainconf).absolute()  # never the current folder's
             if train_config is not None and locate(Path(root), train_config, TRAIN_CONFIG).resolve() != (
-                    Path(root) / trainconf).resolve():
+                    trainconf.resolve()):
                 raise UsageError(f"--set trainconf={run_keys.trainconf} and --train-config {train_config} "
                                  "name different files: give one")
             train_config = trainconf

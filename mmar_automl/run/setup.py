@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar
-from mmar_automl.config.overrides import RunKeys, check_not_searched
+from mmar_automl.config.overrides import RUN_KEYS, RunKeys, check_not_searched, parse_overrides
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
 DEFAULT_TRIALS = 30
@@ -126,13 +126,14 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     from mmar_automl.context import ContextKey
     from mmar_automl.run.engine import run_context
 
+    given = parse_overrides(opts.overrides)
+    opts = _with_run_keys(opts, RunKeys.split(given)[0])  # before a resume's defaults: given, not journaled
     check_options(opts)
     state = read_resumed(opts, Mmar.at(opts.mmar))
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
-    mmar = Mmar.open(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(opts, state))
-    opts = _with_run_keys(opts, mmar.run_keys)
+    mmar = Mmar.open(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(given, state))
     inputs = load_inputs(opts, mmar)
     session = check_resume(opts, inputs, state) if state is not None else new_run(opts, inputs)
     plan = resolve_plan(opts, inputs, session, gpus)
@@ -198,13 +199,16 @@ def _with_journaled(opts: RunOptions, state: Any) -> tuple[RunOptions, list[str]
     return opts, notes
 
 
-def _overrides_of(opts: RunOptions, state: Any) -> Any:
-    """The --set values: those given, or on ``--resume`` without any, the ones the run was started with
-    (its journal header), so that resumed jobs train as the first ones did."""
-    if opts.overrides or state is None:
-        return opts.overrides
+def _overrides_of(given: dict[str, Any], state: Any) -> dict[str, Any]:
+    """The --set values: those given, or on ``--resume`` without config values, the ones the run was
+    started with (its journal header), so that resumed jobs train as the first ones did. Clara's run keys
+    (``trainconf=``, ``workers=``...) are options, not config values: given alone, they keep the journaled
+    values too."""
+    run_keys = {k: v for k, v in given.items() if k in RUN_KEYS}
+    if len(run_keys) < len(given) or state is None:
+        return given
     saved = state.header.get("overrides")
-    return saved if isinstance(saved, dict) else {}
+    return {**(saved if isinstance(saved, dict) else {}), **run_keys}
 
 
 def _with_run_keys(opts: RunOptions, keys: RunKeys) -> RunOptions:
@@ -288,7 +292,7 @@ def check_resume(opts: RunOptions, inputs: RunInputs, state: Any) -> RunSession:
     seed = int(header["seed"])
     if opts.seed is not None and opts.seed != seed:
         raise UsageError(f"--seed {opts.seed}: run {run_id} was started with seed {seed}")
-    if opts.overrides and overrides != header.get("overrides", {}):
+    if overrides != header.get("overrides", {}):  # none given: _overrides_of took the journaled ones
         raise UsageError(f"--set differs from run {run_id}'s ({header.get('overrides', {})}); "
                          "resume without --set to keep them")
     return RunSession(run_id, inputs.mmar.run_dir(run_id), seed, dict(overrides), state)

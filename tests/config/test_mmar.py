@@ -74,7 +74,10 @@ def test_one_resolver_for_config_paths_from_the_command_line(tmp_path, monkeypat
     # relative to the current folder when it exists there
     monkeypatch.chdir(root / "config")
     assert Mmar.open(root, "other.json").train_config["epochs"] == 5
-    # Clara's trainconf=NAME: relative to config/
+    # Clara's trainconf=NAME: relative to config/, never to the current folder's config/
+    assert Mmar.open(root, overrides=["trainconf=other.json"]).train_config["epochs"] == 5
+    (root / "config" / "config").mkdir()
+    (root / "config" / "config" / "other.json").write_text(json.dumps({"epochs": 6}))
     assert Mmar.open(root, overrides=["trainconf=other.json"]).train_config["epochs"] == 5
     with pytest.raises(UsageError, match="trainconf=other.json and --train-config .* name different files"):
         Mmar.open(root, str(root / "config" / "config_train.json"), overrides=["trainconf=other.json"])
