@@ -3,7 +3,8 @@ is created under ``automl/`` (a run that fails validation leaves no trace), then
 
 ``prepare_run`` is a few named steps, in this order:
 
-1. ``check_options``       the command line alone (limits, backend, --jobs-per-gpu): UsageError
+1. ``check_options``       the command line alone (limits, backend, --jobs-per-gpu; --set parsed once, Clara's
+                           run_id=/workers= taken as --run-id/--workers): UsageError
 2. ``read_resumed``        ``--resume``: the journal's state; options left out default to the journaled
                            ones (``plan.journaled_defaults``), a different value is used with a note
 3. ``load_inputs``         the MMAR as ``config.mmar.Mmar`` opened it (train config with --set written in,
