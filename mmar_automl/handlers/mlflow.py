@@ -156,7 +156,6 @@ class MLflowHandler(Handler):
 
         self.sampler = GpuSampler(self._emit_gpu, interval=self.gpu_interval)
         self.ui_hint = ui_hint(uri, self._state.get("experiment_id") or sqlite_experiment_id(uri, experiment))
-        ctx.set_prop("MLFLOW_UI_HINT", self.ui_hint)
         _say(self._console, f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
 
     def search_space_available(self, ctx: Context) -> None:
@@ -284,7 +283,7 @@ class MLflowHandler(Handler):
         if self._state.get("experiment_id"):
             from mmar_automl.tracking.uri import ui_hint
 
-            _say(f"MLflow: this search's runs: {ui_hint(self._state['tracking_uri'], self._state['experiment_id'])}")
+            _say(self._console, f"MLflow: this search's runs: {ui_hint(self._state['tracking_uri'], self._state['experiment_id'])}")
 
     def shutdown(self, ctx: Context) -> None:
         self._close()

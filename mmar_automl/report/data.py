@@ -349,8 +349,8 @@ def retry_label(row: JobRow, report: RunReport) -> str | None:
 # -- learning curves -------------------------------------------------------------------------------
 
 def learning_curves(report: RunReport) -> tuple[str | None, dict[str, list[tuple[int, float]]]]:
-    """(key metric name, {job name: [(epoch, value)]}) from each job's ``metrics.jsonl``; a job
-    without the file falls back to the intermediate values its journal record holds."""
+    """(key metric name, {job name: [(epoch, value)]}) from each job's ``metrics.jsonl`` (read by
+    run/outputs.py, the one reader of job outputs); a job without the file falls back to the intermediate values its journal record holds."""
     key_metric = None
     curves: dict[str, list[tuple[int, float]]] = {}
     for row in report.jobs:
@@ -362,25 +362,17 @@ def learning_curves(report: RunReport) -> tuple[str | None, dict[str, list[tuple
 
 
 def job_curve(report: RunReport, row: JobRow) -> tuple[str | None, list[tuple[int, float]]]:
-    """(key metric, [(epoch, value)]) of one job: its ``metrics.jsonl``, else its journaled values."""
+    """(key metric, [(epoch, value)]) of one job: its ``metrics.jsonl`` (read by run/outputs.py), else its
+    journaled values."""
     key_metric = None
     points: list[tuple[int, float]] = []
-    path = JobOutputs.of(row.record.folder).metrics_file if row.record.folder else None
-    try:
-        text = path.read_text(encoding="utf-8") if path is not None else None
-    except OSError:
-        text = None
-    if text is None:
+    outputs = JobOutputs.of(row.record.folder) if row.record.folder else None
+    if outputs is None or not outputs.metrics_file.is_file():
         return None, [(int(s), float(v)) for s, v in row.record.intermediate]
-    for line in text.splitlines():
-        if '"validation"' not in line:
+    for rec in outputs.metrics():
+        if rec.get("kind") != "validation":
             continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        metrics = rec.get("metrics") if isinstance(rec, dict) else None
-        key = rec.get("key_metric") if isinstance(rec, dict) else None
+        metrics, key = rec.get("metrics"), rec.get("key_metric")
         value = metrics.get(key) if isinstance(metrics, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
             key_metric = key_metric or key
