@@ -59,7 +59,7 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
     return {
         **space.to_json(),
         "grid_size": space.grid_size,
-        "continuous": [d.name for d in space.continuous],
+        "continuous": [d.name for d in space.ranges],
         "train_config": str(train_path),
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
@@ -105,8 +105,10 @@ def _row(d: dict[str, Any]) -> dict[str, str]:
     """One dimension as text, one line per choice and per consumer."""
     from mmar_automl.errors import format_json_path
 
-    if d["type"] == "float":
-        values = f"[{d['low']}, {d['high']}]"
+    from mmar_automl.search.format import format_range
+
+    if d["type"] in ("float", "int"):
+        values = format_range(d)
     else:
         values = "\n".join(_compact(c) for c in d["choices"])
     consumers = []
@@ -146,7 +148,7 @@ def _cards(rows: list[dict[str, str]]) -> Any:
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         grid.add_row("  PRL", r["PRL"])
-        grid.add_row("  range" if r["type"] == "float" else "  choices", r["range or choices"])
+        grid.add_row("  choices" if r["type"] == "enum" else "  range", r["range or choices"])
         grid.add_row("  consumers", r["consumers"])
         blocks.append(grid)
     return Group(*blocks)

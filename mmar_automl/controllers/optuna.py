@@ -23,7 +23,7 @@ from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
 from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import Outcome, Recommendation
-from mmar_automl.search.space import DISABLED_ARG, EnumDimension
+from mmar_automl.search.space import DISABLED_ARG, EnumDimension, IntDimension
 
 SAMPLERS: dict[str, str] = {
     "tpe": "TPESampler",
@@ -153,4 +153,6 @@ class OptunaController(PrunerMixin, Controller):
         if isinstance(dim, EnumDimension):
             k = trial.suggest_categorical(dim.name, list(range(len(dim.choices))))
             return list(dim.choices[k])
-        return trial.suggest_float(dim.name, dim.low, dim.high)
+        if isinstance(dim, IntDimension):
+            return trial.suggest_int(dim.name, dim.low, dim.values[-1], step=dim.step, log=dim.log)
+        return trial.suggest_float(dim.name, dim.low, dim.high, log=dim.log)

@@ -5,6 +5,7 @@ value or, for a dimension that drives several args, its values joined by ","."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -25,3 +26,14 @@ def format_point_value(value: Any) -> str:
     if len(value) == 1:
         return format_value(value[0])
     return ",".join(format_value(v) for v in value)
+
+
+def format_range(dim: Mapping[str, Any]) -> str:
+    """A float or int dimension's range from its JSON (``SearchSpace.to_json``), with its scale:
+    ``[1e-05, 0.01] log``, ``[2, 8] step 2``."""
+    text = f"[{json.dumps(dim['low'])}, {json.dumps(dim['high'])}]"  # exact: the table checks the file
+    if dim.get("step", 1) != 1:
+        text += f" step {dim['step']}"
+    if dim.get("log"):
+        text += " log"
+    return text

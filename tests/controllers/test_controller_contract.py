@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import controller_spaces as spaces
 from fake_executor import FakeRun, replay
-from mmar_automl.controllers.grid import GridController
+from mmar_automl.controllers.grid import GridController, gridded_ints
 from mmar_automl.controllers.optuna import OptunaController
 from mmar_automl.controllers.random import RandomController
 from mmar_automl.controllers.reinforcement import ReinforcementController
@@ -80,7 +82,8 @@ class TestControllerContract:
         space = spaces.ALL[space_name]()
         run = FakeRun(self.make(name, seed=1), space, fail_every=3).run(JOBS)
         assert any(o.score is None for o in run.journal) or len(run.journal) < 3
-        expected = min(JOBS, space.grid_size) if name == "grid" else JOBS
+        grid = space.grid_size * math.prod(len(d.values) for d in gridded_ints(space))
+        expected = min(JOBS, grid) if name == "grid" else JOBS
         if name == "reinforcement":
             expected = min(JOBS, len(run.issued))
         assert len(run.journal) == expected
