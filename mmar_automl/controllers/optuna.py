@@ -1,5 +1,13 @@
-"""OptunaController: Optuna's samplers through ask-and-tell on an in-memory study (the journal, not
-Optuna's storage, is the record: on resume the study is rebuilt by replaying outcomes).
+"""OptunaController: Optuna's samplers through ask-and-tell on a study kept in the run folder.
+
+The study lives in ``<run_dir>/optuna_journal.log`` (Optuna's JournalStorage with its file backend),
+so ``optuna-dashboard`` and ``optuna.load_study`` work on any run. It is a *view*, not the record:
+the run's journal.jsonl is the source of truth, and resume rebuilds the controller by replaying the
+journaled outcomes (controllers/base.py). So the controller starts every session (new or resumed)
+with a fresh Optuna file: the replay then writes the same trials again, in the same order, with the
+same parameters (the sampler is seeded), and the file ends up matching the journal even if the
+previous session died between writing one and the other. Without a run folder (unit tests, the
+benchmark's direct calls) the study is in memory.
 
 Config: ``{"name": "OptunaController", "args": {"sampler": "tpe", "sampler_args": {...}, "n_trials": 30,
 "pruner": "median", "pruner_args": {...}}}``. Samplers: ``tpe`` (default), ``cmaes``, ``gp``, ``random``,
@@ -15,6 +23,7 @@ Optuna is imported only when the controller is built, never when this module is 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
@@ -32,6 +41,22 @@ SAMPLERS: dict[str, str] = {
     "random": "RandomSampler",
     "qmc": "QMCSampler",
 }
+
+
+STUDY_FILE = "optuna_journal.log"
+
+
+def study_storage(run_dir: str | Path | None) -> Any:
+    """A fresh JournalStorage in ``run_dir/optuna_journal.log`` (any earlier file is replaced: see the
+    module docstring), or None (in memory) without a run folder."""
+    if not run_dir:
+        return None
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(run_dir) / STUDY_FILE
+    path.unlink(missing_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
 
 
 class OptunaController(PrunerMixin, Controller):
@@ -88,8 +113,12 @@ class OptunaController(PrunerMixin, Controller):
         import optuna
 
         assert self.space is not None, "set_search_space first"
+        run_id = ctx.get_prop(ContextKey.RUN_ID)
         self._study = optuna.create_study(direction="maximize", sampler=self._make_sampler(self.seed),
-                                          study_name="mmar-automl")
+                                          study_name=run_id or "mmar-automl",
+                                          storage=study_storage(ctx.get_prop(ContextKey.RUN_DIR)))
+        if run_id:
+            self._study.set_user_attr("mmar_run_id", run_id)
         return self._ask(max(1, int(ctx.get_prop(ContextKey.NUM_WORKERS, 1) or 1)))
 
     def refine_recommendation(self, outcome: Outcome, ctx: Context) -> list[Recommendation]:
@@ -102,6 +131,8 @@ class OptunaController(PrunerMixin, Controller):
         score = learning_score(outcome)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial.set_user_attr("job", outcome.job_name)       # the job folder, for the dashboard
+            trial.set_user_attr("state", outcome.state.value)
             if score is None or score != score:
                 self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
