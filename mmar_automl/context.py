@@ -23,6 +23,7 @@ class ContextKey:
     MMAR_ROOT = "MMAR_ROOT"
     OUTCOME = "OUTCOME"
     JOB = "JOB"
+    WARM_START = "WARM_START"          # earlier jobs to learn from: [{"point", "score", "job"}] (run/warmstart.py)
 
 
 class Context:

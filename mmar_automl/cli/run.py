@@ -41,6 +41,9 @@ def run(
     compile: bool = typer.Option(False, "--compile", help="torch.compile each job's network (docs/gpu.md)."),
     fast_paths: bool = typer.Option(
         True, "--fast-paths/--no-fast-paths", help="The jobs' GPU fast paths (bf16 AMP, channels_last_3d, ...; docs/gpu.md)."),
+    warm_start: Optional[str] = typer.Option(
+        None, "--warm-start", metavar="RUN_ID", help="Seed the search with the finished jobs of an earlier run of "
+        "this MMAR (OptunaController; dimensions that changed are named). docs/controllers.md"),
 ) -> int:
     """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
     jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID)."""
@@ -59,7 +62,7 @@ def run(
         workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
         job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
         log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
-        backend=backend, ray_address=ray_address,
+        backend=backend, ray_address=ray_address, warm_start=warm_start,
     ))
     if compile or not fast_paths:  # the jobs read their flags from the environment (train/fastpaths.py)
         import json
@@ -68,6 +71,8 @@ def run(
 
         prepared.engine.base_env[ENV_VAR] = json.dumps({"enabled": fast_paths, "compile": compile})
     install_packing(prepared.engine, packing_mode)
+    for note in prepared.notes:
+        console.print(note, soft_wrap=True)
     stdout.print(f"run id: {prepared.run_id}", soft_wrap=True)
     stdout.print(f"run folder: {prepared.run_dir}", soft_wrap=True)
     stdout.file.flush()

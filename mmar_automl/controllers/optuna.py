@@ -63,7 +63,10 @@ class OptunaController(PrunerMixin, Controller):
     """Args: ``sampler``, ``sampler_args``, ``n_trials`` (left out: unbounded, the engine's
     ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``. A PRUNED job is told to the sampler as a
     complete trial valued at its last intermediate value; a job without a score (failed, never
-    validated) as a FAIL trial, which the samplers ignore."""
+    validated) as a FAIL trial, which the samplers ignore. Learns from a warm start (earlier jobs added
+    as complete trials before the first ask)."""
+
+    accepts_warm_start = True
 
     def __init__(self, seed: int | None = None, sampler: str = "tpe", sampler_args: dict[str, Any] | None = None,
                  n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None):
@@ -119,7 +122,24 @@ class OptunaController(PrunerMixin, Controller):
                                           storage=study_storage(ctx.get_prop(ContextKey.RUN_DIR)))
         if run_id:
             self._study.set_user_attr("mmar_run_id", run_id)
+        self._warm_start(ctx.get_prop(ContextKey.WARM_START) or [])
         return self._ask(max(1, int(ctx.get_prop(ContextKey.NUM_WORKERS, 1) or 1)))
+
+    def _warm_start(self, trials: list[dict[str, Any]]) -> None:
+        """Earlier jobs (run/warmstart.py: points of this space, possibly without some dimensions) as
+        complete trials, before the first ask: the sampler learns from them as from its own."""
+        import optuna
+
+        assert self.space is not None
+        for item in trials:
+            params, dists = {}, {}
+            for name, value in item["point"].items():
+                dim = self.space[name]
+                dists[name] = _distribution(dim)
+                params[name] = dim.index_of(value) if isinstance(dim, EnumDimension) else value
+            self._study.add_trial(optuna.trial.create_trial(
+                params=params, distributions=dists, value=float(item["score"]),
+                user_attrs={"job": item.get("job", ""), "warm_start": True}))
 
     def refine_recommendation(self, outcome: Outcome, ctx: Context) -> list[Recommendation]:
         import optuna
@@ -187,3 +207,14 @@ class OptunaController(PrunerMixin, Controller):
         if isinstance(dim, IntDimension):
             return trial.suggest_int(dim.name, dim.low, dim.values[-1], step=dim.step, log=dim.log)
         return trial.suggest_float(dim.name, dim.low, dim.high, log=dim.log)
+
+
+def _distribution(dim: Any) -> Any:
+    """The Optuna distribution ``_suggest`` asks for ``dim`` (enum: categorical over choice indices)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dim, EnumDimension):
+        return CategoricalDistribution(list(range(len(dim.choices))))
+    if isinstance(dim, IntDimension):
+        return IntDistribution(dim.low, dim.values[-1], step=dim.step, log=dim.log)
+    return FloatDistribution(dim.low, dim.high, log=dim.log)

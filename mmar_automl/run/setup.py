@@ -21,16 +21,14 @@ from mmar_automl.errors import ConfigError, JournalError, UsageError
 
 DEFAULT_TRAIN = "config/config_train.json"
 DEFAULT_AUTOML = "config/config_automl.json"
-DEFAULT_TRIALS = 30
 
 
-def default_controller(space: Any) -> dict[str, Any]:
-    """The controller of an MMAR without config_automl.json: an enum-only space is finite, so every
-    combination is tried once (Clara's grid); a space with floats gets Optuna's TPE, which reached
-    random search's 100-trial best within ~20 trials in scripts/bench_search.py, for 30 jobs."""
-    if not space.continuous:
-        return {"name": "GridController", "args": {}}
-    return {"name": "OptunaController", "args": {"sampler": "tpe", "n_trials": DEFAULT_TRIALS}}
+def default_controller(space: Any, max_jobs: int | None = None, warm_start: bool = False) -> Any:
+    """The controller of an MMAR without config_automl.json, picked from the space and the budget
+    (``--max-jobs``) by the rule in controllers/default.py; a DefaultChoice (spec and a one-line reason)."""
+    from mmar_automl.controllers.default import choose_default
+
+    return choose_default(space, max_jobs, warm_start)
 
 
 @dataclass
@@ -55,6 +53,7 @@ class RunOptions:
     backend: str = "local"              # local | ray (mmar_automl/backends)
     ray_address: str | None = None
     live: bool | None = None
+    warm_start: str | None = None       # run id of an earlier run of the MMAR whose jobs seed this one
 
 
 @dataclass
@@ -63,6 +62,7 @@ class PreparedRun:
     run_id: str
     run_dir: Path
     resumed: bool
+    notes: list[str] = field(default_factory=list)   # lines for the user: the default's choice, warm start
 
 
 def _display(path: Path, root: Path) -> str:
@@ -184,6 +184,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     from mmar_automl.backends.launcher import default_entry
     from mmar_automl.search import parse_search_space
     from mmar_automl.run.workers import discover_gpus, parse_workers
+    from mmar_automl.context import ContextKey
 
     _check_limits(opts)
     from mmar_automl.backends import check_backend
@@ -204,6 +205,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
 
     automl_file, automl_given = _resolve_file(root, opts.automl_config, DEFAULT_AUTOML)
+    controller_choice = None    # why the default controller was picked (no config_automl.json)
     if automl_file.is_file():
         acfg = load_automl_config(automl_file, root)
         controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
@@ -211,9 +213,10 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     elif automl_given:
         raise ConfigError(_display(automl_file, root), None, "file not found")
     else:
-        default = default_controller(space)
-        controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
-        executor_spec, handler_specs, automl_data = None, [], {"controller": default}
+        default = default_controller(space, opts.max_jobs, warm_start=opts.warm_start is not None)
+        controller_spec = ComponentSpec("controller", default.spec["name"], None, default.spec["args"], "controller", None)
+        executor_spec, handler_specs, automl_data = None, [], {"controller": default.spec}
+        controller_choice = default.reason
 
     environment = None
     env_file = root / "config" / "environment.json"
@@ -237,6 +240,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
 
     # -- the run folder: new or resumed ------------------------------------------------------------
     hashes = {"train": config_hash(train_config), "automl": config_hash(automl_data)}
+    notes: list[str] = []
     controller_json = {"name": controller_spec.name, "path": controller_spec.path, "args": controller_spec.args}
     state = None
     if opts.resume:
@@ -247,6 +251,16 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
             raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
         state = load_run_state(run_dir / "journal.jsonl")
         header = state.header
+        if opts.warm_start is not None:
+            raise UsageError(f"--warm-start: run {run_id} keeps the warm start it started with; resume without it")
+        if controller_choice is not None and isinstance(header.get("controller"), dict):
+            # No config_automl.json: the default was picked when the run started (it depends on --max-jobs):
+            # keep that controller.
+            journaled = header["controller"]
+            controller_spec = ComponentSpec("controller", journaled["name"], None, journaled.get("args", {}),
+                                            "controller", None)
+            controller_json = {"name": controller_spec.name, "path": None, "args": controller_spec.args}
+            controller_choice = header.get("controller_choice") or "the controller the run started with"
         diff = _space_diff(header.get("space", {}), space.to_json())
         if diff:
             raise JournalError(f"{train_name}: {diff} since run {run_id} started; "
@@ -286,6 +300,18 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     controller_cls = controller_spec.load_class(root)
     controller = _instantiate(controller_cls, controller_spec.args, controller_spec, seed)
     _check_controller(controller_cls, controller_spec, space, seed, len(workers))
+    warm = None
+    if state is not None:
+        warm = state.header.get("warm_start")
+    elif opts.warm_start is not None:
+        from mmar_automl.run.warmstart import load_warm_start
+
+        if not getattr(controller, "accepts_warm_start", False):
+            raise UsageError(f"--warm-start: {controller_spec.label} does not learn from earlier jobs; use "
+                             "OptunaController (or no config_automl.json)")
+        loaded = load_warm_start(root, opts.warm_start, space, hashes["train"])
+        notes.extend(loaded.notes)
+        warm = loaded.to_json()
     if executor_spec is not None:
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
@@ -337,9 +363,24 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         "options": {"max_jobs": limits.max_jobs, "time_limit": limits.time_limit,
                     "max_retries": limits.max_retries, "job_timeout": job_timeout},
     }
+    if controller_choice is not None:
+        header["controller_choice"] = controller_choice
+        notes.insert(0, f"controller: {_describe(controller_json)} (default: {controller_choice}; "
+                        "docs/controllers.md)")
+    if warm is not None:
+        header["warm_start"] = warm
     engine = Engine(
         run_id=run_id, run_dir=run_dir, mmar_root=root, space=space, controller=controller, executor=executor,
         handlers=handlers, workers=workers, gpus=gpus, seed=seed, limits=limits, header=header, resume=state,
-        props={"OPTIONS": options, "CONTROLLER": controller_spec.label},
+        props={"OPTIONS": options, "CONTROLLER": controller_spec.label,
+               ContextKey.WARM_START: (warm or {}).get("trials", [])},
     )
-    return PreparedRun(engine, run_id, run_dir, state is not None)
+    return PreparedRun(engine, run_id, run_dir, state is not None, notes)
+
+
+def _describe(controller: dict[str, Any]) -> str:
+    """``OptunaController(sampler=gp, n_startup_trials=5)``: a controller spec on one line."""
+    args = dict(controller.get("args") or {})
+    args.update(args.pop("sampler_args", None) or {})
+    shown = ", ".join(f"{k}={v}" for k, v in args.items())
+    return f"{controller['name']}({shown})" if shown else controller["name"]
