@@ -163,6 +163,15 @@ class OptunaController(PrunerMixin, Controller):
         return self.n_trials is not None and self._next_rec_id >= self.n_trials
 
     def shutdown(self, ctx: Context) -> None:
+        """Trials asked but never told (a recommendation the run did not start before it stopped, or a
+        job aborted with it) end as FAIL, so the study file shows no trial running forever. A resume
+        rebuilds the file from the journal anyway (module docstring)."""
+        import optuna
+
+        if self._study is not None:
+            for trial in self._trials.values():
+                trial.set_user_attr("state", "not finished when the run stopped")
+                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
         self._trials.clear()
 
     @property

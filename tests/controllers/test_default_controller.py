@@ -59,3 +59,30 @@ def test_default_choice_printed_journaled_and_kept_on_resume(tmp_path):
     assert again.returncode in (0, 130), again.stderr
     assert "sampler=gp" in next(x for x in again.stderr.splitlines() if x.startswith("controller: "))
     assert json.dumps(_events(mmar, "d")[0]["controller"]) == json.dumps(header["controller"])
+
+
+@pytest.mark.parametrize("space_name", ["float_only", "parsed_conditional"])
+def test_default_sampler_with_four_workers_sees_running_jobs_and_replays(space_name, monkeypatch):
+    """The default's sampler asks while three jobs run: their trials are RUNNING in the study, which
+    TPE's constant liar and the GP sampler both condition on (Optuna 5.0). A resume replays it
+    identically."""
+    from fake_executor import FakeRun, replay
+    from mmar_automl.controllers import OptunaController
+
+    space = spaces.ALL[space_name]()
+    spec = choose_default(space, 20).spec["args"]
+    args = {k: v for k, v in spec.items() if k != "n_trials"}
+    assert spec["sampler"] == "gp" or spec["sampler_args"]["constant_liar"]
+    running_at_ask: list[int] = []
+    real_ask = OptunaController._ask
+
+    def ask(self, count):
+        running_at_ask.append(len(self._trials))      # asked, not yet told: RUNNING in the study
+        return real_ask(self, count)
+
+    monkeypatch.setattr(OptunaController, "_ask", ask)
+    live = FakeRun(OptunaController(seed=3, **args), space, workers=4, seed=3).run(8)
+    assert running_at_ask[1:] and min(running_at_ask[1:]) == 3     # every later ask: 3 jobs running
+    cut = 5
+    resumed = replay(OptunaController(seed=3, **args), space, live.journal[:cut], workers=4, seed=3)
+    assert [(r.rec_id, r.point) for r in resumed] == [(r.rec_id, r.point) for r in live.issued[:len(resumed)]]
