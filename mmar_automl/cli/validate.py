@@ -39,7 +39,9 @@ def validate(
     automl_path = _resolve(mmar_root, automl_config, DEFAULT_AUTOML_CONFIG)
     report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
-        console.print(f"note: no {automl_path}: checked {train_path} only", soft_wrap=True)
+        default = report["default_controller"]
+        console.print(f"note: no {automl_path}: checked {train_path} only; run would use {default['name']} "
+                      f"({default['reason']})", soft_wrap=True)
     if as_json:
         import json
 
@@ -54,8 +56,11 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
     from mmar_automl.config.jsonfile import load_json
     from mmar_automl.search.parse import parse_search_space
 
+    from mmar_automl.controllers.default import choose_default
+
     space = parse_search_space(load_json(train_path), train_path)
     automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
+    default = choose_default(space, None) if automl is None else None     # for a run without --max-jobs
     return {
         **space.to_json(),
         "grid_size": space.grid_size,
@@ -63,6 +68,7 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
         "train_config": str(train_path),
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
+        "default_controller": {**default.spec, "reason": default.reason} if default is not None else None,
     }
 
 
