@@ -240,7 +240,7 @@ def report(results: dict[str, Any], seeds: int) -> dict[str, Any]:
     print(f"\nTarget (issue 18): the default reaches random@100 within 20 jobs (1 worker) / 30 jobs (4 workers), "
           f"median of {seeds} seeds")
     for key, t in targets.items():
-        need = ">50" if t["needed"] is None else f"{t['needed']:g}"
+        need = f">{BUDGET}" if t["needed"] is None else f"{t['needed']:g}"
         print(f"  [{'met' if t['met'] else 'NOT met'}] {key:20s} {need:>5s} jobs (limit {t['limit']}), "
               f"{t['controller']}")
     return targets
