@@ -12,8 +12,8 @@ For each function, workers (1 and 4) and seed, the table gives the median over s
   jobs with the same seed (">50" when not within its budget);
 - regret@20/30/50: best value found after 20/30/50 jobs minus the function's minimum.
 Random search's 100-job reference runs with 1 worker; its rows are that run's first jobs (its points
-do not depend on outcomes, so the same seed gives the same points with any number of workers). With 4 workers each job sleeps 0.05-0.15 s
-(drawn per job) so that jobs finish out of order, as real ones do.
+do not depend on outcomes, so the same seed gives the same points with any number of workers). With 4
+workers each job sleeps 0.05-0.15 s (drawn per job) so that jobs finish out of order, as real ones do.
 
 Last, the target of issue 18: the default reaches random@100 within 20 jobs with 1 worker and within 30
 with 4 workers (median over seeds), per function.

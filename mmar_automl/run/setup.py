@@ -214,7 +214,8 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         raise ConfigError(_display(automl_file, root), None, "file not found")
     else:
         default = default_controller(space, opts.max_jobs, warm_start=opts.warm_start is not None)
-        controller_spec = ComponentSpec("controller", default.spec["name"], None, default.spec["args"], "controller", None)
+        controller_spec = ComponentSpec("controller", default.spec["name"], None, default.spec["args"],
+                                        "controller", None)
         executor_spec, handler_specs, automl_data = None, [], {"controller": default.spec}
         controller_choice = default.reason
 

@@ -269,7 +269,8 @@ class _Parser:
                              f"got {got}")
         for i, value in enumerate(raw):
             if type_ == "int" and not _is_int(value):
-                hint = f" (write {int(value)})" if _is_number(value) and _is_finite(value) and value == int(value) else ""
+                whole = _is_number(value) and _is_finite(value) and value == int(value)
+                hint = f" (write {int(value)})" if whole else ""
                 raise self.error((*where, i), f"an int range needs integers, got {_json(value)}{hint}")
             if not _is_number(value):
                 raise self.error((*where, i), f"a float range needs numbers, got {_json(value)}")
@@ -362,8 +363,9 @@ class _Parser:
                 entry, i = variables[name]
                 if mk.is_disabled_arg(arg):
                     if entry.type != "enum":
-                        raise self.error(at, f"'@disabled' takes true or false but {name!r} is a{'n' if entry.type == 'int' else ''} {entry.type} range; "
-                                         "use an enum variable with targets [[true], [false]]")
+                        article = "an" if entry.type == "int" else "a"
+                        raise self.error(at, f"'@disabled' takes true or false but {name!r} is {article} "
+                                         f"{entry.type} range; use an enum variable with targets [[true], [false]]")
                     self._require_bools(entry, i, (*entry.where, "targets"), f"{name!r} applied to '@disabled'")
                 elif arg.startswith(mk.VAR_PREFIX):
                     raise self.error(at, f"{arg!r}: only '@disabled' may start with '@' in apply"

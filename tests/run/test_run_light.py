@@ -607,7 +607,7 @@ def test_default_controller_without_config_automl():
     enum = EnumDimension("net.enum.$0:a", "a", "net", ("a",), ((1,), (2,)))
     flt = FloatDimension("lr.float.$1:b", "b", "lr", ("b",), 0.0, 1.0)
     assert default_controller(SearchSpace((enum,))).spec["name"] == "GridController"
-    mixed = default_controller(SearchSpace((enum, flt))).spec   # the rule itself: tests/controllers/test_default_controller.py
+    mixed = default_controller(SearchSpace((enum, flt))).spec  # the rule: tests/controllers/test_default_controller.py
     assert mixed["name"] == "OptunaController" and mixed["args"]["sampler"] == "gp"
     assert mixed["args"]["n_trials"] == 30
 
