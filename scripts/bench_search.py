@@ -127,7 +127,7 @@ def describe(controller: dict[str, Any] | None) -> str:
     return f"{controller['name'].replace('Controller', '')}{f'({sampler})' if sampler else ''}"
 
 
-def benchmark(functions: list[str], contenders: list[str], workers_list: list[int], seeds: int,
+def benchmark(functions: list[str], contenders: list[str], workers_list: list[int], seeds: range,
               parallel: int, work: Path) -> dict[str, Any]:
     for contender in contenders:
         spec = CONTENDERS[contender]
@@ -136,10 +136,10 @@ def benchmark(functions: list[str], contenders: list[str], workers_list: list[in
     for fname in functions:
         for w in workers_list:
             make_mmar(work / f"{fname}-w{w}", fname, SLEEP_4 if w > 1 else 0.0)
-    tasks = [(f, "random", 1, s, REFERENCE_JOBS) for f in functions for s in range(seeds)]
+    tasks = [(f, "random", 1, s, REFERENCE_JOBS) for f in functions for s in seeds]
     # random's own rows are the reference run's first jobs: its points do not depend on the workers
     tasks += [(f, c, w, s, BUDGET) for f in functions for w in workers_list for c in contenders
-              for s in range(seeds) if c != "random"]
+              for s in seeds if c != "random"]
     done: dict[tuple, dict[str, Any]] = {}
     t0 = time.perf_counter()
 
@@ -155,16 +155,16 @@ def benchmark(functions: list[str], contenders: list[str], workers_list: list[in
     results: dict[str, Any] = {}
     for fname in functions:
         fn = FUNCTIONS[fname]
-        targets = [min(done[(fname, "random", 1, s, REFERENCE_JOBS)]["values"]) for s in range(seeds)]
+        targets = [min(done[(fname, "random", 1, s, REFERENCE_JOBS)]["values"]) for s in seeds]
         per_w: dict[str, Any] = {}
         for w in workers_list:
             rows = {}
             for c in contenders:
                 runs = [done[(fname, c, w, s, BUDGET) if c != "random" else (fname, c, 1, s, REFERENCE_JOBS)]
-                        for s in range(seeds)]
+                        for s in seeds]
                 curves = [best_curve(r["values"], BUDGET) for r in runs]
                 needed = [next((k + 1 for k, v in enumerate(curve) if v <= targets[s] + 1e-12), math.inf)
-                          for s, curve in enumerate(curves)]
+                          for s, curve in zip(range(len(curves)), curves)]
                 rows[c] = {
                     "trials_to_random100": statistics.median(needed),
                     "per_seed": needed,
@@ -252,6 +252,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{len(QUICK_FUNCTIONS)} functions, 3 seeds, "
                         f"contenders {', '.join(QUICK_CONTENDERS)}")
     parser.add_argument("--seeds", type=int, default=None, help="default 10 (3 with --quick)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (to add seeds later)")
     parser.add_argument("--functions", nargs="*", default=None, choices=list(FUNCTIONS))
     parser.add_argument("--contenders", nargs="*", default=None, choices=list(CONTENDERS))
     parser.add_argument("--workers", nargs="*", type=int, default=[1, 4])
@@ -276,7 +277,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_search_") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = benchmark(functions, contenders, args.workers, seeds, args.parallel, work)
+        results = benchmark(functions, contenders, args.workers, range(args.first_seed, args.first_seed + seeds),
+                            args.parallel, work)
     targets = report(results, seeds)
     total = time.perf_counter() - t0
     print(f"\nTotal {total:.0f} s")
