@@ -39,6 +39,7 @@ class ContextKey:
     STOP_REASON = "STOP_REASON"        # why the run stopped (None: it ran out of work), at end_automl
     INTERRUPTED = "INTERRUPTED"        # the run was interrupted (Ctrl-C, SIGTERM), at end_automl
     CONSOLE = "CONSOLE"                # the rich Console that handlers print to (the CLI's stderr)
+    WARM_START = "WARM_START"          # earlier jobs to learn from: [{"point", "score", "job"}] (run/warmstart.py)
 
 
 class Context:

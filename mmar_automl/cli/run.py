@@ -50,6 +50,9 @@ def run(
     fast_paths: Optional[bool] = typer.Option(
         None, "--fast-paths/--no-fast-paths", help="The jobs' fast_paths keys (all off unless a key turns one on, "
         "docs/gpu.md); --no-fast-paths turns them all off."),
+    warm_start: Optional[str] = typer.Option(
+        None, "--warm-start", metavar="RUN_ID", help="Seed the search with the finished jobs of an earlier run of "
+        "this MMAR (OptunaController; dimensions that changed are named). docs/controllers.md"),
 ) -> int:
     """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
     jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID: the options left out are the run's own,
@@ -69,16 +72,18 @@ def run(
             time_limit=time_limit, job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri,
             experiment=experiment, log_models=log_models, no_mlflow=no_mlflow, launcher=launcher, backend=backend,
             ray_address=ray_address, jobs_per_gpu=jobs_per_gpu, fast_paths=fast_paths, compile=compile,
+            warm_start=warm_start,
         ), console=console)
         return _run(mmar, prepared)
 
 
 def _run(mmar: str, prepared: object) -> int:
-    """Say what the run noted (options changed on resume, config keys that have no effect), run it."""
+    """Say what the run noted (the default controller's choice, options changed on resume, config keys that
+    have no effect, a warm start's changed dimensions), run it."""
     from mmar_automl.cli.console import console, stdout
 
     for note in prepared.notes:
-        console.print(f"note: {note}", soft_wrap=True)
+        console.print(note, soft_wrap=True)
     stdout.print(f"run id: {prepared.run_id}", soft_wrap=True)
     stdout.print(f"run folder: {prepared.run_dir}", soft_wrap=True)
     stdout.file.flush()

@@ -44,7 +44,9 @@ def validate(
     automl_path = mmar.automl_config_file
     report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
-        console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only", soft_wrap=True)
+        default = report["default_controller"]
+        console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only; run would use "
+                      f"{default['name']} ({default['reason']})", soft_wrap=True)
     for note in report["notes"]:
         console.print(f"note: {note}", soft_wrap=True)
     for warning in report["warnings"]:
@@ -77,15 +79,19 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     if automl is not None and len(space):  # as run builds them (a seed, one worker)
         check_components(mmar.root, space, automl.controller, automl.executor, list(automl.handlers),
                          Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}))
+    from mmar_automl.controllers.default import choose_default
+
+    default = choose_default(space, None) if automl is None else None     # for a run without --max-jobs
     return {
         "notes": no_effect_notes(automl) if automl is not None else [],
         "warnings": interval_warnings(mmar.substituted_config(), train_path),
         **space.to_json(),
         "grid_size": space.grid_size,
-        "continuous": [d.name for d in space.continuous],
+        "continuous": [d.name for d in space.ranges],
         "train_config": str(train_path),
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
+        "default_controller": {**default.spec, "reason": default.reason} if default is not None else None,
     }
 
 
@@ -137,8 +143,10 @@ def _row(d: dict[str, Any]) -> dict[str, str]:
     """One dimension as text, one line per choice and per consumer."""
     from mmar_automl.errors import format_json_path
 
-    if d["type"] == "float":
-        values = f"[{d['low']}, {d['high']}]"
+    from mmar_automl.search.format import format_range
+
+    if d["type"] in ("float", "int"):
+        values = format_range(d)
     else:
         values = "\n".join(_compact(c) for c in d["choices"])
     consumers = []
@@ -178,7 +186,7 @@ def _cards(rows: list[dict[str, str]]) -> Any:
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         grid.add_row("  PRL", r["PRL"])
-        grid.add_row("  range" if r["type"] == "float" else "  choices", r["range or choices"])
+        grid.add_row("  choices" if r["type"] == "enum" else "  range", r["range or choices"])
         grid.add_row("  consumers", r["consumers"])
         blocks.append(grid)
     return Group(*blocks)

@@ -22,6 +22,10 @@ AUTOML_CONFIG = "config/config_automl.json"  # where controller args come from, 
 class Controller(ABC):
     """Recommend points of a search space; learn from outcomes."""
 
+    # True when the controller learns from ``ctx WARM_START`` (earlier jobs, `run --warm-start`) in
+    # ``initial_recommendation``; run refuses a warm start for a controller that would ignore it.
+    accepts_warm_start = False
+
     def __init__(self, seed: int | None = None, **kwargs: Any):
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             # The run's --seed is always an int, so a bad seed comes from config_automl.json's args.

@@ -1,5 +1,13 @@
-"""OptunaController: Optuna's samplers through ask-and-tell on an in-memory study (the journal, not
-Optuna's storage, is the record: on resume the study is rebuilt by replaying outcomes).
+"""OptunaController: Optuna's samplers through ask-and-tell on a study kept in the run folder.
+
+The study lives in ``<run_dir>/optuna_journal.log`` (Optuna's JournalStorage with its file backend),
+so ``optuna-dashboard`` and ``optuna.load_study`` work on any run. It is a *view*, not the record:
+the run's journal.jsonl is the source of truth, and resume rebuilds the controller by replaying the
+journaled outcomes (controllers/base.py). So the controller starts every session (new or resumed)
+with a fresh Optuna file: the replay then writes the same trials again, in the same order, with the
+same parameters (the sampler is seeded), and the file ends up matching the journal even if the
+previous session died between writing one and the other. Without a run folder (unit tests, the
+benchmark's direct calls) the study is in memory.
 
 Config: ``{"name": "OptunaController", "args": {"sampler": "tpe", "sampler_args": {...}, "n_trials": 30,
 "pruner": "median", "pruner_args": {...}}}``. Samplers: ``tpe`` (default), ``cmaes``, ``gp``, ``random``,
@@ -15,6 +23,7 @@ Optuna is imported only when the controller is built, never when this module is 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
@@ -23,7 +32,7 @@ from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
 from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
 from mmar_automl.recommendation import Outcome, Recommendation
-from mmar_automl.search.space import DISABLED_ARG, EnumDimension
+from mmar_automl.search.space import DISABLED_ARG, EnumDimension, IntDimension
 
 SAMPLERS: dict[str, str] = {
     "tpe": "TPESampler",
@@ -34,11 +43,30 @@ SAMPLERS: dict[str, str] = {
 }
 
 
+STUDY_FILE = "optuna_journal.log"
+
+
+def study_storage(run_dir: str | Path | None) -> Any:
+    """A fresh JournalStorage in ``run_dir/optuna_journal.log`` (any earlier file is replaced: see the
+    module docstring), or None (in memory) without a run folder."""
+    if not run_dir:
+        return None
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(run_dir) / STUDY_FILE
+    path.unlink(missing_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
 class OptunaController(PrunerMixin, Controller):
     """Args: ``sampler``, ``sampler_args``, ``n_trials`` (left out: unbounded, the engine's
     ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``. A PRUNED job is told to the sampler as a
     complete trial valued at its last intermediate value; a job without a score (failed, never
-    validated) as a FAIL trial, which the samplers ignore."""
+    validated) as a FAIL trial, which the samplers ignore. Learns from a warm start (earlier jobs added
+    as complete trials before the first ask)."""
+
+    accepts_warm_start = True
 
     def __init__(self, seed: int | None = None, sampler: str = "tpe", sampler_args: dict[str, Any] | None = None,
                  n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None):
@@ -88,9 +116,30 @@ class OptunaController(PrunerMixin, Controller):
         import optuna
 
         assert self.space is not None, "set_search_space first"
+        run_id = ctx.get_prop(ContextKey.RUN_ID)
         self._study = optuna.create_study(direction="maximize", sampler=self._make_sampler(self.seed),
-                                          study_name="mmar-automl")
+                                          study_name=run_id or "mmar-automl",
+                                          storage=study_storage(ctx.get_prop(ContextKey.RUN_DIR)))
+        if run_id:
+            self._study.set_user_attr("mmar_run_id", run_id)
+        self._warm_start(ctx.get_prop(ContextKey.WARM_START) or [])
         return self._ask(max(1, int(ctx.get_prop(ContextKey.NUM_WORKERS, 1) or 1)))
+
+    def _warm_start(self, trials: list[dict[str, Any]]) -> None:
+        """Earlier jobs (run/warmstart.py: points of this space, possibly without some dimensions) as
+        complete trials, before the first ask: the sampler learns from them as from its own."""
+        import optuna
+
+        assert self.space is not None
+        for item in trials:
+            params, dists = {}, {}
+            for name, value in item["point"].items():
+                dim = self.space[name]
+                dists[name] = _distribution(dim)
+                params[name] = dim.index_of(value) if isinstance(dim, EnumDimension) else value
+            self._study.add_trial(optuna.trial.create_trial(
+                params=params, distributions=dists, value=float(item["score"]),
+                user_attrs={"job": item.get("job", ""), "warm_start": True}))
 
     def refine_recommendation(self, outcome: Outcome, ctx: Context) -> list[Recommendation]:
         import optuna
@@ -102,6 +151,8 @@ class OptunaController(PrunerMixin, Controller):
         score = learning_score(outcome)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial.set_user_attr("job", outcome.job_name)       # the job folder, for the dashboard
+            trial.set_user_attr("state", outcome.state.value)
             if score is None or score != score:
                 self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
@@ -112,6 +163,15 @@ class OptunaController(PrunerMixin, Controller):
         return self.n_trials is not None and self._next_rec_id >= self.n_trials
 
     def shutdown(self, ctx: Context) -> None:
+        """Trials asked but never told (a recommendation the run did not start before it stopped, or a
+        job aborted with it) end as FAIL, so the study file shows no trial running forever. A resume
+        rebuilds the file from the journal anyway (module docstring)."""
+        import optuna
+
+        if self._study is not None:
+            for trial in self._trials.values():
+                trial.set_user_attr("state", "not finished when the run stopped")
+                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
         self._trials.clear()
 
     @property
@@ -153,4 +213,17 @@ class OptunaController(PrunerMixin, Controller):
         if isinstance(dim, EnumDimension):
             k = trial.suggest_categorical(dim.name, list(range(len(dim.choices))))
             return list(dim.choices[k])
-        return trial.suggest_float(dim.name, dim.low, dim.high)
+        if isinstance(dim, IntDimension):
+            return trial.suggest_int(dim.name, dim.low, dim.values[-1], step=dim.step, log=dim.log)
+        return trial.suggest_float(dim.name, dim.low, dim.high, log=dim.log)
+
+
+def _distribution(dim: Any) -> Any:
+    """The Optuna distribution ``_suggest`` asks for ``dim`` (enum: categorical over choice indices)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dim, EnumDimension):
+        return CategoricalDistribution(list(range(len(dim.choices))))
+    if isinstance(dim, IntDimension):
+        return IntDistribution(dim.low, dim.values[-1], step=dim.step, log=dim.log)
+    return FloatDistribution(dim.low, dim.high, log=dim.log)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
-from mmar_automl.controllers._points import ordered, rng_for
+from mmar_automl.controllers._points import from_unit, ordered, rng_for
 from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
 from mmar_automl.controllers.pruning import PrunerMixin
 from mmar_automl.errors import ConfigError
@@ -14,7 +14,8 @@ from mmar_automl.search.space import EnumDimension, SearchSpace
 
 
 def sample_point(space: SearchSpace, seed: int | None, rec_id: int) -> dict[str, Any]:
-    """Recommendation ``rec_id``'s point: floats uniform in [low, high], enums a uniform choice. Each
+    """Recommendation ``rec_id``'s point: floats and ints uniform on their scale (log-uniform for ``log``),
+    enums a uniform choice. Each
     point has its own random stream (seed, rec_id), so it does not depend on when outcomes arrived."""
     rng = rng_for(seed, "random", rec_id)
     point: dict[str, Any] = {}
@@ -22,7 +23,7 @@ def sample_point(space: SearchSpace, seed: int | None, rec_id: int) -> dict[str,
         if isinstance(dim, EnumDimension):
             point[dim.name] = list(dim.choices[rng.randrange(len(dim.choices))])
         else:
-            point[dim.name] = rng.uniform(dim.low, dim.high)
+            point[dim.name] = from_unit(dim, rng.random())
     return ordered(space, point)
 
 

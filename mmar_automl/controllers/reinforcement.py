@@ -27,7 +27,8 @@ from mmar_automl.recommendation import Outcome, Recommendation
 
 @dataclass
 class _Chain:
-    """One enum combination and the Gaussian policy over its active floats (unit-cube coordinates)."""
+    """One enum combination and the Gaussian policy over its active floats and ints (unit-cube
+    coordinates on each dimension's scale: log for ``log`` ranges; ints rounded when a point is made)."""
 
     index: int
     combo: tuple[int, ...]
@@ -87,7 +88,7 @@ class ReinforcementController(PrunerMixin, Controller):
         floats = float_middles(self.space)
         for i, combo in enumerate(enum_combinations(self.space)):
             inactive = self.space.inactive({**enum_point(self.space, combo), **floats})
-            names = [d.name for d in self.space.continuous if d.name not in inactive]
+            names = [d.name for d in self.space.ranges if d.name not in inactive]
             self._chains.append(_Chain(i, tuple(combo), names, [0.5] * len(names),
                                        [self.init_sigma] * len(names), zs=[[0.0] * len(names)]))
         return self._fill()

@@ -17,7 +17,7 @@ from typing import Any
 from mmar_automl.report import svg
 from mmar_automl.report.data import RunReport, best_job_flags, diff_label, format_duration, retry_label
 from mmar_automl.search.format import display_name
-from mmar_automl.search.space import FloatDimension
+from mmar_automl.search.space import FloatDimension, IntDimension
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
@@ -132,8 +132,9 @@ def _parallel(report: RunReport, metric: str) -> str:
         return ""
     axes: list[dict[str, Any]] = []
     for dim in report.space:
-        if isinstance(dim, FloatDimension):
-            axes.append({"name": dim.name, "label": display_name(dim.name), "kind": "float", "low": dim.low, "high": dim.high})
+        if isinstance(dim, (FloatDimension, IntDimension)):  # a log-scale range gets a log axis
+            axes.append({"name": dim.name, "label": display_name(dim.name), "kind": "float", "low": dim.low,
+                         "high": dim.high, "log": dim.log})
         else:
             from mmar_automl.report.data import format_dimension_value
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from mmar_automl.report.data import RunReport, format_dimension_value
 from mmar_automl.search.format import display_name
-from mmar_automl.search.space import EnumDimension, FloatDimension
+from mmar_automl.search.space import EnumDimension, FloatDimension, IntDimension
 
 EVALUATORS = ("ped-anova", "fanova")
 MIN_JOBS = 3
@@ -92,13 +92,15 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
         return result
 
     optuna = _import_optuna(need_sklearn=evaluator == "fanova")
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     distributions: dict[str, Any] = {}
     for dim in dims:
-        if isinstance(dim, FloatDimension):
-            distributions[dim.name] = FloatDistribution(float(dim.low), float(dim.high))
+        if isinstance(dim, FloatDimension):  # on the scale the dimension is searched on (log or linear)
+            distributions[dim.name] = FloatDistribution(float(dim.low), float(dim.high), log=dim.log)
+        elif isinstance(dim, IntDimension):
+            distributions[dim.name] = IntDistribution(dim.low, dim.values[-1], step=dim.step, log=dim.log)
         else:
             labels = list(dict.fromkeys(format_dimension_value(dim, list(c)) for c in dim.choices))
             distributions[dim.name] = CategoricalDistribution(labels)
@@ -110,6 +112,8 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
             value = point[dim.name]
             if isinstance(dim, FloatDimension):
                 params[dim.name] = min(max(float(value), float(dim.low)), float(dim.high))
+            elif isinstance(dim, IntDimension):
+                params[dim.name] = int(value)
             else:
                 params[dim.name] = format_dimension_value(dim, value)
         trials.append(optuna.trial.create_trial(params=params, distributions=distributions,
@@ -159,7 +163,7 @@ def _import_optuna(need_sklearn: bool) -> Any:
     return optuna
 
 
-def _varies(dim: FloatDimension | EnumDimension) -> bool:
-    if isinstance(dim, FloatDimension):
+def _varies(dim: FloatDimension | IntDimension | EnumDimension) -> bool:
+    if isinstance(dim, (FloatDimension, IntDimension)):
         return dim.high > dim.low
     return len({repr(c) for c in dim.choices}) > 1

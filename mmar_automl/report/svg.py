@@ -147,7 +147,7 @@ def _stairs(steps: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, float, list[Any]]], metric: str) -> str:
     """Parallel coordinates: one vertical axis per dimension, the score last; one ``line`` per scored job
-    coloured by score. ``axes``: ``{"name", "kind": "float"|"enum", "low", "high"}`` or
+    coloured by score. ``axes``: ``{"name", "kind": "float"|"enum", "low", "high", "log"}`` or
     ``{"name", "kind": "enum", "labels": [...]}``; a row's values follow the axes (None = no value)."""
     if not rows or not axes:
         return ""
@@ -169,6 +169,8 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
             t = (k + 0.5) / len(labels)
         else:
             lo, hi = axis["low"], axis["high"]
+            if axis.get("log") and lo > 0:  # the dimension is searched on a log scale: so is its axis
+                lo, hi, value = math.log(lo), math.log(hi), math.log(max(float(value), axis["low"]))
             t = 0.5 if hi <= lo else (float(value) - lo) / (hi - lo)
         return round(bottom - t * (bottom - top), 2)
 
@@ -184,7 +186,9 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
                 y = pos(axis, label)
                 labels.append(f'<text class="tl halo" x="{x + 5}" y="{y}">{escape(label[:24])}</text>')
         else:
-            for t in (axis["low"], axis["high"]):
+            ticks = (axis["low"], math.sqrt(axis["low"] * axis["high"]), axis["high"]) if axis.get("log") \
+                else (axis["low"], axis["high"])
+            for t in ticks:
                 labels.append(f'<text class="tl halo" x="{x + 5}" y="{pos(axis, t)}">{_fmt(t)}</text>')
     lo, hi = min(scores), max(scores)
     for name, score, values in sorted(rows, key=lambda r: r[1]):  # best drawn last, on top

@@ -34,16 +34,14 @@ from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar
 from mmar_automl.config.overrides import RUN_KEYS, RunKeys, check_not_searched, parse_overrides
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
-DEFAULT_TRIALS = 30
 
 
-def default_controller(space: Any) -> dict[str, Any]:
-    """The controller of an MMAR without config_automl.json: an enum-only space is finite, so every
-    combination is tried once (Clara's grid); a space with floats gets Optuna's TPE, which reached
-    random search's 100-trial best within ~20 trials in scripts/bench_search.py, for 30 jobs."""
-    if not space.continuous:
-        return {"name": "GridController", "args": {}}
-    return {"name": "OptunaController", "args": {"sampler": "tpe", "n_trials": DEFAULT_TRIALS}}
+def default_controller(space: Any, max_jobs: int | None = None, warm_start: bool = False) -> Any:
+    """The controller of an MMAR without config_automl.json, picked from the space and the budget
+    (``--max-jobs``) by the rule in controllers/default.py; a DefaultChoice (spec and a one-line reason)."""
+    from mmar_automl.controllers.default import choose_default
+
+    return choose_default(space, max_jobs, warm_start)
 
 
 @dataclass
@@ -73,6 +71,7 @@ class RunOptions:
     jobs_per_gpu: str | None = None     # N | auto; default 1
     fast_paths: bool | None = None      # default True
     compile: bool | None = None         # default False
+    warm_start: str | None = None       # run id of an earlier run of the MMAR whose jobs seed this one
 
 
 @dataclass
@@ -81,7 +80,7 @@ class PreparedRun:
     run_id: str
     run_dir: Path
     resumed: bool
-    notes: list[str] = field(default_factory=list)   # one line each, for the user (an option changed on resume, a config key with no effect)
+    notes: list[str] = field(default_factory=list)   # lines for the user: notes (an option changed on resume, a config key with no effect), the default's choice, warm start
 
 
 @dataclass
@@ -98,6 +97,7 @@ class RunInputs:
     executor_spec: Any
     handler_specs: list[Any]
     notes: list[str]                    # config_automl.json keys accepted with no effect (Clara's), one line each
+    controller_choice: str | None = None  # why the default controller was picked (no config_automl.json)
 
     @property
     def root(self) -> Path:
@@ -139,14 +139,22 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
         opts, notes = _with_journaled(opts, state)
     mmar = Mmar.open(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(given, state))
     inputs = load_inputs(opts, mmar)
+    if state is not None:
+        inputs = _journaled_default(inputs, state)
     session = check_resume(opts, inputs, state) if state is not None else new_run(opts, inputs)
     plan = resolve_plan(opts, inputs, session, gpus)
     ctx = run_context(plan, inputs.space, **{ContextKey.CONTROLLER: inputs.controller_spec.label,
                                              ContextKey.CONSOLE: console})
     specs = [s for s in inputs.handler_specs if not (opts.no_mlflow and s.name == "MLflowHandler")]
     components = check_components(inputs.root, inputs.space, inputs.controller_spec, inputs.executor_spec, specs, ctx)
+    warm, warm_notes = warm_start(opts, inputs, session, components)
+    ctx.set_prop(ContextKey.WARM_START, (warm or {}).get("trials", []))  # read by initial_recommendation
     handlers = run_handlers(components.handlers, opts, plan, console)
-    return start_engine(plan, inputs, session, components, handlers, ctx, [*notes, *inputs.notes], nvml_reader)
+    lines = [f"note: {note}" for note in [*notes, *inputs.notes]] + warm_notes
+    if inputs.controller_choice is not None:
+        lines.insert(0, f"controller: {_describe(_controller_json(inputs.controller_spec))} "
+                        f"(default: {inputs.controller_choice}; docs/controllers.md)")
+    return start_engine(plan, inputs, session, components, handlers, ctx, lines, nvml_reader, warm)
 
 
 # -- 1. the command line ----------------------------------------------------------------------------
@@ -254,12 +262,14 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     elif mmar.automl_config_given:
         raise ConfigError(mmar.label(automl_file), None, "file not found")
     else:
-        default = default_controller(space)
-        controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
-        executor_spec, handler_specs, automl_data, notes, acfg = None, [], {"controller": default}, [], None
+        default = default_controller(space, opts.max_jobs, warm_start=opts.warm_start is not None)
+        controller_spec = ComponentSpec("controller", default.spec["name"], None, default.spec["args"],
+                                        "controller", None)
+        executor_spec, handler_specs, automl_data, notes, acfg = None, [], {"controller": default.spec}, [], None
     check_runs_dir(mmar.runs_dir, acfg)  # <MMAR>/automl, or Clara's MMARHandler work_dir: creatable?
     return RunInputs(mmar, train_name, train_hash, space, mmar.label(automl_file), automl_data,
-                     controller_spec, executor_spec, handler_specs, notes)
+                     controller_spec, executor_spec, handler_specs, notes,
+                     None if automl_file.is_file() else default.reason)
 
 
 # -- 4. the run folder, seed and --set values ---------------------------------------------------------------
@@ -282,6 +292,9 @@ def check_resume(opts: RunOptions, inputs: RunInputs, state: Any) -> RunSession:
     """The run resumes only with the space, controller and config it was started with."""
     overrides = inputs.mmar.overrides
     header = state.header
+    if opts.warm_start is not None:
+        raise UsageError(f"--warm-start: run {header.get('run_id') or opts.resume} keeps the warm start it started "
+                         "with; resume without it")
     run_id = str(header.get("run_id") or opts.resume)
     train_name = inputs.train_name
     diff = _space_diff(header.get("space", {}), inputs.space.to_json())
@@ -395,6 +408,35 @@ def _in_spec_file(err: ConfigError, spec: Any) -> ConfigError:
     return err
 
 
+def _journaled_default(inputs: RunInputs, state: Any) -> RunInputs:
+    """No config_automl.json: the default was picked when the run started (it depends on --max-jobs and
+    --warm-start), so a resume keeps that controller whatever this command line says."""
+    from mmar_automl.config.automl_config import ComponentSpec
+
+    journaled = state.header.get("controller")
+    if inputs.controller_choice is None or not isinstance(journaled, dict):
+        return inputs
+    spec = ComponentSpec("controller", journaled["name"], None, journaled.get("args", {}), "controller", None)
+    return replace(inputs, controller_spec=spec, automl_data={"controller": {"name": spec.name, "args": spec.args}},
+                   controller_choice=state.header.get("controller_choice") or "the controller the run started with")
+
+
+def warm_start(opts: RunOptions, inputs: RunInputs, session: RunSession, components: Components) -> tuple[Any, list[str]]:
+    """``--warm-start RUN_ID``: the earlier run's finished jobs (journaled in the header; a resume reads
+    them back there) and one line per dimension that changed (run/warmstart.py)."""
+    if session.state is not None:
+        return session.state.header.get("warm_start"), []
+    if opts.warm_start is None:
+        return None, []
+    from mmar_automl.run.warmstart import load_warm_start
+
+    if not getattr(components.controller, "accepts_warm_start", False):
+        raise UsageError(f"--warm-start: {inputs.controller_spec.label} does not learn from earlier jobs; use "
+                         "OptunaController (or no config_automl.json)")
+    loaded = load_warm_start(inputs.mmar.runs_dir, opts.warm_start, inputs.space, inputs.train_hash)
+    return loaded.to_json(), list(loaded.notes)
+
+
 # -- 7. the run's own handlers ----------------------------------------------------------------------------
 
 def run_handlers(handlers: list[Any], opts: RunOptions, plan: Any, console: Any) -> list[Any]:
@@ -418,7 +460,7 @@ def run_handlers(handlers: list[Any], opts: RunOptions, plan: Any, console: Any)
 # -- 8. the engine ----------------------------------------------------------------------------------
 
 def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: Components, handlers: list[Any],
-                 ctx: Any, notes: list[str], nvml_reader: Any = True) -> PreparedRun:
+                 ctx: Any, notes: list[str], nvml_reader: Any = True, warm: Any = None) -> PreparedRun:
     """Connect the backend (Ray last: every check above runs without a cluster), create the run folder
     (nothing was created until here), configure the executor, build the engine."""
     from mmar_automl.backends.launcher import default_entry
@@ -457,6 +499,10 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
         "train_config": inputs.train_name, "automl_config": inputs.automl_name, "entry": entry,
         "overrides": session.overrides,
     }
+    if inputs.controller_choice is not None:
+        header["controller_choice"] = inputs.controller_choice
+    if warm is not None:
+        header["warm_start"] = warm
     packer = make_packer(plan.jobs_per_gpu, list(plan.gpus), any(w.gpus for w in plan.workers), reader=nvml_reader)
     engine = Engine(plan=plan, space=inputs.space, controller=components.controller, executor=executor,
                     handlers=handlers, ctx=ctx, state=session.state, header=header, packer=packer,
@@ -506,3 +552,11 @@ def exported_mmar_root(root: str | Path) -> Iterator[None]:
         yield
     finally:
         os.environ.pop("MMAR_ROOT", None)
+
+
+def _describe(controller: dict[str, Any]) -> str:
+    """``OptunaController(sampler=gp, n_startup_trials=5)``: a controller spec on one line."""
+    args = dict(controller.get("args") or {})
+    args.update(args.pop("sampler_args", None) or {})
+    shown = ", ".join(f"{k}={v}" for k, v in args.items())
+    return f"{controller['name']}({shown})" if shown else controller["name"]

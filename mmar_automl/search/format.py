@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -42,3 +43,14 @@ def display_name(name: str) -> str:
     any other character ``_``. The journal keeps the dimension's own name: this is only how it is shown."""
     text = _INDEX.sub(r".\1", name.replace("@", "").replace(",", "/"))
     return _NOT_KEY_CHARS.sub("_", text).strip("/") or "_"
+
+
+def format_range(dim: Mapping[str, Any]) -> str:
+    """A float or int dimension's range from its JSON (``SearchSpace.to_json``), with its scale:
+    ``[1e-05, 0.01] log``, ``[2, 8] step 2``."""
+    text = f"[{json.dumps(dim['low'])}, {json.dumps(dim['high'])}]"  # exact: the table checks the file
+    if dim.get("step", 1) != 1:
+        text += f" step {dim['step']}"
+    if dim.get("log"):
+        text += " log"
+    return text

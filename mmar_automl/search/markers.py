@@ -18,7 +18,10 @@ APPLY_KEY = "apply"            # {"arg" | "@disabled": "variable"} in a componen
 LEGACY_LR_KEY = "lr_search"    # first-level [min, max]: a float search of learning_rate (Clara 2.x/3.x)
 LEGACY_LR_ARG = "learning_rate"
 ENTRY_KEYS = ("domain", "type", "args", "targets")
-TYPES = ("float", "enum")
+# mmar-automl's extensions of Clara's grammar (docs/search-space.md): an "int" type, and two optional
+# entry keys, "log" (float and int: search on a log scale) and "step" (int: the spacing of the values).
+TYPES = ("float", "enum", "int")
+OPTIONAL_ENTRY_KEYS = ("log", "step")
 ALIAS_SEP = "#"                # "arg#alias" in search args; "Name#alias" in Clara 3.x component names
 VAR_PREFIX = "@"               # "@myVar": a free variable at the top level (the "@" is stripped)
 DISABLED_KEY = "disabled"      # the component attribute that "@disabled" searches

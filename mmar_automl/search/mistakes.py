@@ -51,7 +51,7 @@ def in_component(path: JsonPathParts, node: dict[str, Any]) -> Problem | None:
     args = node.get("args")
     block = args.get(mk.SEARCH_KEY) if isinstance(args, dict) else None
     if isinstance(block, list) and block and all(
-            isinstance(e, dict) and "type" in e and set(e) <= set(mk.ENTRY_KEYS) for e in block):
+            isinstance(e, dict) and "type" in e and set(e) <= {*mk.ENTRY_KEYS, *mk.OPTIONAL_ENTRY_KEYS} for e in block):
         return (*path, "args", mk.SEARCH_KEY), _one_level_up(path, mk.SEARCH_KEY)
     return None
 

@@ -28,6 +28,7 @@ from mmar_automl.search.space import (
     Dimension,
     EnumDimension,
     FloatDimension,
+    IntDimension,
     JsonPathParts,
     SearchSpace,
     canonical_choice,
@@ -54,6 +55,8 @@ class _Entry:
     args: list[_Arg]
     low: float = 0.0
     high: float = 0.0
+    log: bool = False              # extension: float/int on a log scale
+    step: int = 1                  # extension: int spacing
     choices: tuple[tuple[Any, ...], ...] = ()
     consumers: list[Consumer] = field(default_factory=list)
     consumer_where: list[JsonPathParts] = field(default_factory=list)   # where each consumer was written
@@ -124,9 +127,10 @@ class _Parser:
         if not isinstance(raw, dict):
             raise self.error(where, f"a search entry must be an object with {_keys_text()}, got {_kind(raw)}")
         for key in raw:
-            if key not in mk.ENTRY_KEYS:
-                raise self.error((*where, key), f"unknown key {key!r}{did_you_mean(key, mk.ENTRY_KEYS)}: "
-                                 f"a search entry has exactly {_keys_text()}")
+            if key not in mk.ENTRY_KEYS and key not in mk.OPTIONAL_ENTRY_KEYS:
+                known = (*mk.ENTRY_KEYS, *mk.OPTIONAL_ENTRY_KEYS)
+                raise self.error((*where, key), f"unknown key {key!r}{did_you_mean(key, known)}: "
+                                 f"a search entry has {_keys_text()} (and optionally 'log', 'step')")
         for key in mk.ENTRY_KEYS:
             if key not in raw:
                 raise self.error(where, f"search entry has no {key!r}: it needs {_keys_text()}")
@@ -136,15 +140,40 @@ class _Parser:
         type_ = raw["type"]
         if type_ not in mk.TYPES:
             hint = did_you_mean(type_, mk.TYPES) if isinstance(type_, str) else ""
-            raise self.error((*where, "type"), f"unknown type {_json(type_)}{hint}: expected 'float' or 'enum' "
-                             "(search ints and booleans as enum)")
+            raise self.error((*where, "type"), f"unknown type {_json(type_)}{hint}: expected 'float', 'int' or "
+                             "'enum' (search booleans as enum)")
         entry = _Entry(path, label, index, where, domain, type_, self._args(path, node, raw["args"], (*where, "args")))
         entry.prl = _prl(entry, [a.text for a in entry.args])
-        if type_ == "float":
-            self._float_targets(entry, raw["targets"], (*where, "targets"))
-        else:
+        if type_ == "enum":
             self._enum_targets(entry, raw["targets"], (*where, "targets"))
+        else:
+            self._range_targets(entry, raw["targets"], (*where, "targets"))
+        self._scale(entry, raw, where)
         return entry
+
+    def _scale(self, entry: _Entry, raw: dict[str, Any], where: JsonPathParts) -> None:
+        """The extension keys: ``log`` (float, int) and ``step`` (int), checked against the range."""
+        if "log" in raw:
+            log = raw["log"]
+            if entry.type == "enum":
+                raise self.error((*where, "log"), "'log' is for float and int ranges, not enum choices")
+            if not isinstance(log, bool):
+                raise self.error((*where, "log"), f"'log' takes true or false, got {_json(log)}")
+            if log and entry.low <= 0:
+                raise self.error((*where, "targets", 0), f"a log-scale range needs min > 0, got [{entry.low}, "
+                                 f"{entry.high}]; e.g. [1e-5, 1e-2]")
+            entry.log = log
+        if "step" in raw:
+            step = raw["step"]
+            if entry.type != "int":
+                raise self.error((*where, "step"), f"'step' is for int ranges, not {entry.type}; use type 'int' "
+                                 "or an enum of the values you want")
+            if not _is_int(step) or step <= 0:
+                raise self.error((*where, "step"), f"'step' must be a positive integer, got {_json(step)}")
+            if entry.log and step != 1:
+                raise self.error((*where, "step"), f"'step' {step} cannot go with 'log': true (log-scale ints "
+                                 "take every integer); drop one")
+            entry.step = step
 
     def _args(self, path: JsonPathParts, node: dict[str, Any], raw: Any, where: JsonPathParts) -> list[_Arg]:
         if isinstance(raw, str):
@@ -226,25 +255,31 @@ class _Parser:
             raise self.error(at, f"{arg!r} is not an arg of {comp}{did_you_mean(arg, args)}; its args are: {known} "
                              f"(to {verb} {arg!r}, add it to {comp}.args with its default value)")
 
-    def _float_targets(self, entry: _Entry, raw: Any, where: JsonPathParts) -> None:
+    def _range_targets(self, entry: _Entry, raw: Any, where: JsonPathParts) -> None:
         for arg in entry.args:
             if arg.target == DISABLED_ARG:
                 raise self.error(arg.where, "'@disabled' is true or false: search it with type 'enum' and "
                                  "targets [[true], [false]]")
-        entry.low, entry.high = self._range(raw, where)
+        entry.low, entry.high = self._range(raw, where, entry.type)
 
-    def _range(self, raw: Any, where: JsonPathParts) -> tuple[float, float]:
+    def _range(self, raw: Any, where: JsonPathParts, type_: str = "float") -> tuple[float, float]:
         if not isinstance(raw, list) or len(raw) != 2:
             got = f"{len(raw)} values" if isinstance(raw, list) else _kind(raw)
-            raise self.error(where, f"a float range needs exactly [min, max], got {got}")
+            raise self.error(where, f"a{'n' if type_ == 'int' else ''} {type_} range needs exactly [min, max], "
+                             f"got {got}")
         for i, value in enumerate(raw):
+            if type_ == "int" and not _is_int(value):
+                whole = _is_number(value) and _is_finite(value) and value == int(value)
+                hint = f" (write {int(value)})" if whole else ""
+                raise self.error((*where, i), f"an int range needs integers, got {_json(value)}{hint}")
             if not _is_number(value):
                 raise self.error((*where, i), f"a float range needs numbers, got {_json(value)}")
             if not _is_finite(value):
                 raise self.error((*where, i), f"a float range needs finite numbers, got {_json(value)}")
         low, high = raw
         if low > high:
-            raise self.error(where, f"a float range needs min <= max, got [{low}, {high}]")
+            raise self.error(where, f"a{'n' if type_ == 'int' else ''} {type_} range needs min <= max, "
+                             f"got [{low}, {high}]")
         return low, high
 
     def _enum_targets(self, entry: _Entry, raw: Any, where: JsonPathParts) -> None:
@@ -309,7 +344,7 @@ class _Parser:
 
     @staticmethod
     def _index(entry: _Entry, i: int) -> int:
-        return 0 if entry.type == "float" else i       # a float's one value goes to every arg
+        return i if entry.type == "enum" else 0        # a float's or int's one value goes to every arg
 
     def _link_applies(self, variables: dict[str, tuple[_Entry, int]]) -> None:
         for path, node in self.applies:
@@ -327,9 +362,10 @@ class _Parser:
                     raise self.error(at, self._undefined_variable(ref, name, variables))
                 entry, i = variables[name]
                 if mk.is_disabled_arg(arg):
-                    if entry.type == "float":
-                        raise self.error(at, f"'@disabled' takes true or false but {name!r} is a float range; "
-                                         "use an enum variable with targets [[true], [false]]")
+                    if entry.type != "enum":
+                        article = "an" if entry.type == "int" else "a"
+                        raise self.error(at, f"'@disabled' takes true or false but {name!r} is {article} "
+                                         f"{entry.type} range; use an enum variable with targets [[true], [false]]")
                     self._require_bools(entry, i, (*entry.where, "targets"), f"{name!r} applied to '@disabled'")
                 elif arg.startswith(mk.VAR_PREFIX):
                     raise self.error(at, f"{arg!r}: only '@disabled' may start with '@' in apply"
@@ -376,7 +412,10 @@ class _Parser:
             try:
                 if entry.type == "float":
                     dims.append(FloatDimension(entry.prl, name, entry.domain, args, entry.low, entry.high,
-                                               tuple(entry.consumers)))
+                                               tuple(entry.consumers), log=entry.log))
+                elif entry.type == "int":
+                    dims.append(IntDimension(entry.prl, name, entry.domain, args, int(entry.low), int(entry.high),
+                                             tuple(entry.consumers), step=entry.step, log=entry.log))
                 else:
                     dims.append(EnumDimension(entry.prl, name, entry.domain, args, entry.choices,
                                               tuple(entry.consumers)))
@@ -432,6 +471,10 @@ def _json(value: Any) -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _kind(value: Any) -> str:

@@ -1,7 +1,13 @@
 """Search dimensions as frozen value classes (validated when built, JSON round-trip, no sampling code).
 
-A *point* is a dict ``{dimension name: value}``: a float for a FloatDimension, the chosen choice
-itself (a list with one value per arg) for an EnumDimension. Sampling lives in controllers/.
+A *point* is a dict ``{dimension name: value}``: a float for a FloatDimension, an int for an
+IntDimension, the chosen choice itself (a list with one value per arg) for an EnumDimension. Sampling
+lives in controllers/.
+
+``log`` (float and int) and ``IntDimension`` are mmar-automl's extensions of Clara's grammar
+(docs/search-space.md). Their JSON keys are written only when they differ from Clara's meaning
+(``"log"`` only when true), so the space of a Clara-only config serialises exactly as before and an
+old journal's space compares equal on resume.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ class Consumer:
 
 @dataclass(frozen=True)
 class FloatDimension:
-    """A continuous range ``[low, high]``; the same value goes to every consumer."""
+    """A continuous range ``[low, high]``; the same value goes to every consumer. ``log``: searched on a
+    logarithmic scale (a learning rate over [1e-4, 1e-2]); needs ``low > 0``."""
 
     prl: str
     name: str
@@ -45,19 +52,21 @@ class FloatDimension:
     low: float
     high: float
     consumers: tuple[Consumer, ...] = field(default=())
+    log: bool = False
 
     type = "float"
 
     def __post_init__(self) -> None:
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.low, self.high)):
+        if not all(_is_number(v) for v in (self.low, self.high)):
             raise ValueError(f"`low` and `high` must be numbers, but got (low={self.low!r}, high={self.high!r})")
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             raise ValueError(f"`low` and `high` must be finite, but got (low={self.low}, high={self.high})")
         if self.low > self.high:
             raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+        _check_log(self.log, self.low, self.high)
 
     def contains(self, value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+        return _is_number(value) and self.low <= value <= self.high
 
     # Clara's range objects had ``.min``/``.max`` (BYOC controllers read ``space.targets[prl][0].min``).
     @property
@@ -69,11 +78,71 @@ class FloatDimension:
         return self.high
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "type": "float", "prl": self.prl, "name": self.name, "domain": self.domain,
             "args": list(self.args), "low": self.low, "high": self.high,
             "consumers": [c.to_json() for c in self.consumers],
         }
+        if self.log:
+            out["log"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class IntDimension:
+    """An integer range: ``low, low + step, ...`` up to ``high`` (``high`` itself only when it is on that
+    grid, as in Optuna's IntDistribution). ``log``: searched on a logarithmic scale (needs ``low >= 1``
+    and ``step == 1``, Optuna's rule). The same value goes to every consumer."""
+
+    prl: str
+    name: str
+    domain: str
+    args: tuple[str, ...]
+    low: int
+    high: int
+    consumers: tuple[Consumer, ...] = field(default=())
+    step: int = 1
+    log: bool = False
+
+    type = "int"
+
+    def __post_init__(self) -> None:
+        if not all(_is_int(v) for v in (self.low, self.high)):
+            raise ValueError(f"`low` and `high` must be integers, but got (low={self.low!r}, high={self.high!r})")
+        if self.low > self.high:
+            raise ValueError(f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+        if not _is_int(self.step) or self.step < 1:
+            raise ValueError(f"`step` must be an integer >= 1, but got {self.step!r}")
+        _check_log(self.log, self.low, self.high)
+        if self.log and self.step != 1:
+            raise ValueError(f"`log` needs `step` 1 (the values of a log scale are not evenly spaced), "
+                             f"but got step={self.step}")
+
+    @property
+    def values(self) -> range:
+        """Every value, in order."""
+        return range(self.low, self.high + 1, self.step)
+
+    def contains(self, value: Any) -> bool:
+        return _is_int(value) and self.low <= value <= self.high and (value - self.low) % self.step == 0
+
+    @property
+    def min(self) -> int:  # Clara's range objects (BYOC controllers): as FloatDimension
+        return self.low
+
+    @property
+    def max(self) -> int:
+        return self.high
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "type": "int", "prl": self.prl, "name": self.name, "domain": self.domain,
+            "args": list(self.args), "low": self.low, "high": self.high, "step": self.step,
+            "consumers": [c.to_json() for c in self.consumers],
+        }
+        if self.log:
+            out["log"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -122,7 +191,8 @@ class EnumDimension:
         }
 
 
-Dimension = Union[FloatDimension, EnumDimension]
+Dimension = Union[FloatDimension, IntDimension, EnumDimension]
+RangeDimension = Union[FloatDimension, IntDimension]
 
 
 def dimension_from_json(data: Mapping[str, Any]) -> Dimension:
@@ -131,7 +201,10 @@ def dimension_from_json(data: Mapping[str, Any]) -> Dimension:
         consumers=tuple(Consumer.from_json(c) for c in data.get("consumers", ())),
     )
     if data["type"] == "float":
-        return FloatDimension(low=data["low"], high=data["high"], **common)
+        return FloatDimension(low=data["low"], high=data["high"], log=data.get("log", False), **common)
+    if data["type"] == "int":
+        return IntDimension(low=data["low"], high=data["high"], step=data.get("step", 1),
+                            log=data.get("log", False), **common)
     if data["type"] == "enum":
         return EnumDimension(choices=tuple(tuple(c) for c in data["choices"]), **common)
     raise ValueError(f"unknown dimension type {data['type']!r}")
@@ -178,9 +251,15 @@ class SearchSpace:
 
     @property
     def targets(self) -> dict[str, list[Any]]:
-        """Clara's view, read by BYOC controllers: ``{PRL: list}``; a float PRL's list holds its range (the
-        dimension, with ``.min``/``.max``), an enum PRL's list holds its choices (one value per arg each)."""
-        return {d.prl: [d] if isinstance(d, FloatDimension) else [list(c) for c in d.choices] for d in self.dimensions}
+        """Clara's view, read by BYOC controllers: ``{PRL: list}``; a float (or int) PRL's list holds its range
+        (the dimension, with ``.min``/``.max``), an enum PRL's list holds its choices (one value per arg each)."""
+        return {d.prl: [d] if isinstance(d, (FloatDimension, IntDimension)) else [list(c) for c in d.choices]
+                for d in self.dimensions}
+
+    @property
+    def ranges(self) -> list[RangeDimension]:
+        """The float and int dimensions: those searched over a range rather than a list of choices."""
+        return [d for d in self.dimensions if isinstance(d, (FloatDimension, IntDimension))]
 
     @property
     def grid_size(self) -> int:
@@ -227,6 +306,21 @@ class SearchSpace:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SearchSpace:
         return cls(tuple(dimension_from_json(d) for d in data["dimensions"]))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_log(log: Any, low: float, high: float) -> None:
+    if not isinstance(log, bool):
+        raise ValueError(f"`log` must be true or false, but got {log!r}")
+    if log and low <= 0:
+        raise ValueError(f"`log` needs `low > 0`, but got (low={low}, high={high})")
 
 
 def _is_disabled(component: JsonPathParts, disabled: Mapping[JsonPathParts, bool]) -> bool:

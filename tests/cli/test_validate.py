@@ -231,7 +231,7 @@ MALFORMED: list[tuple[str, Any, Any, str | None, str]] = [
     ("empty_file", "", None, None, "file is empty"),
     ("duplicate_key", '{"train": {"model": {"args": {}, "args": {}}}}', None, "train.model.args", "duplicate key 'args'"),
     ("top_not_object", "[1, 2]", None, None, "expected a JSON object at the top level"),
-    ("unknown_type", model_entry(type="int"), None, "train.model.search[0].type", "unknown type 'int'"),
+    ("unknown_type", model_entry(type="integer"), None, "train.model.search[0].type", "unknown type 'integer'"),
     ("float_range_3_values", with_("search.0.targets", [1, 2, 3]), None, "search[0].targets", "exactly [min, max], got 3"),
     ("float_min_gt_max", with_("search.0.targets", [0.1, 0.01]), None, "search[0].targets", "min <= max, got [0.1, 0.01]"),
     ("float_not_number", with_("search.0.targets", [0.1, "big"]), None, "search[0].targets[1]", "needs numbers, got 'big'"),

@@ -82,6 +82,17 @@ PARSED_CONDITIONAL = {"epochs": 2,  # a free variable picks one of two losses, e
          "search": [{"domain": "loss", "type": "float", "args": ["gamma"], "targets": [0.5, 5.0]}]}]}}
 
 
+# The grammar extensions (docs/search-space.md): a log-scale float, a log-scale int, a stepped int small
+# enough to be gridded and a wide int that is not, with an enum, as a user would write them.
+PARSED_SCALED = {"learning_rate": 0.001, "epochs": 2, "batch_size": 4,
+    "search": [{"domain": "lr", "type": "float", "args": ["learning_rate"], "targets": [1e-5, 1e-2], "log": True},
+               {"domain": "net", "type": "int", "args": ["batch_size"], "targets": [2, 8], "step": 2}],
+    "train": {"model": {"name": "UNet", "args": {"num_res_units": 2, "filters": 16, "norm": "batch"},
+        "search": [{"domain": "net", "type": "int", "args": ["num_res_units"], "targets": [0, 40]},
+                   {"domain": "net", "type": "int", "args": ["filters"], "targets": [4, 256], "log": True},
+                   {"domain": "net", "type": "enum", "args": ["norm"], "targets": [["batch"], ["instance"]]}]}}}
+
+
 def parsed(config: dict) -> SearchSpace:
     from mmar_automl.search import parse_search_space
 
@@ -91,4 +102,4 @@ def parsed(config: dict) -> SearchSpace:
 ALL = {"enum_only": enum_only, "float_only": float_only, "mixed": mixed, "conditional": conditional,
        "degenerate": degenerate,
        "parsed_enum_only": lambda: parsed(PARSED_ENUM_ONLY), "parsed_float_only": lambda: parsed(PARSED_FLOAT_ONLY),
-       "parsed_conditional": lambda: parsed(PARSED_CONDITIONAL)}
+       "parsed_conditional": lambda: parsed(PARSED_CONDITIONAL), "parsed_scaled": lambda: parsed(PARSED_SCALED)}

@@ -9,21 +9,21 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers.base import Controller
 from mmar_automl.recommendation import JobState, Outcome, Recommendation
+from mmar_automl.controllers._points import to_unit
 from mmar_automl.search.space import SearchSpace
 
 Objective = Callable[[dict[str, Any]], "float | None"]
 
 
 def score_of(space: SearchSpace, point: dict[str, Any]) -> float:
-    """A deterministic objective over any test space: floats prefer 30% of their range, enums their
-    last choice. Higher is better."""
+    """A deterministic objective over any test space: floats and ints prefer 30% of their range (on their
+    own scale: log for ``log``), enums their last choice. Higher is better."""
     total = 0.0
     for dim in space:
         if dim.name not in point:
             continue
-        if dim.type == "float":
-            u = (point[dim.name] - dim.low) / ((dim.high - dim.low) or 1.0)
-            total -= (u - 0.3) ** 2
+        if dim.type in ("float", "int"):
+            total -= (to_unit(dim, point[dim.name]) - 0.3) ** 2
         else:
             total += 0.1 * dim.index_of(point[dim.name]) / max(1, len(dim.choices) - 1)
     return total

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import controller_spaces as spaces
 from fake_executor import FakeRun, replay
-from mmar_automl.controllers.grid import GridController
+from mmar_automl.controllers.grid import GridController, gridded_ints
 from mmar_automl.controllers.optuna import OptunaController
 from mmar_automl.controllers.random import RandomController
 from mmar_automl.controllers.reinforcement import ReinforcementController
@@ -86,6 +88,8 @@ class TestControllerContract:
         run = FakeRun(self.make(name, seed=1), space, fail_every=3).run(JOBS)
         failed = [o for o in run.journal if o.state is JobState.FAILED]
         assert len(failed) == len(run.journal) // 3 and all(o.score is None for o in failed)
-        promised = {"grid": space.grid_size,
-                    "reinforcement": space.grid_size * (1 + 3 * 3 if space.continuous else 1)}.get(name, JOBS)
-        assert len(run.journal) == min(JOBS, promised)
+        grid = space.grid_size * math.prod(len(d.values) for d in gridded_ints(space))
+        expected = min(JOBS, grid) if name == "grid" else JOBS
+        if name == "reinforcement":  # from its args (FACTORIES: max_rounds 4, 3 samples a round), not the run
+            expected = min(JOBS, space.grid_size * (1 + 3 * 3 if space.ranges else 1))
+        assert len(run.journal) == expected

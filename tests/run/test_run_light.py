@@ -112,7 +112,9 @@ def test_resume_on_another_number_of_workers(tmp_path, light_env):
 
 
 def test_max_jobs_and_stop_threshold(tmp_path, light_env):
-    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)))
+    # the grid named explicitly: without config_automl.json a 6-point grid with --max-jobs 3 gets Optuna
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)),
+                      automl={"controller": {"name": "GridController"}})
     assert _run(mmar, "--run-id", "m", "--max-jobs", "3", "--workers", "1") == 0
     assert len(_ended(mmar / "automl" / "m")) == 3
     assert journal(mmar / "automl" / "m")[-1]["reason"] == "max jobs 3"
@@ -618,9 +620,9 @@ def test_default_controller_without_config_automl():
 
     enum = EnumDimension("net.enum.$0:a", "a", "net", ("a",), ((1,), (2,)))
     flt = FloatDimension("lr.float.$1:b", "b", "lr", ("b",), 0.0, 1.0)
-    assert default_controller(SearchSpace((enum,)))["name"] == "GridController"
-    mixed = default_controller(SearchSpace((enum, flt)))
-    assert mixed["name"] == "OptunaController" and mixed["args"]["sampler"] == "tpe"
+    assert default_controller(SearchSpace((enum,))).spec["name"] == "GridController"
+    mixed = default_controller(SearchSpace((enum, flt))).spec  # the rule: tests/controllers/test_default_controller.py
+    assert mixed["name"] == "OptunaController" and mixed["args"]["sampler"] == "gp"
     assert mixed["args"]["n_trials"] == 30
 
 

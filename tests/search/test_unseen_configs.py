@@ -307,7 +307,7 @@ MALFORMED = [
     ("whitespace_only_file", "  \n\n", None, "file is empty"),
     # values are shown in JSON words (true, null), as the user wrote them, not Python's True/None
     ("type_null", cfg_with(("train.model.search", [E("net", None, ["norm"], [["a"]])])),
-     "train.model.search[0].type", "unknown type null: expected 'float' or 'enum'"),
+     "train.model.search[0].type", "unknown type null: expected 'float', 'int' or 'enum'"),
     ("disabled_given_one_and_zero", cfg_with((f"{PT}.3.search", [E("t", "enum", ["@disabled"], [[1], [0]])])),
      "train.pre_transforms[3].search[0].targets[0][0]", "'@disabled' takes true or false, got 1"),
     ("float_range_of_booleans", cfg_with(("train.model.search", [E("net", "float", ["dropout"], [False, True])])),
