@@ -68,9 +68,13 @@ def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
     raise ConfigError(file, (*path, "disabled"), f"disabled must be true or false, got {value!r}")
 
 
-def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int | None = None) -> bool:
+def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int | None = None,
+                    gathers: bool = False) -> bool:
     """``"rank": 0`` builds the component only on that process (default: this process's rank in a
     distributed job, train/distributed.py); single-process training is rank 0.
+    ``gathers``: the component collects from every rank before its rank writes (MONAI's MetricsSaver,
+    ClassificationSaver: a ``save_rank`` arg); it is built on every rank of the job, or its rank would
+    wait forever for the others; the resolver passes ``rank`` on as its ``save_rank``.
     A rank that is not an integer is an error: skipping silently would drop, say, the ValidationHandler."""
     value = node.get("rank")
     if value is None:
@@ -80,13 +84,15 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
         message = f"unknown variable {{{name}}} (set it in environment.json or with --set)" if name else \
             f"rank must be a process number (0 in a single-process run), got {value!r}"
         raise ConfigError(file, (*path, "rank"), message)
-    if rank is None:
-        from mmar_automl.train.distributed import current
+    from mmar_automl.train.distributed import current
 
-        rank = current().rank
-    return int(value) != rank
+    me = current()
+    if gathers and int(value) < me.world_size:
+        return False
+    return int(value) != (me.rank if rank is None else rank)
 
 
-def is_skipped(node: dict, file: str | None, path: JsonPath) -> bool:
-    """Whether a component is left out: ``disabled``, or meant for another ``rank``."""
-    return is_disabled(node, file, path) or skipped_by_rank(node, file, path)
+def is_skipped(node: dict, file: str | None, path: JsonPath, gathers: bool = False) -> bool:
+    """Whether a component is left out: ``disabled``, or meant for another ``rank`` (``gathers``: see
+    :func:`skipped_by_rank`)."""
+    return is_disabled(node, file, path) or skipped_by_rank(node, file, path, gathers=gathers)

@@ -270,6 +270,12 @@ def init_process_group(device: str) -> None:
         torch.cuda.set_device(me.rank)
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", init_method="env://",
                             rank=me.rank, world_size=me.world_size, timeout=datetime.timedelta(minutes=30))
+    # ignite learns the process group on its first idist call, through a collective (a new gloo group):
+    # make that call now on every rank. Made later by a rank-0-only component (CheckpointSaver asks
+    # idist.get_rank() when built), it would wait forever for the other ranks.
+    import ignite.distributed as idist
+
+    idist.sync()
 
 
 def destroy_process_group() -> None:
@@ -277,19 +283,25 @@ def destroy_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        import ignite.distributed as idist
+
+        idist.sync()  # back to ignite's serial model
 
 
 def partition(items: list, section: str) -> list:
     """This rank's share of a datalist: training shuffled (fixed seed, the same on every rank, so the
-    shares are disjoint) and evenly divisible; validation in order, not padded (no item counted twice)."""
+    shares are disjoint) and evenly divisible; validation in order, not padded (no item counted twice).
+    Fewer validation items than ranks: every rank validates them all (a rank with no item could not
+    compute its metric, and padding would count some items twice: N full copies keep every mean exact)."""
     me = current()
     if not me.active:
         return items
+    train = section == "train"
+    if not train and len(items) < me.world_size:
+        return list(items)
     from monai.data import partition_dataset
 
-    train = section == "train"
-    even = train or len(items) < me.world_size  # a rank with no item would have nothing to validate
-    parts = partition_dataset(items, num_partitions=me.world_size, shuffle=train, seed=0, even_divisible=even)
+    parts = partition_dataset(items, num_partitions=me.world_size, shuffle=train, seed=0, even_divisible=train)
     return list(parts[me.rank])
 
 

@@ -66,7 +66,48 @@ def test_nproc_resolution(monkeypatch):
     assert resolve_nproc(None, False, None) == 4       # the outer loop's worker
 
 
-def _mmar(tmp_path: Path, multi_gpu: bool = False) -> Path:
+def _as_rank(monkeypatch, rank: int, world_size: int) -> None:
+    """This test process seen as one rank of a distributed job (train/distributed.py ``current``)."""
+    monkeypatch.setenv("MMAR_AUTOML_DDP", "1")
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("WORLD_SIZE", str(world_size))
+
+
+def test_fewer_validation_items_than_ranks_are_validated_by_every_rank(monkeypatch):
+    """2 items on 3 ranks: padding would count one item twice in the reduced metric (a, b, a)."""
+    from mmar_automl.train.distributed import partition
+
+    items = [{"image": "a"}, {"image": "b"}]
+    shares = []
+    for rank in range(3):
+        _as_rank(monkeypatch, rank, 3)
+        shares.append(partition(items, "validate"))
+    assert shares == [items, items, items]
+    five = [{"image": str(i)} for i in range(5)]   # enough items: disjoint, not padded
+    split = []
+    for rank in range(2):
+        _as_rank(monkeypatch, rank, 2)
+        split.append([item["image"] for item in partition(five, "validate")])
+    assert sorted(split[0] + split[1]) == ["0", "1", "2", "3", "4"] and not set(split[0]) & set(split[1])
+
+
+def test_a_rank_0_saver_that_gathers_is_built_on_every_rank(monkeypatch, tmp_path):
+    """MetricsSaver gathers from every rank before rank 0 writes: with ``"rank": 0`` it is built on rank 1
+    too (writing on rank 0: save_rank), else rank 0 would wait forever; StatsHandler stays rank 0's."""
+    from mmar_automl.train.resolver import Builder
+
+    handlers = [{"name": "StatsHandler", "rank": 0, "args": {"output_transform": "lambda x: None"}},
+                {"name": "MetricsSaver", "rank": 0, "args": {"save_dir": "eval", "metrics": "*"}},
+                {"name": "MetricsSaver", "rank": 2, "args": {"save_dir": "eval", "metrics": "*"}}]
+    _as_rank(monkeypatch, 1, 2)
+    built = Builder({"validate": {"handlers": handlers}}, "c.json", tmp_path, "cpu", warn=lambda m: None)
+    assert [(type(h).__name__, h.save_rank) for h in built.get("validate", "handlers")] == [("MetricsSaver", 0)]
+    _as_rank(monkeypatch, 0, 2)
+    built = Builder({"validate": {"handlers": handlers}}, "c.json", tmp_path, "cpu", warn=lambda m: None)
+    assert [type(h).__name__ for h in built.get("validate", "handlers")] == ["StatsHandler", "MetricsSaver"]
+
+
+def _mmar(tmp_path: Path, multi_gpu: bool = False, rank0_savers: bool = False) -> Path:
     from mmar_automl.scaffold.init import init_mmar
 
     root = tmp_path / "mmar"
@@ -78,6 +119,12 @@ def _mmar(tmp_path: Path, multi_gpu: bool = False) -> Path:
     config["multi_gpu"] = multi_gpu
     config["train"]["pre_transforms"].insert(0, {"path": "seen.RecordSeen", "args": {"section": "train"}})
     config["validate"]["pre_transforms"].insert(0, {"path": "seen.RecordSeen", "args": {"section": "validate"}})
+    if rank0_savers:  # components built on rank 0 only that talk to ignite.distributed / gather over ranks
+        handlers = config["validate"]["handlers"]
+        saver = next(h for h in handlers if h["name"] == "CheckpointSaver")
+        saver["args"]["save_final"] = True
+        handlers.append({"name": "MetricsSaver", "rank": 0, "args": {
+            "save_dir": "eval", "metrics": ["val_mean_dice"], "metric_details": ["val_mean_dice"]}})
     path.write_text(json.dumps(config, indent=1))
     return root
 
@@ -107,7 +154,9 @@ def _no_process_with(marker: str) -> bool:
 
 @pytest.mark.slow
 def test_two_rank_training_sees_disjoint_data_and_writes_once(tmp_path):
-    root = _mmar(tmp_path)
+    """Also: rank-0 savers (CheckpointSaver save_final, MetricsSaver) neither hang the job nor write twice,
+    and models/model.pt loads strictly into the plain network."""
+    root = _mmar(tmp_path, rank0_savers=True)
     done = _cli("train", str(root), "--nproc", "2", "--set", "epochs=2", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     stats = json.loads((root / "models" / "train_stats.json").read_text())
@@ -122,6 +171,16 @@ def test_two_rank_training_sees_disjoint_data_and_writes_once(tmp_path):
     assert done.stdout.count("done in") == 1     # one summary line: rank 0's
     lines = (root / "models" / "metrics.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["kind"] == "end" for line in lines) == 1
+    assert len(list((root / "models").glob("checkpoint_final_iteration=*.pt"))) == 1
+    validation = json.loads((root / "data" / "dataset.json").read_text())["validation"]
+    raw = (root / "eval" / "val_mean_dice_raw.csv").read_text().splitlines()
+    assert len(raw) == 1 + len(validation)      # header + every item, gathered from both ranks
+    import torch
+    from monai.networks.nets import UNet
+
+    model = json.loads((root / "config" / "config_train.json").read_text())["train"]["model"]
+    net = UNet(**model["args"])
+    net.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True)["model"], strict=True)
 
 
 @pytest.mark.slow
