@@ -171,7 +171,7 @@ def test_two_rank_training_sees_disjoint_data_and_writes_once(tmp_path):
     assert done.stdout.count("done in") == 1     # one summary line: rank 0's
     lines = (root / "models" / "metrics.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["kind"] == "end" for line in lines) == 1
-    assert len(list((root / "models").glob("checkpoint_final_iteration=*.pt"))) == 1
+    assert len(list((root / "models").glob("*final_iteration=*.pt"))) == 1
     validation = json.loads((root / "data" / "dataset.json").read_text())["validation"]
     raw = (root / "eval" / "val_mean_dice_raw.csv").read_text().splitlines()
     assert len(raw) == 1 + len(validation)      # header + every item, gathered from both ranks
