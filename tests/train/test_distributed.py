@@ -198,6 +198,37 @@ def test_a_killed_rank_fails_the_job_with_one_line_and_no_orphan(tmp_path):
 
 
 @pytest.mark.slow
+def test_ctrl_c_of_a_two_rank_training_is_an_interruption(tmp_path):
+    """Ctrl-C reaches every process of the group: the job ends "interrupted" with exit 130, not as a rank
+    that failed (rank 1 or its DataLoader worker dying of the SIGINT first), and leaves no rank behind."""
+    import signal
+    import time
+
+    root = _mmar(tmp_path)
+    config = root / "config" / "config_train.json"
+    conf = json.loads(config.read_text())
+    conf["train"]["dataloader"]["args"]["num_workers"] = 1
+    config.write_text(json.dumps(conf))
+    marker = f"DDP_TEST_{os.getpid()}_{tmp_path.name}"
+    proc = subprocess.Popen([sys.executable, "-m", "mmar_automl", "train", str(root), "--nproc", "2", "--device", "cpu",
+                             "--set", "epochs=200"], env={**os.environ, "OMP_NUM_THREADS": "1", marker: "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    metrics = root / "models" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and '"train"' in metrics.read_text()) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no epoch trained"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stats = json.loads((root / "models" / "train_stats.json").read_text())
+    assert (stats["status"], stats["reason"]) == ("failed", "interrupted"), err
+    time.sleep(1)
+    assert _no_process_with(marker)
+
+
+@pytest.mark.slow
 def test_run_with_cpu_rank_workers_gives_scores(tmp_path):
     """``run --workers cpu,cpu`` on an MMAR with multi_gpu: true: each job is a 2-rank job with a score."""
     root = _mmar(tmp_path, multi_gpu=True)
