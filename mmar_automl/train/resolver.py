@@ -304,7 +304,7 @@ class Builder:
         elif any(k in node for k in DATALIST_KEYS):
             raise ConfigError(self.file, path, "data_list_key/data_file_base_dir need data_list_file_path")
         short = label.rpartition(".")[2]
-        if node.get("rank") is not None and _accepts(factory, "save_rank"):
+        if str(node.get("rank")).strip().isdigit() and _accepts(factory, "save_rank"):
             args.setdefault("save_rank", int(node["rank"]))  # built on every rank, writes on its rank
         if short in _ENGINES:
             args.setdefault("device", self._torch_device())
