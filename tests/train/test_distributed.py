@@ -24,7 +24,8 @@ RECORDER = textwrap.dedent('''
 
 
     class RecordSeen:
-        """Appends each item's image path to seen/<section>_rank<RANK>.txt; KILL_RANK=r SIGKILLs rank r."""
+        """Appends each item's image path to seen/<section>_rank<RANK>.txt; KILL_RANK=r SIGKILLs rank r,
+        RAISE_RANK=r makes rank r fail with an error."""
 
         def __init__(self, section):
             self.section = section
@@ -33,6 +34,8 @@ RECORDER = textwrap.dedent('''
             rank = os.environ.get("RANK", "0")
             if os.environ.get("KILL_RANK") == rank and self.section == "train":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if os.environ.get("RAISE_RANK") == rank and self.section == "train":
+                raise ValueError(f"rank {rank} broke")
             os.makedirs("seen", exist_ok=True)
             with open(f"seen/{self.section}_rank{rank}.txt", "a") as f:
                 f.write(os.path.basename(str(data["image"])) + "\\n")
@@ -184,16 +187,19 @@ def test_two_rank_training_sees_disjoint_data_and_writes_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_rank_fails_the_job_with_one_line_and_no_orphan(tmp_path):
+@pytest.mark.parametrize(("how", "reason"), [("KILL_RANK", "rank 1 killed by SIGKILL"),
+                                             ("RAISE_RANK", "rank 1 failed: ValueError: rank 1 broke")])
+def test_a_failed_rank_fails_the_job_with_one_line_and_no_orphan(tmp_path, how, reason):
+    """Killed or crashed: one reason, one ``train failed`` line (not one per rank), no process left."""
     root = _mmar(tmp_path)
     marker = f"DDP_TEST_{os.getpid()}_{tmp_path.name}"
     done = _cli("train", str(root), "--nproc", "2", "--set", "epochs=2", "--device", "cpu",
-                env={"KILL_RANK": "1", marker: "1"})
+                env={how: "1", marker: "1"})
     assert done.returncode == 1, done.stderr
     stats = json.loads((root / "models" / "train_stats.json").read_text())
-    assert (stats["status"], stats["reason"]) == ("failed", "rank 1 killed by SIGKILL"), done.stderr
+    assert (stats["status"], stats["reason"]) == ("failed", reason), done.stderr
     failures = [line for line in done.stderr.splitlines() if line.startswith("train failed")]
-    assert failures == ["train failed: rank 1 killed by SIGKILL"], done.stderr
+    assert failures == [f"train failed: {reason}"], done.stderr
     assert _no_process_with(marker)
 
 
