@@ -69,12 +69,13 @@ def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
 
 
 def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int | None = None,
-                    gathers: bool = False) -> bool:
+                    every_rank: bool = False) -> bool:
     """``"rank": 0`` builds the component only on that process (default: this process's rank in a
     distributed job, train/distributed.py); single-process training is rank 0.
-    ``gathers``: the component collects from every rank before its rank writes (MONAI's MetricsSaver,
-    ClassificationSaver: a ``save_rank`` arg); it is built on every rank of the job, or its rank would
-    wait forever for the others; the resolver passes ``rank`` on as its ``save_rank``.
+    ``every_rank``: the component must run on every rank of the job whatever its ``rank`` (the resolver
+    decides which): a saver that collects from every rank before its rank writes (MONAI's MetricsSaver,
+    ClassificationSaver: ``rank`` becomes its ``save_rank``), else that rank would wait forever for the
+    others; a CheckpointLoader, else the other ranks would train their model copies from other weights.
     A rank that is not an integer is an error: skipping silently would drop, say, the ValidationHandler."""
     value = node.get("rank")
     if value is None:
@@ -87,12 +88,7 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
     from mmar_automl.train.distributed import current
 
     me = current()
-    if gathers and int(value) < me.world_size:
+    if every_rank and int(value) < me.world_size:
         return False
     return int(value) != (me.rank if rank is None else rank)
 
-
-def is_skipped(node: dict, file: str | None, path: JsonPath, gathers: bool = False) -> bool:
-    """Whether a component is left out: ``disabled``, or meant for another ``rank`` (``gathers``: see
-    :func:`skipped_by_rank`)."""
-    return is_disabled(node, file, path) or skipped_by_rank(node, file, path, gathers=gathers)

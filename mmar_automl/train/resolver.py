@@ -247,11 +247,14 @@ class Builder:
     # -- components ----------------------------------------------------------------------------
 
     def _skipped(self, node: dict, path: JsonPath) -> bool:
-        return cfg.is_skipped(node, self.file, path, gathers=self._gathers(node))
+        if cfg.is_disabled(node, self.file, path):
+            return True  # before the rank: a disabled CheckpointLoader gets no note
+        return cfg.skipped_by_rank(node, self.file, path, every_rank=self._every_rank(node, path))
 
-    def _gathers(self, node: dict) -> bool:
-        """Whether a component with ``"rank"`` collects from every rank (a ``save_rank`` arg: MONAI's
-        MetricsSaver, ClassificationSaver) in a distributed job: built on every rank (config.skipped_by_rank)."""
+    def _every_rank(self, node: dict, path: JsonPath) -> bool:
+        """Whether a component with ``"rank"`` must still run on every rank of a distributed job
+        (config.skipped_by_rank): a saver that gathers over the ranks (a ``save_rank`` arg: MONAI's
+        MetricsSaver, ClassificationSaver) or a CheckpointLoader (every model copy loads the weights)."""
         if node.get("rank") is None or not distributed.current().active:
             return False
         try:
@@ -261,7 +264,15 @@ class Builder:
                 factory = lookup_name(translate(str(node["name"]), {})[0], self.file, ())
         except (ConfigError, KeyError):
             return False  # the build reports it
-        return _accepts(factory, "save_rank")
+        if _accepts(factory, "save_rank"):
+            return True
+        from monai.handlers import CheckpointLoader
+
+        if isinstance(factory, type) and issubclass(factory, CheckpointLoader):
+            self.warn(f"note: {format_json_path(path)}: CheckpointLoader runs on every rank of a multi-rank job "
+                      f"(\"rank\" ignored): a model copy left at other weights would train apart")
+            return True
+        return False
 
     def build_component(self, node: dict, section: str, path: JsonPath) -> Any:
         for extra in node:

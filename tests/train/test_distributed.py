@@ -94,20 +94,26 @@ def test_fewer_validation_items_than_ranks_are_validated_by_every_rank(monkeypat
     assert sorted(split[0] + split[1]) == ["0", "1", "2", "3", "4"] and not set(split[0]) & set(split[1])
 
 
-def test_a_rank_0_saver_that_gathers_is_built_on_every_rank(monkeypatch, tmp_path):
+def test_rank_0_components_that_must_run_on_every_rank(monkeypatch, tmp_path):
     """MetricsSaver gathers from every rank before rank 0 writes: with ``"rank": 0`` it is built on rank 1
-    too (writing on rank 0: save_rank), else rank 0 would wait forever; StatsHandler stays rank 0's."""
+    too (writing on rank 0: save_rank), else rank 0 would wait forever. A CheckpointLoader with ``"rank": 0``
+    loads on every rank (a model copy left at its initial weights would train apart). StatsHandler stays
+    rank 0's."""
     from mmar_automl.train.resolver import Builder
 
     handlers = [{"name": "StatsHandler", "rank": 0, "args": {"output_transform": "lambda x: None"}},
                 {"name": "MetricsSaver", "rank": 0, "args": {"save_dir": "eval", "metrics": "*"}},
-                {"name": "MetricsSaver", "rank": 2, "args": {"save_dir": "eval", "metrics": "*"}}]
+                {"name": "MetricsSaver", "rank": 2, "args": {"save_dir": "eval", "metrics": "*"}},
+                {"name": "CheckpointLoader", "rank": 0, "args": {"load_path": "m.pt", "load_dict": {"model": "@model"}}}]
+    config = {"validate": {"handlers": handlers, "model": {"name": "Linear", "args": {"in_features": 1, "out_features": 1}}}}
     _as_rank(monkeypatch, 1, 2)
-    built = Builder({"validate": {"handlers": handlers}}, "c.json", tmp_path, "cpu", warn=lambda m: None)
-    assert [(type(h).__name__, h.save_rank) for h in built.get("validate", "handlers")] == [("MetricsSaver", 0)]
+    notes: list[str] = []
+    built = Builder(config, "c.json", tmp_path, "cpu", warn=notes.append).get("validate", "handlers")
+    assert [type(h).__name__ for h in built] == ["MetricsSaver", "CheckpointLoader"] and built[0].save_rank == 0
+    assert any("CheckpointLoader runs on every rank" in note for note in notes), notes
     _as_rank(monkeypatch, 0, 2)
-    built = Builder({"validate": {"handlers": handlers}}, "c.json", tmp_path, "cpu", warn=lambda m: None)
-    assert [type(h).__name__ for h in built.get("validate", "handlers")] == ["StatsHandler", "MetricsSaver"]
+    built = Builder(config, "c.json", tmp_path, "cpu", warn=lambda m: None).get("validate", "handlers")
+    assert [type(h).__name__ for h in built] == ["StatsHandler", "MetricsSaver", "CheckpointLoader"]
 
 
 def _mmar(tmp_path: Path, multi_gpu: bool = False, rank0_savers: bool = False) -> Path:
