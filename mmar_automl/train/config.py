@@ -91,4 +91,3 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
     if every_rank and int(value) < me.world_size:
         return False
     return int(value) != (me.rank if rank is None else rank)
-
