@@ -68,9 +68,14 @@ def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
     raise ConfigError(file, (*path, "disabled"), f"disabled must be true or false, got {value!r}")
 
 
-def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int | None = None) -> bool:
+def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int | None = None,
+                    every_rank: bool = False) -> bool:
     """``"rank": 0`` builds the component only on that process (default: this process's rank in a
     distributed job, train/distributed.py); single-process training is rank 0.
+    ``every_rank``: the component must run on every rank of the job whatever its ``rank`` (the resolver
+    decides which): a saver that collects from every rank before its rank writes (MONAI's MetricsSaver,
+    ClassificationSaver: ``rank`` becomes its ``save_rank``), else that rank would wait forever for the
+    others; a CheckpointLoader, else the other ranks would train their model copies from other weights.
     A rank that is not an integer is an error: skipping silently would drop, say, the ValidationHandler."""
     value = node.get("rank")
     if value is None:
@@ -80,16 +85,12 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
         message = f"unknown variable {{{name}}} (set it in environment.json or with --set)" if name else \
             f"rank must be a process number (0 in a single-process run), got {value!r}"
         raise ConfigError(file, (*path, "rank"), message)
-    if rank is None:
-        from mmar_automl.train.distributed import current
+    from mmar_automl.train.distributed import current
 
-        rank = current().rank
-    return int(value) != rank
-
-
-def is_skipped(node: dict, file: str | None, path: JsonPath) -> bool:
-    """Whether a component is left out: ``disabled``, or meant for another ``rank``."""
-    return is_disabled(node, file, path) or skipped_by_rank(node, file, path)
+    me = current()
+    if every_rank and int(value) < me.world_size:
+        return False
+    return int(value) != (me.rank if rank is None else rank)
 
 
 def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
@@ -100,7 +101,7 @@ def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
         if not is_component(handler) or str(handler.get("name") or handler.get("path")).rpartition(".")[2] != "ValidationHandler":
             continue
         try:
-            if is_skipped(handler, None, ("train", "handlers", i)):
+            if is_disabled(handler, None, ("train", "handlers", i)) or skipped_by_rank(handler, None, ("train", "handlers", i)):
                 continue
         except ConfigError:
             continue

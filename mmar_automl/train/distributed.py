@@ -93,6 +93,7 @@ class _Ranks:
         self.pipes: dict[int, int] = {}      # rank -> read end of its reason pipe
         self.failure: str | None = None
         self.done = threading.Event()
+        self.ending = threading.Event()      # rank 0 is ending the job itself: the deaths it causes are no failure
         self.lock = threading.Lock()
 
     def reason_of(self, rank: int, status: int) -> str:
@@ -163,6 +164,7 @@ def launch(nproc: int, run_rank: Callable[[], int], on_peer_failure: Callable[[s
     try:
         code = run_rank()
         if code != 0 or ranks.failure is not None:
+            ranks.ending.set()
             ranks.kill_all()
             return 1 if ranks.failure is not None else code
         ranks.done.wait(_JOIN_GRACE_S)   # the others finish their last collective and exit
@@ -170,6 +172,7 @@ def launch(nproc: int, run_rank: Callable[[], int], on_peer_failure: Callable[[s
             return 1
         return code
     finally:
+        ranks.ending.set()  # an exception (Ctrl-C's KeyboardInterrupt: exit 130) ends the job as rank 0 says
         ranks.kill_all()
         _reap(ranks)
         _ranks = None
@@ -186,6 +189,10 @@ def _rank_main(rank: int, reason_fd: int, run_rank: Callable[[], int]) -> int:
     from mmar_automl.backends.launcher import set_parent_death_signal
 
     set_parent_death_signal(signal.SIGKILL)
+    # Ctrl-C reaches the whole process group: it is rank 0's to handle (the job ends "interrupted", exit
+    # 130, rank 0 kills the ranks). A rank (or its DataLoader workers) dying of it first would be reported
+    # as a failed rank instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update({_RANK_ENV: str(rank), "LOCAL_RANK": str(rank)})
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -233,7 +240,7 @@ def _watch(ranks: _Ranks, on_peer_failure: Callable[[str], None]) -> None:
             if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
                 continue
             with ranks.lock:
-                if ranks.failure is not None or ranks.done.is_set():
+                if ranks.failure is not None or ranks.done.is_set() or ranks.ending.is_set():
                     continue
                 ranks.failure = ranks.reason_of(rank, status)
             ranks.kill_all()
@@ -270,6 +277,12 @@ def init_process_group(device: str) -> None:
         torch.cuda.set_device(me.rank)
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", init_method="env://",
                             rank=me.rank, world_size=me.world_size, timeout=datetime.timedelta(minutes=30))
+    # ignite learns the process group on its first idist call, through a collective (a new gloo group):
+    # make that call now on every rank. Made later by a rank-0-only component (CheckpointSaver asks
+    # idist.get_rank() when built), it would wait forever for the other ranks.
+    import ignite.distributed as idist
+
+    idist.sync()
 
 
 def destroy_process_group() -> None:
@@ -277,19 +290,25 @@ def destroy_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        import ignite.distributed as idist
+
+        idist.sync()  # back to ignite's serial model
 
 
 def partition(items: list, section: str) -> list:
     """This rank's share of a datalist: training shuffled (fixed seed, the same on every rank, so the
-    shares are disjoint) and evenly divisible; validation in order, not padded (no item counted twice)."""
+    shares are disjoint) and evenly divisible; validation in order, not padded (no item counted twice).
+    Fewer validation items than ranks: every rank validates them all (a rank with no item could not
+    compute its metric, and padding would count some items twice: N full copies keep every mean exact)."""
     me = current()
     if not me.active:
         return items
+    train = section == "train"
+    if not train and len(items) < me.world_size:
+        return list(items)
     from monai.data import partition_dataset
 
-    train = section == "train"
-    even = train or len(items) < me.world_size  # a rank with no item would have nothing to validate
-    parts = partition_dataset(items, num_partitions=me.world_size, shuffle=train, seed=0, even_divisible=even)
+    parts = partition_dataset(items, num_partitions=me.world_size, shuffle=train, seed=0, even_divisible=train)
     return list(parts[me.rank])
 
 

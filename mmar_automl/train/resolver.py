@@ -112,7 +112,7 @@ class Builder:
         if isinstance(node, list) and any(cfg.is_component(n) for n in node):
             return self._alternative(node, section, path)
         if cfg.is_component(node):
-            if cfg.is_skipped(node, self.file, path):
+            if self._skipped(node, path):
                 return None
             obj = self.build_component(node, section, path)
             return self._metric_entry(node, obj) if key.endswith("metric") else obj
@@ -137,7 +137,7 @@ class Builder:
             if cfg.is_ref(item):
                 obj = self._train_ref(item["ref"], section, item_path)
             elif cfg.is_component(item):
-                if cfg.is_skipped(item, self.file, item_path):
+                if self._skipped(item, item_path):
                     continue
                 obj = self.build_component(item, section, item_path)
                 if str(path[-1]).endswith("metrics"):
@@ -199,7 +199,7 @@ class Builder:
             if section != "train":
                 self._ref_exists(node["ref"], path)
         elif cfg.is_component(node):
-            if cfg.is_skipped(node, self.file, path):
+            if self._skipped(node, path):
                 return
             raw = node.get("args") or {}
             if not isinstance(raw, dict):
@@ -247,6 +247,34 @@ class Builder:
 
     # -- components ----------------------------------------------------------------------------
 
+    def _skipped(self, node: dict, path: JsonPath) -> bool:
+        if cfg.is_disabled(node, self.file, path):
+            return True  # before the rank: a disabled CheckpointLoader gets no note
+        return cfg.skipped_by_rank(node, self.file, path, every_rank=self._every_rank(node, path))
+
+    def _every_rank(self, node: dict, path: JsonPath) -> bool:
+        """Whether a component with ``"rank"`` must still run on every rank of a distributed job
+        (config.skipped_by_rank): a saver that gathers over the ranks (a ``save_rank`` arg: MONAI's
+        MetricsSaver, ClassificationSaver) or a CheckpointLoader (every model copy loads the weights)."""
+        if node.get("rank") is None or not distributed.current().active:
+            return False
+        try:
+            if "path" in node:
+                factory = import_path(str(node["path"]), self.file, ())
+            else:
+                factory = lookup_name(translate(str(node["name"]), {})[0], self.file, ())
+        except (ConfigError, KeyError):
+            return False  # the build reports it
+        if _accepts(factory, "save_rank"):
+            return True
+        from monai.handlers import CheckpointLoader
+
+        if isinstance(factory, type) and issubclass(factory, CheckpointLoader):
+            self.warn(f"note: {format_json_path(path)}: CheckpointLoader runs on every rank of a multi-rank job "
+                      f"(\"rank\" ignored): a model copy left at other weights would train apart")
+            return True
+        return False
+
     def build_component(self, node: dict, section: str, path: JsonPath) -> Any:
         for extra in node:
             if extra not in cfg.COMPONENT_KEYS:
@@ -290,6 +318,8 @@ class Builder:
         elif any(k in node for k in DATALIST_KEYS):
             raise ConfigError(self.file, path, "data_list_key/data_file_base_dir need data_list_file_path")
         short = label.rpartition(".")[2]
+        if str(node.get("rank")).strip().isdigit() and _accepts(factory, "save_rank"):
+            args.setdefault("save_rank", int(node["rank"]))  # built on every rank, writes on its rank
         if short in _ENGINES:
             args.setdefault("device", self._torch_device())
             if args.get("amp") and self.device == "cpu":
@@ -374,10 +404,10 @@ class Builder:
         if isinstance(node, list):
             # A disabled component inside a list arg (OneOf's transforms...) is left out, as in sections.
             return [self.value(v, section, (*path, i)) for i, v in enumerate(node)
-                    if not (cfg.is_component(v) and cfg.is_skipped(v, self.file, (*path, i)))]
+                    if not (cfg.is_component(v) and self._skipped(v, (*path, i)))]
         if isinstance(node, dict):
             if cfg.is_component(node):
-                if cfg.is_skipped(node, self.file, path):
+                if self._skipped(node, path):
                     return None
                 return self.build_component(node, section, path)
             return {k: self.value(v, section, (*path, k)) for k, v in node.items()}
@@ -426,3 +456,10 @@ class Builder:
             return eval(code, {**scope, **refs})  # noqa: S307 - configs are the user's own code, as in Clara
         except Exception as err:  # noqa: BLE001
             raise ConfigError(self.file, path, f"bad expression {text!r}: {type(err).__name__}: {err}") from None
+
+
+def _accepts(factory: Any, arg: str) -> bool:
+    try:
+        return arg in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False

@@ -228,11 +228,15 @@ def _failed(recorder: Any, reason: str) -> int:
     from mmar_automl.train import distributed
 
     # In a distributed job rank 0's own error is often the echo of a rank that died first: name that one.
-    reason = distributed.peer_failure() or reason
+    peer = distributed.peer_failure()
+    reason = peer or reason
     distributed.note_failure(reason)
     if recorder is not None:
         recorder.finish("failed", reason)
-    _error(f"train failed: {reason}")
+    # One failure line per job: a rank > 0 sends its line to rank 0 (note_failure), and a peer's failure
+    # is printed by rank 0's watcher (train.peer_failed).
+    if peer is None and distributed.current().rank == 0:
+        _error(f"train failed: {reason}")
     return 1
 
 
