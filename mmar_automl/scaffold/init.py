@@ -33,15 +33,20 @@ class InitResult:
 
 
 def list_templates() -> list[str]:
-    """Names of the shipped templates (folders holding config/config_train.json), sorted."""
+    """Names of the shipped templates (MMARs holding config/config_train.json, or MONAI bundles), sorted."""
+    from mmar_automl.bundle import is_bundle
+
     if not TEMPLATES_DIR.is_dir():
         return []
-    return sorted(p.name for p in TEMPLATES_DIR.iterdir() if (p / "config" / "config_train.json").is_file())
+    return sorted(p.name for p in TEMPLATES_DIR.iterdir()
+                  if (p / "config" / "config_train.json").is_file() or is_bundle(p))
 
 
 def template_description(name: str) -> str:
-    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md."""
+    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md (README.md in a bundle)."""
     readme = TEMPLATES_DIR / name / "docs" / "Readme.md"
+    if not readme.is_file():
+        readme = readme.with_name("README.md")
     for line in readme.read_text(encoding="utf-8").splitlines():
         if line.startswith("> "):
             return line[2:].strip()
@@ -87,8 +92,12 @@ def init_mmar(
     if synthetic_data < 0:
         raise UsageError(f"--synthetic-data must be >= 0, got {synthetic_data}")
 
+    from mmar_automl.bundle import is_bundle
+
     source = TEMPLATES_DIR / template
-    task = open_mmar(source).environment.get("PROCESSING_TASK", "")
+    bundle = is_bundle(source)
+    # A bundle template reads Decathlon-style data from its data/ folder (configs/train.json dataset_dir).
+    task = "segmentation" if bundle else open_mmar(source).environment.get("PROCESSING_TASK", "")
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import split_counts
 
@@ -113,8 +122,13 @@ def init_mmar(
         if src.suffix == ".sh":  # commands/ must run even where an installer dropped the mode bits
             target.chmod(target.stat().st_mode | 0o111)
         result.files.append(rel)
-    mmar = open_mmar(root)  # environment.json paths made absolute, relative to the new root
-    mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if bundle:
+        (root / "models").mkdir(parents=True, exist_ok=True)
+        data_root = root / "data"
+    else:
+        mmar = open_mmar(root)  # environment.json paths made absolute, relative to the new root
+        mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        data_root = Path(mmar.environment["DATA_ROOT"])
 
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
@@ -122,8 +136,8 @@ def init_mmar(
         spec = SyntheticSpec.for_task(task, synthetic_data, seed=seed)
         if progress:
             progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
-        result.dataset_json = Path(mmar.environment["DATASET_JSON"])
-        result.datalist = write_dataset(spec, Path(mmar.environment["DATA_ROOT"]), result.dataset_json)
+        result.dataset_json = data_root / "dataset.json" if bundle else Path(mmar.environment["DATASET_JSON"])
+        result.datalist = write_dataset(spec, data_root, result.dataset_json)
     return result
 
 

@@ -1,0 +1,147 @@
+"""The job process of a bundle: MONAI's own ConfigWorkflow runs the bundle, the recorder follows it.
+
+``main(argv)`` is the job entry (``mmar_automl.bundle.job:main``, started by the launcher in the job
+folder exactly like ``mmar_automl.train.run:main``) and ``mmar-automl train BUNDLE``. It writes the
+same models/metrics.jsonl, train_stats.json as an MMAR job (train/outputs.py's JobRecorder, attached
+to the bundle's ``train#trainer`` and ``validate#evaluator``); the score is the evaluator's key metric.
+Exit codes as ``train``: 0 trained, 1 failed, 2 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.errors import ConfigError, MmarAutomlError, UsageError
+
+
+def preload() -> None:
+    """The MMAR trainer's preload (torch, monai, ignite...) plus MONAI's bundle machinery."""
+    import importlib
+
+    from mmar_automl.train.run import preload as preload_trainer
+
+    preload_trainer()
+    for name in ("monai.bundle", "mmar_automl.bundle.files", "yaml"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override] - raise, never sys.exit
+        raise UsageError(f"train: {message}")
+
+
+def main(argv: list[str]) -> int:
+    """``BUNDLE_ROOT [--config FILE] [--set ID=VALUE ...]``; never raises, never exits."""
+    from mmar_automl.train.run import _error
+
+    parser = _Parser(prog="mmar-automl train", add_help=False)
+    parser.add_argument("bundle_root")
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="ID=VALUE")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    try:
+        opts, _unknown = parser.parse_known_args(argv)
+        return train(opts.bundle_root, config=opts.config, overrides=opts.overrides, device=opts.device)
+    except MmarAutomlError as err:
+        _error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        _error("train: interrupted")
+        return 130
+    except Exception as err:  # noqa: BLE001 - one line, exit 1
+        _error(f"train failed: {type(err).__name__}: {err}")
+        return 1
+
+
+def train(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
+          device: str | None = None) -> int:
+    """Run one bundle's training workflow with the recorder attached; returns the exit code."""
+    from mmar_automl.bundle.project import EVALUATOR_ID, TRAINER_ID, _lookup, open_bundle
+    from mmar_automl.run.setup import parse_overrides
+    from mmar_automl.search import markers as mk
+    from mmar_automl.search.render import strip_markers
+
+    bundle = open_bundle(root, config)
+    conf = bundle.load_config()
+    strip_markers(conf, mk.BUNDLE)          # `train` on a bundle with search lists: they are not kwargs
+    items = parse_overrides(list(overrides or []))
+    if device is not None:
+        items.setdefault("device", f"$torch.device({device!r})")
+    conf = bundle.apply_overrides(conf, bundle.parse_overrides(conf, items))
+    bundle.check(conf)
+    conf["bundle_root"] = str(bundle.root)  # MONAI's bundle_root property: outputs land in this folder
+
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+    from monai.bundle import ConfigWorkflow
+
+    from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
+    from mmar_automl.train.run import _failed, _inside_mmar, _out, _root_cause
+
+    recorder = JobRecorder(bundle.root / bundle.ckpt_dir_name)
+    _out(f"train bundle {bundle.root} config {bundle.config_name} with monai.bundle.ConfigWorkflow")
+    with _inside_mmar(bundle.root):
+        try:
+            workflow = ConfigWorkflow(config_file=str(bundle.config_file), meta_file=str(bundle.meta_file),
+                                      workflow_type="train")
+            workflow.parser.read_config(f=conf)   # the config as checked above (markers gone, --set applied)
+            workflow.initialize()
+            trainer = workflow.parser.get_parsed_content(TRAINER_ID)
+            evaluator = workflow.parser.get_parsed_content(EVALUATOR_ID) if _lookup(conf, EVALUATOR_ID) else None
+            network = getattr(evaluator, "network", None) or getattr(trainer, "network", None)
+            # The bundle's own CheckpointSaver writes models/model.pt in the bundle's format (what its
+            # inference.json loads); the recorder writes it only for a bundle that saves nothing.
+            recorder.attach(trainer, evaluator, {"model": network}, save_model=not _saves_best(evaluator))
+            recorder.extra = {"device": str(getattr(trainer, "device", "")), "amp": bool(getattr(trainer, "amp", False)),
+                              "workflow": "monai.bundle.ConfigWorkflow"}
+            workflow.run()
+            workflow.finalize()
+        except ConfigError as err:
+            recorder.finish("failed", str(err))
+            raise
+        except NonFiniteLoss as err:
+            return _failed(recorder, f"stopped: {err}")
+        except KeyboardInterrupt:
+            recorder.finish("failed", "interrupted")
+            raise
+        except torch.cuda.OutOfMemoryError as err:
+            return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
+        except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
+            cause = _root_cause(err)
+            if isinstance(cause, NonFiniteLoss):
+                return _failed(recorder, f"stopped: {cause}")
+            return _failed(recorder, f"{type(cause).__name__}: {cause}")
+    stats = recorder.finish("complete")
+    if stats["best_validation_metric"] is None:
+        _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
+    else:
+        _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
+             f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
+    return 0
+
+
+def _saves_best(evaluator: Any) -> bool:
+    """Whether a MONAI CheckpointSaver with save_key_metric follows the evaluator."""
+    if evaluator is None:
+        return False
+    from monai.handlers import CheckpointSaver
+
+    for handlers in evaluator._event_handlers.values():
+        for handler, *_ in handlers:
+            owner = getattr(handler, "__self__", None)
+            if isinstance(owner, CheckpointSaver) and getattr(owner, "_key_metric_checkpoint", None) is not None:
+                return True
+    return False
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

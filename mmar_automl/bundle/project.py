@@ -1,0 +1,328 @@
+"""A MONAI bundle as a project to search: its files, its ids, ``--set`` overrides, checks and job folders.
+
+The second kind of project beside an MMAR (config/mmar.py). Torch-free: validate, run and the
+executor import it; only the job process (bundle/job.py) runs MONAI. Layout (MONAI Model Zoo):
+
+    ROOT/configs/metadata.json         what makes a folder a bundle
+    ROOT/configs/train.json | .yaml    the training config: ``_target_`` components, ``@id`` references
+    ROOT/configs/search.json | .yaml   top-level search entries whose args are bundle ids (optional)
+    ROOT/configs/automl.json           controller, executor, handlers as in config_automl.json (optional)
+    ROOT/models/ docs/ scripts/ ...
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmar_automl.config.suggest import did_you_mean
+from mmar_automl.errors import ConfigError, UsageError
+
+METADATA = "configs/metadata.json"
+TRAIN_NAMES = ("configs/train.json", "configs/train.yaml", "configs/train.yml")
+SEARCH_NAMES = ("configs/search.json", "configs/search.yaml", "configs/search.yml")
+AUTOML_FILE = "configs/automl.json"
+JOB_CONFIG = "configs/train.json"       # a job's concrete config is always written as JSON
+ID_SEP = "#"
+EVALUATOR_ID = "validate#evaluator"     # MONAI's TrainProperties "evaluator"
+TRAINER_ID = "train#trainer"            # MONAI's TrainProperties "trainer"
+# Copied into a job folder: small, and what ``monai.bundle run`` reads (code in scripts/ is imported).
+COPIED = ("configs", "scripts", "docs")
+# Never copied nor linked: outputs of this tool and of training (a job writes its own models/).
+NOT_LINKED = {"automl", "models", "eval", "mlruns", "mlartifacts", "__pycache__", ".git", "mlflow.db"}
+
+
+def is_bundle(root: str | Path) -> bool:
+    """A folder with configs/metadata.json and configs/train.json (or .yaml)."""
+    root = Path(root)
+    return (root / METADATA).is_file() and any((root / name).is_file() for name in TRAIN_NAMES)
+
+
+def open_bundle(root: str | Path, train_config: str | Path | None = None) -> Bundle:
+    root_path = Path(root).resolve()
+    if not root_path.is_dir():
+        raise ConfigError(root, None, "bundle root is not a folder")
+    if train_config is not None:
+        config_file = Path(train_config)
+        if not config_file.is_absolute():
+            config_file = config_file.resolve() if config_file.exists() else root_path / config_file
+    else:
+        found = [root_path / n for n in TRAIN_NAMES if (root_path / n).is_file()]
+        if not found:
+            raise ConfigError(root, None, f"not a bundle: no {' or '.join(TRAIN_NAMES[:2])}")
+        if len(found) > 1:
+            raise ConfigError(root, None, f"both {found[0].relative_to(root_path)} and {found[1].relative_to(root_path)}"
+                              " exist: keep one training config")
+        config_file = found[0]
+    if not config_file.is_file():
+        raise ConfigError(config_file, None, "file not found")
+    searches = [root_path / n for n in SEARCH_NAMES if (root_path / n).is_file()]
+    if len(searches) > 1:
+        raise ConfigError(root, None, f"both {searches[0].name} and {searches[1].name} exist in configs/: keep one")
+    return Bundle(root_path, config_file, root_path / METADATA, searches[0] if searches else None)
+
+
+@dataclass
+class Bundle:
+    """One bundle folder; every path fact about it (config, search file, runs) is answered here."""
+
+    root: Path
+    config_file: Path
+    meta_file: Path
+    search_file: Path | None
+
+    kind = "bundle"
+    job_entry = "mmar_automl.bundle.job:main"
+    job_preload = "mmar_automl.bundle.job:preload"
+    job_config = JOB_CONFIG
+    ckpt_dir_name = "models"            # the job's metrics.jsonl / train_stats.json / model.pt
+
+    # -- where things are ---------------------------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "automl"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    @property
+    def automl_file(self) -> Path:
+        return self.root / AUTOML_FILE
+
+    def display(self, path: Path | None) -> str:
+        """A file as messages name it: relative to the bundle root when inside it."""
+        if path is None:
+            return ""
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
+
+    @property
+    def config_name(self) -> str:
+        return self.display(self.config_file)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def load_config(self) -> dict[str, Any]:
+        from mmar_automl.bundle.files import load_config_file
+
+        config = load_config_file(self.config_file, self.config_name)
+        if not isinstance(config, dict):
+            raise ConfigError(self.config_name, None, "a bundle config must be a mapping of ids at the top level")
+        load_config_file(self.meta_file, self.display(self.meta_file))   # a broken metadata.json fails MONAI too
+        return config
+
+    def load_search_entries(self) -> list[Any]:
+        """The entries of configs/search.json|yaml (``{"search": [...]}``); [] without the file."""
+        from mmar_automl.bundle.files import load_config_file
+
+        if self.search_file is None:
+            return []
+        name = self.display(self.search_file)
+        data = load_config_file(self.search_file, name)
+        if not isinstance(data, dict) or "search" not in data:
+            raise ConfigError(name, None, "expected a mapping with one key \"search\": a list of search entries "
+                              "({domain, type, args, targets}, args are bundle ids such as 'optimizer#lr')")
+        for key in data:
+            if key != "search":
+                raise ConfigError(name, (key,), f"unknown key {key!r}{did_you_mean(key, ['search'])}: the search file "
+                                  "holds only \"search\" (controllers go in configs/automl.json)")
+        return data["search"]
+
+    def search_space(self, config: dict[str, Any]) -> Any:
+        """The space of the search file and the inline ``search`` lists beside ``_target_``: one parser
+        (search/parse.py) with the bundle dialect."""
+        from mmar_automl.search import markers as mk
+        from mmar_automl.search.parse import parse_search_space
+
+        if isinstance(config.get(mk.SEARCH_KEY), list):
+            raise ConfigError(self.config_name, (mk.SEARCH_KEY,), "top-level search entries of a bundle go in "
+                              "configs/search.json (args are ids such as 'optimizer#lr'); inline ones beside "
+                              "a component's _target_")
+        merged = dict(config)
+        entries = self.load_search_entries()
+        if entries or self.search_file is not None:
+            merged[mk.SEARCH_KEY] = entries
+        return parse_search_space(merged, self.config_name, dialect=mk.BUNDLE,
+                                  search_file=self.display(self.search_file) if self.search_file else None)
+
+    # -- --set ----------------------------------------------------------------------------------------
+    def parse_overrides(self, config: dict[str, Any], items: Mapping[str, str]) -> dict[str, Any]:
+        """``--set ID=VALUE`` -> {id: value}: the value as JSON when it parses, else the string; an id that
+        is not in the config is a UsageError with a suggestion; a relative path that exists (from the
+        bundle root, else the current folder) becomes absolute, since jobs run in their own folders."""
+        from mmar_automl.config.mmar import parse_value
+
+        out: dict[str, Any] = {}
+        for key, text in items.items():
+            find_id(config, key, self.config_name, what=f"--set {key}")
+            out[key] = self._absolute(parse_value(text) if isinstance(text, str) else text)
+        return out
+
+    def _absolute(self, value: Any) -> Any:
+        if not isinstance(value, str) or not value or value[0] in "$@%" or os.path.isabs(value):
+            return value
+        for base in (self.root, Path.cwd()):
+            try:
+                if ("/" in value or "." in value or (base / value).is_dir()) and (base / value).exists():
+                    return str((base / value).resolve())
+            except OSError:
+                pass
+        return value
+
+    @staticmethod
+    def apply_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+        import copy
+
+        out = copy.deepcopy(config)
+        for key, value in overrides.items():
+            parts = split_id(out, key)
+            node = out
+            for part in parts[:-1]:
+                node = node[part]
+            node[parts[-1]] = copy.deepcopy(value)
+        return out
+
+    # -- checks before anything runs ------------------------------------------------------------------
+    def check(self, config: dict[str, Any]) -> None:
+        """What would make every job useless: nothing to train, nothing to score, data not there."""
+        file = self.config_name
+        if _lookup(config, TRAINER_ID) is None:
+            raise ConfigError(file, TRAINER_ID, "missing: the training workflow needs a trainer at id "
+                              f"'{TRAINER_ID}' (MONAI's train properties)")
+        evaluator = _lookup(config, EVALUATOR_ID)
+        if evaluator is None:
+            raise ConfigError(file, EVALUATOR_ID, "missing: nothing to score a job with; expected a "
+                              f"SupervisedEvaluator with a key_val_metric at id '{EVALUATOR_ID}', run by a "
+                              "ValidationHandler in train#handlers")
+        if isinstance(evaluator, dict) and "key_val_metric" not in evaluator:
+            raise ConfigError(file, f"{EVALUATOR_ID}#key_val_metric", "missing: the score of a job is the "
+                              "evaluator's key metric (e.g. \"key_val_metric\": \"@validate#key_metric\")")
+        if not any(_target_name(node) == "ValidationHandler" for node in _objects(config)):
+            raise ConfigError(file, "train#handlers", "no ValidationHandler: the evaluator at "
+                              f"'{EVALUATOR_ID}' would never run, so no job would have a score")
+        for key, value in _data_paths(config):
+            path = Path(value) if os.path.isabs(value) else self.root / value
+            if not path.exists():
+                raise ConfigError(file, key, f"data path {value!r} does not exist: give the data's location "
+                                  f"with --set {key}=/path/to/data")
+
+    # -- job folders -----------------------------------------------------------------------------------
+    def write_job_folder(self, job_dir: Path, concrete: dict[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+        """``job_dir`` = a bundle: configs/ (the concrete train.json), scripts/ and docs/ copied, every other
+        top-level entry of the bundle (data folders...) linked, an empty models/. Returns the config path."""
+        from mmar_automl.run.jobfolder import write_json_atomic
+
+        job_dir.mkdir(parents=True, exist_ok=False)
+        for entry in sorted(self.root.iterdir()):
+            if entry.name in NOT_LINKED or entry.name.startswith("."):
+                continue
+            if entry.name in COPIED and entry.is_dir():
+                shutil.copytree(entry, job_dir / entry.name, symlinks=True,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif entry.suffix == ".py" and entry.is_file():
+                shutil.copy2(entry, job_dir / entry.name)
+            else:
+                os.symlink(entry, job_dir / entry.name)
+        configs = job_dir / "configs"
+        configs.mkdir(exist_ok=True)
+        for name in (*TRAIN_NAMES, *SEARCH_NAMES, AUTOML_FILE):
+            (job_dir / name).unlink(missing_ok=True)   # the concrete config replaces them; no search in a job
+        (job_dir / "models").mkdir(exist_ok=True)
+        config_path = job_dir / JOB_CONFIG
+        write_json_atomic(config_path, concrete)
+        if extra:
+            write_json_atomic(job_dir / "automl_job.json", {**extra, "rerun": rerun_command(job_dir)})
+        return config_path
+
+
+def rerun_command(job_dir: Path) -> str:
+    """The command that runs a job folder again with MONAI alone (what the job process does, less the
+    recorder)."""
+    return (f"python -m monai.bundle run --config_file {job_dir / JOB_CONFIG} "
+            f"--meta_file {job_dir / METADATA} --bundle_root {job_dir}")
+
+
+# -- bundle ids -------------------------------------------------------------------------------------------
+
+def split_id(config: Any, key: str) -> list[str | int]:
+    """``train#handlers#0#interval`` -> ["train", "handlers", 0, "interval"] (list indices as ints)."""
+    parts: list[str | int] = []
+    node = config
+    for part in key.split(ID_SEP):
+        if isinstance(node, list) and part.isdigit():
+            parts.append(int(part))
+            node = node[int(part)] if int(part) < len(node) else None
+        else:
+            parts.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return parts
+
+
+def find_id(config: Any, key: str, file: str, what: str) -> Any:
+    """The value at a bundle id; UsageError naming the first missing part, with a suggestion."""
+    node = config
+    done: list[str] = []
+    for part in key.split(ID_SEP):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            prefix = ID_SEP.join(done)
+            options = ([f"{prefix}{ID_SEP}{k}" if prefix else str(k) for k in node] if isinstance(node, dict)
+                       else [f"{prefix}{ID_SEP}{i}" for i in range(len(node))] if isinstance(node, list) else [])
+            missing = f"{prefix}{ID_SEP}{part}" if prefix else part
+            raise UsageError(f"{what}: {file} has no id {missing!r}{did_you_mean(missing, options)}")
+        done.append(part)
+    return node
+
+
+def _lookup(config: Any, key: str) -> Any:
+    node = config
+    for part in key.split(ID_SEP):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _objects(node: Any) -> Any:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _objects(value)
+
+
+def _target_name(node: dict[str, Any]) -> str:
+    target = node.get("_target_")
+    return target.rpartition(".")[2] if isinstance(target, str) else ""
+
+
+_DATA_WORDS = ("data", "dataset")
+_OUTPUT_WORDS = ("output", "ckpt", "log", "save", "cache", "model")
+
+
+def _data_paths(config: Any, prefix: str = ""):
+    """(id, path) for plain-string values the bundle reads data from: keys naming data (``dataset_dir``,
+    ``data_list_file_path``, ``data_root``) whose value is a path, not an expression or a reference."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            ident = f"{prefix}{ID_SEP}{key}" if prefix else str(key)
+            lowered = str(key).lower()
+            if (isinstance(value, str) and value and value[0] not in "$@%" and any(w in lowered for w in _DATA_WORDS)
+                    and not any(w in lowered for w in _OUTPUT_WORDS) and ("/" in value or os.sep in value)
+                    and not any(c in value for c in "*?[{")):
+                yield ident, value
+            elif isinstance(value, (dict, list)):
+                yield from _data_paths(value, ident)
+    elif isinstance(config, list):
+        for i, value in enumerate(config):
+            yield from _data_paths(value, f"{prefix}{ID_SEP}{i}")
