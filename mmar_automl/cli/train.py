@@ -41,6 +41,15 @@ def train(
     if device not in (None, "cpu", "cuda"):
         raise UsageError(f"train: --device must be cpu or cuda, got {device!r}")
 
+    from mmar_automl.bundle import is_bundle
+
+    if is_bundle(mmar_root):  # a MONAI bundle: monai.bundle's ConfigWorkflow trains it (docs/bundles.md)
+        from mmar_automl.bundle.job import train as train_bundle
+
+        code = train_bundle(mmar_root, config=config, overrides=pairs, device=device)
+        if code:
+            raise typer.Exit(code)
+        return code
     from mmar_automl.train.run import train as run_training
 
     argv_device = device

@@ -69,10 +69,14 @@ class MMARHandler(Handler):
 
 
 def write_best(run_dir: Path, job: JobRecord) -> Path:
-    """Replace ``best/`` with the job's config/, model and stats (built aside, then renamed into place)."""
+    """Replace ``best/`` with the job's config/ (a bundle's configs/), model and stats (built aside, then
+    renamed into place)."""
+    from mmar_automl.run.jobfolder import job_config_file
+
     src = Path(job.folder)
     tmp = run_dir / f".best.tmp.{int(time.time() * 1000)}"
-    shutil.copytree(src / "config", tmp / "config")
+    config_dir = job_config_file(src).parent
+    shutil.copytree(config_dir, tmp / config_dir.name)
     (tmp / "models").mkdir(parents=True)
     for name in ("model.pt", "train_stats.json", "metrics.jsonl"):
         if (src / "models" / name).exists():

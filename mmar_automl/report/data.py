@@ -301,11 +301,14 @@ def best_config_diff(report: RunReport) -> tuple[list[dict[str, Any]] | None, st
         return None, None
     train_config = report.header.get("train_config") or CONFIG_FILE
     base_file = report.mmar_root / train_config
-    job_file = Path(report.best.record.folder) / CONFIG_FILE
+    from mmar_automl.bundle.files import load_config_file   # JSON, or a bundle's YAML
+    from mmar_automl.run.jobfolder import job_config_file
+
+    job_file = job_config_file(report.best.record.folder)
     try:
-        base = json.loads(base_file.read_text(encoding="utf-8"))
-        concrete = json.loads(job_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        base = load_config_file(base_file)
+        concrete = load_config_file(job_file)
+    except (OSError, ValueError, ConfigError) as err:
         return None, f"no config difference: {err}"
     note = None
     wanted = (report.header.get("config_hashes") or {}).get("train")

@@ -140,6 +140,8 @@ class MMARExecutor:
     """Clara's executor. Clara's args (``remove_search_augs``, ``msg_destination`` ...) are accepted;
     search keys are always removed from concrete configs."""
 
+    job_config = "config/config_train.json"     # the concrete config in a job folder (relative)
+
     def __init__(self, remove_search_augs: bool = True, **clara_args: Any):
         self.remove_search_augs = remove_search_augs
         self.clara_args = clara_args
@@ -214,7 +216,7 @@ class MMARExecutor:
         self._space = space
 
     def job_argv(self, job: JobRecord) -> list[str]:
-        argv = [job.folder, "--config", "config/config_train.json"]
+        argv = [job.folder, "--config", self.job_config]
         for key, value in self.overrides.items():
             argv += ["--set", f"{key}={value}"]
         return argv
@@ -223,7 +225,7 @@ class MMARExecutor:
         """Prepare the folder (if not there yet) and start the process; non-blocking."""
         assert self.backend is not None
         folder = Path(job.folder)
-        if not (folder / "config" / "config_train.json").exists():
+        if not (folder / self.job_config).exists():
             self.prepare(job)
         job_env = dict(env if env is not None else self.base_env)
         job_env[RUN_MARKER_ENV] = f"{self.run_marker}::{job.job_uid}"

@@ -106,6 +106,14 @@ def absolutize_overrides(overrides: dict[str, str], mmar_root: Path) -> dict[str
             for k, v in overrides.items()}
 
 
+def job_config_file(folder: str | Path) -> Path:
+    """The concrete config of a job folder: ``config/config_train.json`` (an MMAR job) or
+    ``configs/train.json`` (a bundle job, docs/bundles.md)."""
+    folder = Path(folder)
+    bundle_config = folder / "configs" / "train.json"
+    return bundle_config if bundle_config.is_file() and not (folder / "config").is_dir() else folder / "config" / CONFIG_NAME
+
+
 def write_job_folder(
     mmar_root: Path,
     job_dir: Path,

@@ -181,7 +181,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     from mmar_automl.run.jobfolder import validate_run_id
     from mmar_automl.run.journal import config_hash, load_run_state
     from mmar_automl.config.jsonfile import load_json
-    from mmar_automl.backends.launcher import default_entry
+    from mmar_automl.backends.launcher import ENTRY_ENV, default_entry
     from mmar_automl.search import parse_search_space
     from mmar_automl.run.workers import discover_gpus, parse_workers
 
@@ -192,18 +192,30 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     root = Path(opts.mmar).resolve()
     if not root.is_dir():
         raise ConfigError(opts.mmar, None, "MMAR root is not a folder")
-    train_file, _ = _resolve_file(root, opts.train_config, DEFAULT_TRAIN)
-    train_name = _display(train_file, root)
-    if not train_file.is_file():
-        raise ConfigError(train_name, None, "file not found")
-    train_config = load_json(train_file)
-    if not isinstance(train_config, dict):
-        raise ConfigError(train_name, None, "config_train.json must be a JSON object")
-    space = parse_search_space(train_config, train_name)
-    if len(space) == 0:
-        raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
+    from mmar_automl.bundle import is_bundle, open_bundle
 
-    automl_file, automl_given = _resolve_file(root, opts.automl_config, DEFAULT_AUTOML)
+    bundle = open_bundle(root, opts.train_config) if is_bundle(root) else None   # docs/bundles.md
+    if bundle is not None:
+        train_name = bundle.config_name
+        train_config = bundle.load_config()
+        space = bundle.search_space(train_config)
+        if len(space) == 0:
+            raise ConfigError(train_name, None, "no search entries: nothing to search (add configs/search.json "
+                              "or a \"search\" list beside a component's _target_)")
+    else:
+        train_file, _ = _resolve_file(root, opts.train_config, DEFAULT_TRAIN)
+        train_name = _display(train_file, root)
+        if not train_file.is_file():
+            raise ConfigError(train_name, None, "file not found")
+        train_config = load_json(train_file)
+        if not isinstance(train_config, dict):
+            raise ConfigError(train_name, None, "config_train.json must be a JSON object")
+        space = parse_search_space(train_config, train_name)
+        if len(space) == 0:
+            raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
+
+    automl_default = bundle.automl_file.relative_to(root) if bundle is not None else DEFAULT_AUTOML
+    automl_file, automl_given = _resolve_file(root, opts.automl_config, str(automl_default))
     if automl_file.is_file():
         acfg = load_automl_config(automl_file, root)
         controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
@@ -222,10 +234,13 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         if not isinstance(environment, dict):
             raise ConfigError(_display(env_file, root), None, "environment.json must be a JSON object")
     overrides = parse_overrides(opts.overrides)
-    searched = {c.arg for d in space for c in d.consumers if c.component == ()}
+    if bundle is not None:   # ids: "dataset_dir", "train#trainer#max_epochs"
+        searched = {"#".join(str(p) for p in (*c.component, c.arg)) for d in space for c in d.consumers}
+    else:
+        searched = {c.arg for d in space for c in d.consumers if c.component == ()}
     clash = sorted(set(overrides) & searched)
     if clash:
-        raise UsageError(f"--set {clash[0]}: this key is searched (config_train.json search blocks); "
+        raise UsageError(f"--set {clash[0]}: this key is searched ({train_name} search blocks); "
                          "a fixed value would hide the search")
     if backend_name == "ray":  # --workers counts the cluster's GPUs (connect_ray, below), not this machine's
         from mmar_automl.backends import provisional_workers
@@ -275,6 +290,11 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
         saved = {}
 
+    job_config = train_config
+    if bundle is not None:  # jobs get the --set values written into their configs/train.json
+        job_config = bundle.apply_overrides(train_config, bundle.parse_overrides(train_config, overrides))
+        bundle.check(job_config)
+
     limits = Limits(
         max_jobs=opts.max_jobs if opts.max_jobs is not None else saved.get("max_jobs"),
         time_limit=opts.time_limit,  # wall time of this session: not inherited by a resume
@@ -286,7 +306,14 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     controller_cls = controller_spec.load_class(root)
     controller = _instantiate(controller_cls, controller_spec.args, controller_spec, seed)
     _check_controller(controller_cls, controller_spec, space, seed, len(workers))
-    if executor_spec is not None:
+    if bundle is not None:
+        from mmar_automl.bundle.executor import BundleExecutor
+
+        if executor_spec is not None and executor_spec.name != "MMARExecutor":
+            raise ConfigError(executor_spec.file, executor_spec.json_path, f"{executor_spec.label}: a bundle search "
+                              "runs jobs with the bundle executor; only MMARExecutor's args may be given")
+        executor = BundleExecutor(bundle, **(executor_spec.args if executor_spec is not None else {}))
+    elif executor_spec is not None:
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
             raise ConfigError(executor_spec.file, executor_spec.json_path,
@@ -322,11 +349,14 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     # -- nothing was created until here -------------------------------------------------------------
     run_dir.mkdir(parents=True, exist_ok=True)
     entry = default_entry()
+    preload = None
+    if bundle is not None and os.environ.get(ENTRY_ENV) is None:
+        entry, preload = bundle.job_entry, bundle.job_preload
     backend = ray_backend if ray_backend is not None else LocalBackend(
         use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1",
-        launcher_log=run_dir / "launcher.log")
+        launcher_log=run_dir / "launcher.log", preload=preload)
     backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
-    executor.configure(mmar_root=root, train_config=train_config, train_config_file=train_name,
+    executor.configure(mmar_root=root, train_config=job_config, train_config_file=train_name,
                        environment=environment, backend=backend, overrides=overrides, entry=entry,
                        job_timeout=job_timeout, run_marker=str(run_dir))
     options = {"tracking_uri": opts.tracking_uri, "experiment": opts.experiment,
@@ -334,6 +364,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     header = {
         "controller": controller_json, "config_hashes": hashes, "mmar_root": str(root),
         "train_config": train_name, "entry": entry, "overrides": overrides,
+        "project": "bundle" if bundle is not None else "mmar",
         "options": {"max_jobs": limits.max_jobs, "time_limit": limits.time_limit,
                     "max_retries": limits.max_retries, "job_timeout": job_timeout},
     }

@@ -75,7 +75,9 @@ def job_artifacts(folder: str | Path, with_model: bool) -> list[tuple[str, str]]
     """``(local file, artifact folder)`` pairs for a job: concrete config, log, stats, the model if asked."""
     folder = Path(folder)
     models = ckpt_dir(folder)
-    files = [(folder / "config" / "config_train.json", "config"), (folder / "log.txt", ""),
+    from mmar_automl.run.jobfolder import job_config_file
+
+    files = [(job_config_file(folder), "config"), (folder / "log.txt", ""),
              (models / "train_stats.json", "")]
     if with_model:
         files.append((models / "model.pt", "model"))
