@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
             cause = _root_cause(err)
             if isinstance(cause, NonFiniteLoss):
                 return _failed(recorder, f"stopped: {cause}")
-            return _failed(recorder, f"{type(cause).__name__}: {cause}")
+            return _failed(recorder, _one_line(cause))
     stats = recorder.finish("complete")
     if stats["best_validation_metric"] is None:
         _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
@@ -127,6 +128,22 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
         _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
              f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
     return 0
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+
+
+def _one_line(err: BaseException) -> str:
+    """The failure reason on one line. A DataLoader worker's error carries the worker's whole traceback
+    in its message; its first exception line is the root cause ("ValueError: The size of the proposed
+    random crop ROI is larger than the image size ...")."""
+    text = str(err)
+    if "Traceback" in text:
+        hits = [line for line in text.splitlines() if _EXCEPTION_LINE.match(line)]
+        if hits:
+            return hits[0][:500]
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(err).__name__}: {first}"[:500]
 
 
 def _saves_best(evaluator: Any) -> bool:

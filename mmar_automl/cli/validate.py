@@ -1,4 +1,6 @@
 """`mmar-automl validate MMAR_ROOT`: check config_train.json (search space) and config_automl.json.
+A MONAI bundle (docs/bundles.md) gets the checks ``run`` makes: configs/train.json|yaml, the search
+file and inline search lists, ``--set`` ids, the evaluator that scores a job, the data paths.
 
 Prints the space as a table (or JSON with --json) on stdout; any problem is one line on stderr and
 exit code 2 (raised as ConfigError, printed by ``cli.main``). Imports only light modules: no torch,
@@ -27,14 +29,28 @@ def validate(
         None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
         "skipped when missing]."),
     as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", metavar="ID=VALUE", help="A bundle's --set values as run takes them (dataset_dir=/data), "
+        "checked with the config."),
 ) -> None:
-    """Check an MMAR's configs and show its search space: dimensions, PRLs, choices, grid size."""
+    """Check an MMAR's (or a MONAI bundle's) configs and show its search space: dimensions, PRLs, choices,
+    grid size."""
+    from mmar_automl.bundle import is_bundle
     from mmar_automl.cli.console import console
     from mmar_automl.errors import ConfigError
 
     if not mmar_root.is_dir():
         what = "is not a folder" if mmar_root.exists() else "not found"
         raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
+    if is_bundle(mmar_root):
+        report = check_bundle(mmar_root, train_config, automl_config, overrides or [])
+        if as_json:
+            import json
+
+            typer.echo(json.dumps(report, indent=2))
+        else:
+            _print_table(report)
+        return
     train_path = _resolve(mmar_root, train_config, DEFAULT_TRAIN_CONFIG)
     automl_path = _resolve(mmar_root, automl_config, DEFAULT_AUTOML_CONFIG)
     report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
@@ -62,6 +78,37 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
         "continuous": [d.name for d in space.continuous],
         "train_config": str(train_path),
         "automl_config": str(automl_path) if automl_path is not None else None,
+        "automl": automl.to_json() if automl is not None else None,
+    }
+
+
+def check_bundle(root: Path, train_config: Path | None, automl_config: Path | None,
+                 overrides: list[str]) -> dict[str, Any]:
+    """What ``run`` checks of a bundle before it starts; return what ``--json`` prints."""
+    from mmar_automl.bundle import open_bundle
+    from mmar_automl.config.automl_config import load_automl_config
+    from mmar_automl.errors import ConfigError
+    from mmar_automl.run.setup import parse_overrides
+
+    bundle = open_bundle(root, train_config)
+    config = bundle.load_config()
+    space = bundle.search_space(config)
+    bundle.check(bundle.apply_overrides(config, bundle.parse_overrides(config, parse_overrides(overrides))))
+    automl_path = _resolve(root, automl_config, bundle.automl_file.relative_to(bundle.root))
+    automl = None
+    if automl_config is not None or automl_path.exists():
+        automl = load_automl_config(automl_path, bundle.root)
+        if automl.executor is not None and automl.executor.name != "MMARExecutor":
+            raise ConfigError(automl_path, automl.executor.json_path, f"{automl.executor.label}: a bundle search runs "
+                              "jobs with the bundle executor; only MMARExecutor's args may be given")
+    return {
+        **space.to_json(),
+        "grid_size": space.grid_size,
+        "continuous": [d.name for d in space.continuous],
+        "project": "bundle",
+        "train_config": str(bundle.config_file),
+        "search_file": str(bundle.search_file) if bundle.search_file else None,
+        "automl_config": str(automl_path) if automl is not None else None,
         "automl": automl.to_json() if automl is not None else None,
     }
 
