@@ -223,7 +223,8 @@ class _Parser:
             node = step[1]
         rest = parts[len(found):]
         if not found:
-            return self._top_arg(text, at)    # "@myVar" or an unknown first-level key: Clara's rules
+            keys = [k for k in self.config if k not in (mk.SEARCH_KEY, mk.LEGACY_LR_KEY)]
+            raise self.error(at, f"{text!r}: the bundle has no id {parts[0]!r}{did_you_mean(parts[0], keys)}")
         alias = None
         if len(rest) == 1 and not isinstance(node, dict) and len(found) > 0 and not rest[0].isdigit():
             alias = rest.pop()
