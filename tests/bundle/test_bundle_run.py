@@ -109,8 +109,8 @@ def test_spleen_ct_segmentation_as_published_on_small_synthetic_volumes(tmp_path
     # bundle's Spacingd pixdim, so that volumes keep their 32^3 shape.
     data = synthetic_data(tmp_path / "Task09_Spleen", 11, spacing=(1.5, 1.5, 2.0))
     out = cli("run", str(root), "--workers", "cpu:cpu", "--max-jobs", "2", "--run-id", "s", "--no-mlflow",
-              "--set", f"dataset_dir={data}", "epochs=1", "train#random_transforms#0#spatial_size=[32,32,32]",
-              "validate#inferer#roi_size=[32,32,32]")
+              "--set", f"dataset_dir={data}", "--set", "epochs=1",
+              "--set", "train#random_transforms#0#spatial_size=[32,32,32]", "--set", "validate#inferer#roi_size=[32,32,32]")
     assert out.returncode == 0, out.stderr + out.stdout
     jobs = _ended(root, "s")
     assert [j["state"] for j in jobs] == ["COMPLETE", "COMPLETE"]
