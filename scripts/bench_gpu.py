@@ -59,11 +59,11 @@ GIB = 2**30
 def make_mmar(root: Path, volumes: int, size: int, seed: int = 0) -> Path:
     """The segmentation_3d template with ``volumes`` synthetic pairs of ``size``^3 (3/4 train, 1/4 validation)."""
     from mmar_automl.scaffold.init import init_mmar
-    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.config.mmar import Mmar
     from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
 
     init_mmar(root, TEMPLATE, force=True)
-    env = open_mmar(root).environment
+    env = Mmar.at(root).absolute_environment()
     write_dataset(SyntheticSpec("segmentation", volumes, size, seed=seed, noise=0.5), Path(env["DATA_ROOT"]),
                   Path(env["DATASET_JSON"]))
     return root
@@ -91,12 +91,12 @@ def child_env(extra_path: list[Path]) -> dict[str, str]:
 def part_a(sizes: dict[str, Any], device: str, work: Path, with_compile: bool) -> dict[str, Any]:
     import torch
 
-    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.config.mmar import Mmar
 
     t0 = time.monotonic()
     root = make_mmar(work / "mmar_a", sizes["a_volumes"], sizes["a_size"])
     made = time.monotonic() - t0
-    env = open_mmar(root).environment
+    env = Mmar.at(root).absolute_environment()
     gpu = device == "cuda"
     amp16 = torch.float16 if gpu else torch.bfloat16  # the tutorials' AMP; the CPU autocasts only in bf16
     rows: list[dict[str, Any]] = []
@@ -235,9 +235,11 @@ def _trainer(sizes: dict[str, Any], device: str, root: Path, fast: bool, amp: bo
         f"amp={'true' if amp else 'false'}", *extra,
     ]
     code = train(root, overrides=overrides, device=device, fast_paths=fast, compile=compile)
-    models = root / "models"
-    lines = [json.loads(x) for x in (models / "metrics.jsonl").read_text().splitlines()]
-    stats = json.loads((models / "train_stats.json").read_text())
+    from mmar_automl.run.outputs import JobOutputs
+
+    outputs = JobOutputs.of(root)
+    lines = outputs.metrics()
+    stats = outputs.stats() or {}
     if code != 0:
         return {"error": f"exit {code}: {stats.get('reason')}"}
     epochs = [x for x in lines if x["kind"] == "train"]
@@ -250,9 +252,9 @@ def _trainer(sizes: dict[str, Any], device: str, root: Path, fast: bool, amp: bo
 
 
 def _train_count(root: Path) -> int:
-    from mmar_automl.config.mmar import open_mmar
+    from mmar_automl.config.mmar import Mmar
 
-    datalist = json.loads(Path(open_mmar(root).environment["DATASET_JSON"]).read_text())
+    datalist = json.loads(Path(Mmar.at(root).absolute_environment()["DATASET_JSON"]).read_text())
     return len(datalist["training"])
 
 
@@ -334,6 +336,8 @@ def part_b(sizes: dict[str, Any], dry: bool, work: Path, env: dict[str, str], de
 
 def _search(root: Path, automl: Path, mode: str, overrides: list[str], dry: bool, env: dict[str, str],
             time_limit: float, work: Path) -> dict[str, Any]:
+    from mmar_automl.config.mmar import Mmar
+
     run_id = f"bench_jobs_per_gpu_{mode}"
     cmd = [sys.executable, "-m", "mmar_automl", "run", str(root), "--no-mlflow", "--seed", "7", "--run-id", run_id,
            "--automl-config", str(automl), "--jobs-per-gpu", mode, "--time-limit", str(int(time_limit))]
@@ -353,7 +357,7 @@ def _search(root: Path, automl: Path, mode: str, overrides: list[str], dry: bool
     wall = time.time() - started
     sampler.stop()
     result: dict[str, Any] = {"jobs_per_gpu": mode, "exit": code, "wall_s": round(wall, 1)}
-    journal = root / "automl" / run_id / "journal.jsonl"
+    journal = Mmar.at(root).run_dir(run_id) / "journal.jsonl"
     if not journal.exists():
         result["error"] = "no journal: " + " | ".join(log.read_text().strip().splitlines()[-3:])
         return result
@@ -382,10 +386,9 @@ def _search(root: Path, automl: Path, mode: str, overrides: list[str], dry: bool
 
 
 def _job_peak(folder: Path) -> int | None:
-    try:
-        return json.loads((folder / "models" / "train_stats.json").read_text()).get("peak_gpu_memory_bytes")
-    except (OSError, ValueError):
-        return None
+    from mmar_automl.run.outputs import JobOutputs
+
+    return (JobOutputs.of(folder).stats() or {}).get("peak_gpu_memory_bytes")
 
 
 def _max_concurrent(jobs: list[dict[str, Any]]) -> int:

@@ -31,6 +31,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RUN_TESTS = REPO / "tests" / "run"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from mmar_automl.config.mmar import Mmar  # noqa: E402 - after the repo is on sys.path
 
 
 def write_mmar(root: Path, jobs: int) -> Path:
@@ -53,7 +57,7 @@ def run_variant(name: str, mmar: Path, args: list[str], env: dict[str, str]) -> 
     wall = time.time() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{name}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    events = [json.loads(x) for x in (mmar / "automl" / run_id / "journal.jsonl").read_text().splitlines() if x]
+    events = [json.loads(x) for x in (Mmar.at(mmar).run_dir(run_id) / "journal.jsonl").read_text().splitlines() if x]
     started = {e["job"]["job_uid"]: e["t"] for e in events if e["op"] == "job_started"}
     ended = {e["job"]["job_uid"]: e["t"] for e in events if e["op"] == "job_ended"}
     states = [e["job"]["state"] for e in events if e["op"] == "job_ended"]

@@ -36,6 +36,7 @@ def main() -> int:
     import torch
 
     from factory import make_dataset, make_mmar, tiny_config
+    from mmar_automl.run.outputs import JobOutputs
     from mmar_automl.train.run import main as train_main
 
     runs = (("cpu", False), ("cuda", True)) if not args.cpu_only else (("cpu", False), ("cpu ", True))
@@ -52,8 +53,9 @@ def main() -> int:
         for device, amp in runs:
             root = make_mmar(Path(tmp) / device.strip(), tiny_config(), data)
             code = train_main([str(root), "--device", device.strip(), "--set", *overrides, f"amp={str(amp).lower()}"])
-            stats = json.loads((root / "models" / "train_stats.json").read_text())
-            times = epoch_times(root / "models")
+            outputs = JobOutputs.of(root)
+            stats = outputs.stats() or {}
+            times = epoch_times(outputs.ckpt_dir)
             results[device] = {"exit": code, "status": stats["status"], "amp": stats.get("amp"),
                                "score": stats["best_validation_metric"], "epoch_s": times,
                                "epoch_s_after_first": (sum(times[1:]) / len(times[1:])) if len(times) > 1 else None}

@@ -30,7 +30,9 @@ def one_job(root: Path, extra_env: dict[str, str]) -> dict:
     proc = subprocess.run([sys.executable, "-m", "mmar_automl", "train", str(root), "--device", "cpu"],
                           env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    stats = json.loads((root / "models" / "train_stats.json").read_text()) if proc.returncode == 0 else {}
+    from mmar_automl.run.outputs import JobOutputs
+
+    stats = (JobOutputs.of(root).stats() or {}) if proc.returncode == 0 else {}
     return {"exit": proc.returncode, "wall_s": round(wall, 1), "train_s": stats.get("total_time"),
             "score": stats.get("best_validation_metric")}
 

@@ -64,18 +64,16 @@ def main(argv: list[str]) -> int:
 def train(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
           device: str | None = None) -> int:
     """Run one bundle's training workflow with the recorder attached; returns the exit code."""
-    from mmar_automl.bundle.project import EVALUATOR_ID, TRAINER_ID, _lookup, open_bundle
-    from mmar_automl.run.setup import parse_overrides
+    from mmar_automl.bundle.project import EVALUATOR_ID, TRAINER_ID, Bundle, _lookup
     from mmar_automl.search import markers as mk
     from mmar_automl.search.render import strip_markers
 
-    bundle = open_bundle(root, config)
-    conf = bundle.load_config()
+    bundle = Bundle.open(root, config, overrides=list(overrides or []))
+    conf = bundle.train_config
+    assert conf is not None
     strip_markers(conf, mk.BUNDLE)          # `train` on a bundle with search lists: they are not kwargs
-    items = parse_overrides(list(overrides or []))
     if device is not None:
-        items.setdefault("device", f"$torch.device({device!r})")
-    conf = bundle.apply_overrides(conf, bundle.parse_overrides(conf, items))
+        conf["device"] = f"$torch.device({device!r})"
     bundle.check(conf)
     conf["bundle_root"] = str(bundle.root)  # MONAI's bundle_root property: outputs land in this folder
 
@@ -88,7 +86,7 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
     from mmar_automl.train.run import _failed, _inside_mmar, _out, _root_cause
 
-    recorder = JobRecorder(bundle.root / bundle.ckpt_dir_name)
+    recorder = JobRecorder(bundle.ckpt_dir)
     _out(f"train bundle {bundle.root} config {bundle.config_name} with monai.bundle.ConfigWorkflow")
     with _inside_mmar(bundle.root):
         try:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, RUNS_DIR, locate
+from mmar_automl.config.overrides import RunKeys, parse_overrides
 from mmar_automl.config.suggest import did_you_mean
 from mmar_automl.errors import ConfigError, UsageError
 
@@ -43,74 +45,113 @@ def is_bundle(root: str | Path) -> bool:
 
 
 def open_bundle(root: str | Path, train_config: str | Path | None = None) -> Bundle:
-    root_path = Path(root).resolve()
-    if not root_path.is_dir():
-        raise ConfigError(root, None, "bundle root is not a folder")
-    if train_config is not None:
-        config_file = Path(train_config)
-        if not config_file.is_absolute():
-            config_file = config_file.resolve() if config_file.exists() else root_path / config_file
-    else:
-        found = [root_path / n for n in TRAIN_NAMES if (root_path / n).is_file()]
-        if not found:
-            raise ConfigError(root, None, f"not a bundle: no {' or '.join(TRAIN_NAMES[:2])}")
-        if len(found) > 1:
-            raise ConfigError(root, None, f"both {found[0].relative_to(root_path)} and {found[1].relative_to(root_path)}"
-                              " exist: keep one training config")
-        config_file = found[0]
-    if not config_file.is_file():
-        raise ConfigError(config_file, None, "file not found")
-    searches = [root_path / n for n in SEARCH_NAMES if (root_path / n).is_file()]
-    if len(searches) > 1:
-        raise ConfigError(root, None, f"both {searches[0].name} and {searches[1].name} exist in configs/: keep one")
-    return Bundle(root_path, config_file, root_path / METADATA, searches[0] if searches else None)
+    """The bundle at ``root`` with its files located; nothing else read (``Bundle.at``)."""
+    return Bundle.at(root, train_config)
 
 
 @dataclass
 class Bundle:
-    """One bundle folder; every path fact about it (config, search file, runs) is answered here."""
+    """One bundle folder: the second kind of project beside ``config.mmar.Mmar``, with the same interface
+    (root, train_config_file, automl_config_file, environment, train_config, overrides, run_keys, label,
+    ckpt_dir, runs_dir, run_dir) plus what only a bundle has: its search file, its checks and its job
+    folders. ``--set`` keys are bundle ids (``dataset_dir``, ``train#trainer#max_epochs``)."""
 
     root: Path
-    config_file: Path
+    train_config_file: Path
+    automl_config_file: Path
     meta_file: Path
-    search_file: Path | None
+    search_file: Path | None = None
+    environment: dict[str, Any] = field(default_factory=dict)   # a bundle has no environment.json
+    train_config: dict[str, Any] | None = None                   # --set values written in (``open``)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    run_keys: RunKeys = field(default_factory=RunKeys)
+    automl_config_given: bool = False
+    relative_labels: bool = True
 
     kind = "bundle"
     job_entry = "mmar_automl.bundle.job:main"
     job_preload = "mmar_automl.bundle.job:preload"
-    job_config = JOB_CONFIG
-    ckpt_dir_name = "models"            # the job's metrics.jsonl / train_stats.json / model.pt
+    ckpt_dir_name = DEFAULT_CKPT_DIR      # models/: the job's metrics.jsonl, train_stats.json, model.pt
+
+    # -- opening ------------------------------------------------------------------------------------
+    @classmethod
+    def at(cls, root: str | Path, train_config: str | Path | None = None,
+           automl_config: str | Path | None = None, *, relative_labels: bool = True) -> Bundle:
+        """The bundle at ``root`` with its files located (configs/train.json or .yaml, the search file,
+        configs/automl.json); no config is read."""
+        given = Path(root)
+        if not given.is_dir():
+            raise ConfigError(root, None, "bundle root is not a folder")
+        root_path = given.resolve()
+        if train_config is not None:
+            config_file = locate(given, train_config, TRAIN_NAMES[0])
+        else:
+            found = [root_path / n for n in TRAIN_NAMES if (root_path / n).is_file()]
+            if len(found) > 1:
+                raise ConfigError(root, None, f"both {found[0].relative_to(root_path)} and "
+                                  f"{found[1].relative_to(root_path)} exist: keep one training config")
+            config_file = found[0] if found else root_path / TRAIN_NAMES[0]
+        searches = [root_path / n for n in SEARCH_NAMES if (root_path / n).is_file()]
+        if len(searches) > 1:
+            raise ConfigError(root, None, f"both {searches[0].name} and {searches[1].name} exist in configs/: keep one")
+        return cls(root_path, config_file, locate(given, automl_config, AUTOML_FILE), root_path / METADATA,
+                   searches[0] if searches else None, automl_config_given=automl_config is not None,
+                   relative_labels=relative_labels)
+
+    @classmethod
+    def open(cls, root: str | Path, train_config: str | Path | None = None, automl_config: str | Path | None = None,
+             overrides: Iterable[str] | Mapping[str, Any] = (), *, relative_labels: bool = True) -> Bundle:
+        """``at`` plus the train config read and the ``--set`` ids checked and written in (UsageError with
+        a suggestion for an id the config does not have). Clara's run keys (``run_id``, ``workers``...)
+        work as for an MMAR; ``trainconf=NAME`` names a file in configs/."""
+        parsed = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+        run_keys, values = RunKeys.split(parsed)
+        if run_keys.trainconf is not None:
+            train_config = f"configs/{run_keys.trainconf}"
+        bundle = cls.at(root, train_config, automl_config, relative_labels=relative_labels)
+        config = bundle.load_config()
+        checked = {key: bundle._absolute(value) for key, value in values.items()}
+        for key in checked:
+            find_id(config, key, bundle.config_name, what=f"--set {key}")
+        return replace(bundle, train_config=apply_ids(config, checked), overrides=checked, run_keys=run_keys)
 
     # -- where things are ---------------------------------------------------------------------------
+    def label(self, path: str | Path) -> str:
+        """A file as messages name it: relative to the bundle root when inside it."""
+        path = Path(path)
+        if self.relative_labels:
+            try:
+                return str(path.resolve().relative_to(self.root))
+            except ValueError:
+                pass
+        return str(path)
+
+    @property
+    def config_name(self) -> str:
+        return self.label(self.train_config_file)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.root / self.ckpt_dir_name
+
     @property
     def runs_dir(self) -> Path:
-        return self.root / "automl"
+        return self.root / RUNS_DIR
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
-    @property
-    def automl_file(self) -> Path:
-        return self.root / AUTOML_FILE
-
-    def display(self, path: Path | None) -> str:
-        """A file as messages name it: relative to the bundle root when inside it."""
-        if path is None:
-            return ""
-        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
-
-    @property
-    def config_name(self) -> str:
-        return self.display(self.config_file)
-
     # -- reading ------------------------------------------------------------------------------------
     def load_config(self) -> dict[str, Any]:
+        """The training config as written (no --set), JSON or YAML."""
         from mmar_automl.bundle.files import load_config_file
 
-        config = load_config_file(self.config_file, self.config_name)
+        if not self.train_config_file.is_file():
+            raise ConfigError(self.config_name, None, "file not found")
+        config = load_config_file(self.train_config_file, self.config_name)
         if not isinstance(config, dict):
             raise ConfigError(self.config_name, None, "a bundle config must be a mapping of ids at the top level")
-        load_config_file(self.meta_file, self.display(self.meta_file))   # a broken metadata.json fails MONAI too
+        load_config_file(self.meta_file, self.label(self.meta_file))   # a broken metadata.json fails MONAI too
         return config
 
     def load_search_entries(self) -> list[Any]:
@@ -119,7 +160,7 @@ class Bundle:
 
         if self.search_file is None:
             return []
-        name = self.display(self.search_file)
+        name = self.label(self.search_file)
         data = load_config_file(self.search_file, name)
         if not isinstance(data, dict) or "search" not in data:
             raise ConfigError(name, None, "expected a mapping with one key \"search\": a list of search entries "
@@ -130,12 +171,13 @@ class Bundle:
                                   "holds only \"search\" (controllers go in configs/automl.json)")
         return data["search"]
 
-    def search_space(self, config: dict[str, Any]) -> Any:
+    def search_space(self, config: dict[str, Any] | None = None) -> Any:
         """The space of the search file and the inline ``search`` lists beside ``_target_``: one parser
-        (search/parse.py) with the bundle dialect."""
+        (search/parse.py) with the bundle dialect. ``config``: default the train config as opened."""
         from mmar_automl.search import markers as mk
         from mmar_automl.search.parse import parse_search_space
 
+        config = config if config is not None else self.train_config if self.train_config is not None else self.load_config()
         if isinstance(config.get(mk.SEARCH_KEY), list):
             raise ConfigError(self.config_name, (mk.SEARCH_KEY,), "top-level search entries of a bundle go in "
                               "configs/search.json (args are ids such as 'optimizer#lr'); inline ones beside "
@@ -145,22 +187,19 @@ class Bundle:
         if entries or self.search_file is not None:
             merged[mk.SEARCH_KEY] = entries
         return parse_search_space(merged, self.config_name, dialect=mk.BUNDLE,
-                                  search_file=self.display(self.search_file) if self.search_file else None)
+                                  search_file=self.label(self.search_file) if self.search_file else None)
 
-    # -- --set ----------------------------------------------------------------------------------------
-    def parse_overrides(self, config: dict[str, Any], items: Mapping[str, str]) -> dict[str, Any]:
-        """``--set ID=VALUE`` -> {id: value}: the value as JSON when it parses, else the string; an id that
-        is not in the config is a UsageError with a suggestion; a relative path that exists (from the
-        bundle root, else the current folder) becomes absolute, since jobs run in their own folders."""
-        from mmar_automl.config.mmar import parse_value
-
-        out: dict[str, Any] = {}
-        for key, text in items.items():
-            find_id(config, key, self.config_name, what=f"--set {key}")
-            out[key] = self._absolute(parse_value(text) if isinstance(text, str) else text)
-        return out
+    def check_not_searched(self, space: Any) -> None:
+        """A searched id fixed with --set would hide the search: exit 2."""
+        searched = {ID_SEP.join(str(p) for p in (*c.component, c.arg)): d.name for d in space for c in d.consumers}
+        for key in self.overrides:
+            if key in searched:
+                raise UsageError(f"--set {key}: this id is searched (dimension {searched[key]!r}); a fixed value "
+                                 "would hide the search")
 
     def _absolute(self, value: Any) -> Any:
+        """A ``--set`` value that is a relative path existing from the bundle root (else the current
+        folder) becomes absolute: jobs run in their own folders."""
         if not isinstance(value, str) or not value or value[0] in "$@%" or os.path.isabs(value):
             return value
         for base in (self.root, Path.cwd()):
@@ -171,22 +210,11 @@ class Bundle:
                 pass
         return value
 
-    @staticmethod
-    def apply_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-        import copy
-
-        out = copy.deepcopy(config)
-        for key, value in overrides.items():
-            parts = split_id(out, key)
-            node = out
-            for part in parts[:-1]:
-                node = node[part]
-            node[parts[-1]] = copy.deepcopy(value)
-        return out
-
     # -- checks before anything runs ------------------------------------------------------------------
-    def check(self, config: dict[str, Any]) -> None:
-        """What would make every job useless: nothing to train, nothing to score, data not there."""
+    def check(self, config: dict[str, Any] | None = None) -> None:
+        """What would make every job useless: nothing to train, nothing to score, data not there.
+        ``config``: default the train config as opened (--set values in)."""
+        config = config if config is not None else self.train_config if self.train_config is not None else self.load_config()
         file = self.config_name
         if _lookup(config, TRAINER_ID) is None:
             raise ConfigError(file, TRAINER_ID, "missing: the training workflow needs a trainer at id "
@@ -245,6 +273,20 @@ def rerun_command(job_dir: Path) -> str:
 
 
 # -- bundle ids -------------------------------------------------------------------------------------------
+
+def apply_ids(config: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with each ``{id: value}`` written in (the ids exist: ``find_id``)."""
+    import copy
+
+    out = copy.deepcopy(config)
+    for key, value in values.items():
+        parts = split_id(out, key)
+        node = out
+        for part in parts[:-1]:
+            node = node[part]
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
 
 def split_id(config: Any, key: str) -> list[str | int]:
     """``train#handlers#0#interval`` -> ["train", "handlers", 0, "interval"] (list indices as ints)."""

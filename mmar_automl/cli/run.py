@@ -9,9 +9,11 @@ import typer
 from mmar_automl.cli import app
 
 
-@app.command("run")
+@app.command("run", context_settings={"allow_interspersed_args": True})
 def run(
     mmar: str = typer.Argument(..., help="The MMAR folder."),
+    extra: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Name of the run (automl/<run_id>); default: a timestamp."),
     resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue a stopped run."),
     train_config: Optional[str] = typer.Option(None, "--train-config", help="Default: config/config_train.json."),
@@ -19,7 +21,10 @@ def run(
     workers: Optional[str] = typer.Option(
         None, "--workers", help="Clara syntax: 0:0:1:1 (4 workers on GPUs 0,0,1,1), 0,1:2,3, cpu:cpu, or a CPU "
         "worker count on a machine without GPUs. Default: one worker per GPU (NVML), else one CPU worker."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Override a variable (repeatable)."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", metavar="KEY=VALUE", help="Override a first-level config key, an environment.json variable or "
+        "a JSON path (train.model.args.channels=[8,16]) in every job's config; several pairs may follow one --set. "
+        "Clara's run_id=, workers=, trainconf= (a file in config/) and traceout= set the run options."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the controller (default: random, journaled)."),
     max_jobs: Optional[int] = typer.Option(None, "--max-jobs", help="Stop after this many recommendations started."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", metavar="SECONDS", help="Stop after this long (running jobs are aborted)."),
@@ -47,6 +52,7 @@ def run(
     import logging
 
     from mmar_automl.cli.console import console, stdout
+    from mmar_automl.config.overrides import set_items
     from mmar_automl.run.setup import RunOptions, prepare_run
 
     if not logging.getLogger().handlers:
@@ -56,7 +62,7 @@ def run(
     packing_mode = parse_jobs_per_gpu(jobs_per_gpu)  # a bad value is a usage error before anything is written
     prepared = prepare_run(RunOptions(
         mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
-        workers=workers, overrides=list(overrides or []), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
+        workers=workers, overrides=set_items(overrides, extra, "run"), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
         job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
         log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
         backend=backend, ray_address=ray_address,

@@ -23,7 +23,9 @@ def sync(
     from mmar_automl.cli.console import console, stdout
     from mmar_automl.tracking.sync import sync_run_dir
 
-    result = sync_run_dir(mmar / "automl" / run_id, tracking_uri=tracking_uri, experiment=experiment)
+    from mmar_automl.config.mmar import Mmar
+
+    result = sync_run_dir(Mmar.at(mmar).run_dir(run_id), tracking_uri=tracking_uri, experiment=experiment)
     console.print(f"synced {result['sent']} pending writes to {result['tracking_uri']}"
                   + (f", marked {result['reaped']} stale runs KILLED" if result["reaped"] else ""))
     stdout.print(f"experiment {result['experiment']!r}: {result['parents']} parent run, "

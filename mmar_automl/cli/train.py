@@ -23,7 +23,8 @@ def train(
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE",
         help="Override a first-level config key or environment.json variable (epochs=2), or a JSON path "
-        "(train.model.args.channels=[8,16,32]). Values are JSON when they parse, else strings."),
+        "(train.model.args.channels=[8,16,32]); several pairs may follow one --set. Values are JSON when they "
+        "parse, else strings. An unknown key is an error."),
     device: Optional[str] = typer.Option(
         None, "--device", help="cpu or cuda [default: cuda when use_gpu is true and a GPU is visible]."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the trained network (docs/gpu.md)."),
@@ -32,12 +33,10 @@ def train(
         help="GPU fast paths: bf16 AMP, channels_last_3d, cudnn.benchmark, pinned memory, ThreadDataLoader (docs/gpu.md)."),
 ) -> int:
     """Train one MMAR: writes models/model.pt, train_stats.json, metrics.jsonl (and TensorBoard events)."""
+    from mmar_automl.config.overrides import set_items
     from mmar_automl.errors import UsageError
 
-    pairs = [*(overrides or []), *(extra or [])]
-    for item in extra or []:
-        if "=" not in item:
-            raise UsageError(f"train: unexpected argument {item!r} (overrides are KEY=VALUE after --set)")
+    pairs = set_items(overrides, extra, "train")
     if device not in (None, "cpu", "cuda"):
         raise UsageError(f"train: --device must be cpu or cuda, got {device!r}")
 

@@ -1,10 +1,9 @@
 """`mmar-automl validate MMAR_ROOT`: check config_train.json (search space) and config_automl.json.
-A MONAI bundle (docs/bundles.md) gets the checks ``run`` makes: configs/train.json|yaml, the search
-file and inline search lists, ``--set`` ids, the evaluator that scores a job, the data paths.
 
 Prints the space as a table (or JSON with --json) on stdout; any problem is one line on stderr and
 exit code 2 (raised as ConfigError, printed by ``cli.main``). Imports only light modules: no torch,
-monai, mlflow or optuna.
+monai, mlflow or optuna. A MONAI bundle (docs/bundles.md) gets the checks ``run`` makes: its search file
+and inline search lists, ``--set`` ids, the evaluator that scores a job, the data paths.
 """
 
 from __future__ import annotations
@@ -16,46 +15,38 @@ import typer
 
 from mmar_automl.cli import app
 
-DEFAULT_TRAIN_CONFIG = Path("config") / "config_train.json"
-DEFAULT_AUTOML_CONFIG = Path("config") / "config_automl.json"
 
-
-@app.command()
+@app.command(context_settings={"allow_interspersed_args": True})
 def validate(
     mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json)."),
+    extra: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     train_config: Optional[Path] = typer.Option(
         None, "--train-config", help="config_train.json to check [default: MMAR_ROOT/config/config_train.json]."),
     automl_config: Optional[Path] = typer.Option(
         None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
         "skipped when missing]."),
-    as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
     overrides: Optional[list[str]] = typer.Option(
-        None, "--set", metavar="ID=VALUE", help="A bundle's --set values as run takes them (dataset_dir=/data), "
-        "checked with the config."),
+        None, "--set", metavar="KEY=VALUE", help="Check --set values as `run` and `train` do (a key must exist; a "
+        "searched key cannot be fixed); the space shown is the one with them written in."),
+    as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
 ) -> None:
     """Check an MMAR's (or a MONAI bundle's) configs and show its search space: dimensions, PRLs, choices,
     grid size."""
-    from mmar_automl.bundle import is_bundle
     from mmar_automl.cli.console import console
+    from mmar_automl.config.project import open_project
+    from mmar_automl.config.overrides import set_items
     from mmar_automl.errors import ConfigError
 
     if not mmar_root.is_dir():
         what = "is not a folder" if mmar_root.exists() else "not found"
         raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
-    if is_bundle(mmar_root):
-        report = check_bundle(mmar_root, train_config, automl_config, overrides or [])
-        if as_json:
-            import json
-
-            typer.echo(json.dumps(report, indent=2))
-        else:
-            _print_table(report)
-        return
-    train_path = _resolve(mmar_root, train_config, DEFAULT_TRAIN_CONFIG)
-    automl_path = _resolve(mmar_root, automl_config, DEFAULT_AUTOML_CONFIG)
-    report = check_mmar(mmar_root, train_path, automl_path if (automl_config or automl_path.exists()) else None)
+    mmar = open_project(mmar_root, train_config, automl_config, set_items(overrides, extra, "validate"),
+                        relative_labels=False)
+    automl_path = mmar.automl_config_file
+    report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
-        console.print(f"note: no {automl_path}: checked {train_path} only", soft_wrap=True)
+        console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only", soft_wrap=True)
     if as_json:
         import json
 
@@ -64,15 +55,31 @@ def validate(
         _print_table(report)
 
 
-def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> dict[str, Any]:
-    """Load and check both configs; return what ``--json`` prints. Raises ConfigError on bad input."""
+def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
+    """Check both configs (the train config as ``Mmar.open`` read it, --set values in); return what
+    ``--json`` prints. Raises ConfigError/UsageError on bad input."""
     from mmar_automl.config.automl_config import load_automl_config
-    from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.config.overrides import check_not_searched
     from mmar_automl.search.parse import parse_search_space
 
-    space = parse_search_space(load_json(train_path), train_path)
-    automl = load_automl_config(automl_path, mmar_root) if automl_path is not None else None
+    from mmar_automl.config.project import is_bundle_project
+    from mmar_automl.errors import ConfigError
+
+    train_path = mmar.train_config_file
+    bundle = is_bundle_project(mmar)
+    if bundle:
+        space = mmar.search_space()
+        mmar.check_not_searched(space)
+        mmar.check()
+    else:
+        space = parse_search_space(mmar.train_config, train_path)
+        check_not_searched(mmar.overrides, space, str(train_path))
+    automl = load_automl_config(automl_path, mmar.root) if automl_path is not None else None
+    if bundle and automl is not None and automl.executor is not None and automl.executor.name != "MMARExecutor":
+        raise ConfigError(automl_path, automl.executor.json_path, f"{automl.executor.label}: a bundle search runs "
+                          "its jobs with MONAI's bundle workflow; only MMARExecutor's args may be given")
     return {
+        "project": getattr(mmar, "kind", "mmar"),
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.continuous],
@@ -80,47 +87,6 @@ def check_mmar(mmar_root: Path, train_path: Path, automl_path: Path | None) -> d
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
     }
-
-
-def check_bundle(root: Path, train_config: Path | None, automl_config: Path | None,
-                 overrides: list[str]) -> dict[str, Any]:
-    """What ``run`` checks of a bundle before it starts; return what ``--json`` prints."""
-    from mmar_automl.bundle import open_bundle
-    from mmar_automl.config.automl_config import load_automl_config
-    from mmar_automl.errors import ConfigError
-    from mmar_automl.run.setup import parse_overrides
-
-    bundle = open_bundle(root, train_config)
-    config = bundle.load_config()
-    space = bundle.search_space(config)
-    bundle.check(bundle.apply_overrides(config, bundle.parse_overrides(config, parse_overrides(overrides))))
-    automl_path = _resolve(root, automl_config, bundle.automl_file.relative_to(bundle.root))
-    automl = None
-    if automl_config is not None or automl_path.exists():
-        automl = load_automl_config(automl_path, bundle.root)
-        if automl.executor is not None and automl.executor.name != "MMARExecutor":
-            raise ConfigError(automl_path, automl.executor.json_path, f"{automl.executor.label}: a bundle search runs "
-                              "jobs with the bundle executor; only MMARExecutor's args may be given")
-    return {
-        **space.to_json(),
-        "grid_size": space.grid_size,
-        "continuous": [d.name for d in space.continuous],
-        "project": "bundle",
-        "train_config": str(bundle.config_file),
-        "search_file": str(bundle.search_file) if bundle.search_file else None,
-        "automl_config": str(automl_path) if automl is not None else None,
-        "automl": automl.to_json() if automl is not None else None,
-    }
-
-
-def _resolve(root: Path, given: Path | None, default: Path) -> Path:
-    # A relative --train-config is taken from the current folder when it exists there, else from the MMAR root
-    # (Clara's commands/ scripts pass paths such as config/config_train.json relative to the MMAR).
-    if given is None:
-        return root / default
-    if given.is_absolute() or given.exists():
-        return given
-    return root / given
 
 
 def _print_table(report: dict[str, Any]) -> None:

@@ -18,24 +18,26 @@ class _Pairs(list):
     """An object as read, before duplicate keys are checked (object_pairs_hook result)."""
 
 
-def load_json(path: str | Path) -> Any:
-    """Parse the JSON file at ``path``.
+def load_json(path: str | Path, label: str | Path | None = None) -> Any:
+    """Parse the JSON file at ``path``; errors name it as ``label`` (default: ``path``).
 
-    Raises ConfigError(file, None, ...) when the file is missing, unreadable or not JSON (the message
-    gives line and column), and ConfigError(file, json path, ...) for a key that appears twice in one object.
+    The project's one strict JSON reader (configs, environment.json). Raises ConfigError(file, None, ...)
+    when the file is missing, unreadable or not JSON (the message gives line and column; NaN and
+    Infinity are refused), and ConfigError(file, json path, ...) for a key that appears twice in one object.
     """
     path = Path(path)
+    file = path if label is None else label
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: a BOM written by some editors is harmless
     except FileNotFoundError:
-        raise ConfigError(path, None, "file not found") from None
+        raise ConfigError(file, None, "file not found") from None
     except IsADirectoryError:
-        raise ConfigError(path, None, "is a folder, expected a JSON file") from None
+        raise ConfigError(file, None, "is a folder, expected a JSON file") from None
     except UnicodeDecodeError as err:
-        raise ConfigError(path, None, f"not UTF-8 text (byte {err.start}): expected a JSON file") from None
+        raise ConfigError(file, None, f"not UTF-8 text (byte {err.start}): expected a JSON file") from None
     except OSError as err:
-        raise ConfigError(path, None, f"cannot read: {err.strerror}") from None
-    return loads_json(text, path)
+        raise ConfigError(file, None, f"cannot read: {err.strerror}") from None
+    return loads_json(text, file)
 
 
 def loads_json(text: str, file: str | Path | None = None) -> Any:

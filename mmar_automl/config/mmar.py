@@ -1,102 +1,202 @@
-"""MMAR paths, environment.json, ``--set`` overrides and ``{VAR}`` substitution.
+"""The project a command works on: one MMAR folder, and every fact about it that several modules need.
 
-Torch-free on purpose: the outer loop (validate, run, executor) imports it too. Clara semantics
-(DESIGN.md section 2): config strings refer to first-level keys of config_train.json and to the keys
-of environment.json as ``{NAME}``; ``--set NAME=value`` overrides both; paths are relative to the MMAR
+``Mmar`` is the one owner of: the root; where the train config, config_automl.json and
+environment.json are (one resolver, ``locate``, for a path given on the command line); environment.json
+(read with the project's one strict JSON loader, config/jsonfile.py); the ``--set`` values (parsed,
+checked and written in by config/overrides.py); ``{VAR}`` variables; ``MMAR_CKPT_DIR`` (``ckpt_dir``);
+where runs go (``runs_dir``, ``run_dir``). No other module builds ``root / "automl"`` or reads
+``MMAR_CKPT_DIR``. A job folder is an MMAR too: ``Mmar.at(job_folder).ckpt_dir`` is where that job
+writes (run/outputs.py reads it there).
+
+What a project provides (the interface a MONAI bundle will implement as a second kind of project; the
+MMAR file names ``config/config_train.json``, ``config/environment.json``... stay inside this module):
+
+    root: Path                        the project folder (absolute)
+    train_config_file: Path           the training config, as located
+    automl_config_file: Path          the search config (may not exist; ``automl_config_given`` says
+                                      whether the user named it, which makes its absence an error)
+    environment: dict                 the variables file as written (relative paths), --set values in
+    train_config: dict | None         the training config as read, --set values written in, {VAR} kept
+                                      (``open`` loads it; ``at`` does not)
+    overrides: dict                   the checked --set values (``run`` journals them)
+    run_keys: RunKeys                 Clara's run keys given as --set (run_id, trainconf, workers, traceout)
+    label(path) -> str                a file as error messages name it
+    variables() -> dict               the {VAR} values (paths made absolute against the root)
+    substituted_config() -> dict      what the trainer builds objects from
+    ckpt_dir: Path                    where training writes model.pt, train_stats.json, metrics.jsonl
+    runs_dir: Path, run_dir(id)       where ``run`` writes its runs
+
+Torch-free on purpose: the outer loop (validate, run, executor, report) imports it too. Clara semantics
+(DESIGN.md section 2): config strings refer to first-level keys of config_train.json and to the keys of
+environment.json as ``{NAME}``; ``--set NAME=value`` overrides both; paths are relative to the MMAR
 root so that an MMAR can be zipped and moved.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.errors import ConfigError
+from mmar_automl.config.jsonfile import load_json
+from mmar_automl.config.overrides import (
+    TRACEOUT_NOTE, RunKeys, apply_overrides, check_overrides, parse_overrides,
+)
+from mmar_automl.errors import ConfigError, UsageError
 
-DEFAULT_TRAIN_CONFIG = "config/config_train.json"
+log = logging.getLogger("mmar_automl.config")
+
+TRAIN_CONFIG = "config/config_train.json"
+AUTOML_CONFIG = "config/config_automl.json"
 ENVIRONMENT_FILE = "config/environment.json"
+CONFIG_DIR = "config"            # Clara's trainconf=NAME is relative to it
 DEFAULT_CKPT_DIR = "models"
+RUNS_DIR = "automl"
 
-# environment.json keys that hold paths (made absolute against the MMAR root when relative).
+# environment.json keys that hold paths (made absolute against the MMAR root for {VAR}).
 PATH_VARIABLES = ("DATA_ROOT", "DATASET_JSON", "MMAR_CKPT_DIR", "MMAR_CKPT", "MMAR_EVAL_OUTPUT_PATH")
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WHOLE_VAR = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def read_json(path: Path) -> Any:
-    """Load a JSON file; a missing file or bad JSON is a one-line ConfigError with line/column."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, None, "file not found") from None
-    except OSError as err:
-        raise ConfigError(path, None, f"cannot read: {err.strerror}") from None
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-        out: dict = {}
-        for key, value in pairs:
-            if key in out:
-                raise ValueError(f"duplicate key {key!r}")
-            out[key] = value
-        return out
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as err:
-        raise ConfigError(path, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    except ValueError as err:
-        raise ConfigError(path, None, str(err)) from None
+def locate(root: Path, given: str | Path | None, default: str) -> Path:
+    """The file a command-line option names: ``default`` under ``root`` when not given; a relative path
+    from the current folder when it exists there (shell habit), else relative to the MMAR root (Clara's
+    commands/ scripts pass paths such as config/config_train.json)."""
+    if given is None:
+        return root / default
+    path = Path(given)
+    if path.is_absolute() or path.exists():
+        return path.absolute()
+    return root / path
 
 
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: JSON when it parses (2, 1e-3, true, [32,32,32], "x"), else the plain string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+def ckpt_dir_name(environment: Mapping[str, Any]) -> str:
+    """``MMAR_CKPT_DIR`` as written in environment.json, else ``models``."""
+    value = environment.get("MMAR_CKPT_DIR")
+    return value if isinstance(value, str) and value else DEFAULT_CKPT_DIR
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["epochs=2", "train.model.args.channels=[4,8]"]`` -> ordered {key: value}."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(None, None, f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_value(value)
-    return out
+@dataclass
+class Mmar:
+    """One MMAR folder (see the module docstring for what it provides)."""
 
+    root: Path
+    train_config_file: Path
+    automl_config_file: Path
+    environment: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    run_keys: RunKeys = field(default_factory=RunKeys)
+    automl_config_given: bool = False
+    relative_labels: bool = True   # errors name files relative to the root (run, train) or as located (validate)
 
-def split_json_path(path: str) -> list[str | int]:
-    """``train.pre_transforms[5].args.spatial_size`` -> ["train", "pre_transforms", 5, "args", "spatial_size"]."""
-    parts: list[str | int] = []
-    for name, index in _PATH_TOKEN.findall(path):
-        parts.append(int(index) if index else name)
-    return parts
+    # -- opening ----------------------------------------------------------------------------------
 
+    @classmethod
+    def at(cls, root: str | Path, train_config: str | Path | None = None,
+           automl_config: str | Path | None = None, *, relative_labels: bool = True) -> Mmar:
+        """The MMAR at ``root``: files located, environment.json read (optional); the train config is
+        not read (``open`` does). A root that is not a folder is a ConfigError."""
+        given = Path(root)
+        if not given.is_dir():
+            raise ConfigError(root, None, "MMAR root is not a folder")
+        mmar = cls(given.resolve(), locate(given, train_config, TRAIN_CONFIG),
+                   locate(given, automl_config, AUTOML_CONFIG), automl_config_given=automl_config is not None,
+                   relative_labels=relative_labels)
+        env_file = given / ENVIRONMENT_FILE
+        if env_file.is_file():
+            environment = load_json(env_file, mmar.label(env_file))
+            if not isinstance(environment, dict):
+                raise ConfigError(mmar.label(env_file), None,
+                                  f"expected a JSON object at the top level, got {type(environment).__name__}")
+            mmar.environment = environment
+        return mmar
 
-def set_json_path(config: Any, path: str, value: Any, file: str | Path | None = None) -> None:
-    """Write ``value`` at a dotted JSON path; every container on the way must exist."""
-    parts = split_json_path(path)
-    node = config
-    for depth, part in enumerate(parts[:-1]):
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            raise ConfigError(file, parts[: depth + 1], f"--set {path}: no such key in the config") from None
-    last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(file, parts, f"--set {path}: no such list item in the config")
-    elif not isinstance(node, dict):
-        raise ConfigError(file, parts[:-1], f"--set {path}: not an object")
-    node[last] = value
+    @classmethod
+    def open(cls, root: str | Path, train_config: str | Path | None = None,
+             automl_config: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = (), *,
+             relative_labels: bool = True) -> Mmar:
+        """``at`` plus the train config read and the ``--set`` values checked and written in.
+
+        ``overrides``: ``KEY=VALUE`` items as typed, or values already parsed (a run's journal). Clara's
+        ``trainconf=NAME`` names the train config (relative to config/). Raises ConfigError/UsageError
+        (exit 2) before anything is written."""
+        parsed = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+        run_keys, values = RunKeys.split(parsed)
+        if run_keys.trainconf is not None:
+            trainconf = f"{CONFIG_DIR}/{run_keys.trainconf}"
+            if train_config is not None and locate(Path(root), train_config, TRAIN_CONFIG).resolve() != (
+                    Path(root) / trainconf).resolve():
+                raise UsageError(f"--set trainconf={run_keys.trainconf} and --train-config {train_config} "
+                                 "name different files: give one")
+            train_config = trainconf
+        if run_keys.traceout is not None:
+            log.warning(TRACEOUT_NOTE.format(value=run_keys.traceout))
+        mmar = cls.at(root, train_config, automl_config, relative_labels=relative_labels)
+        file = mmar.label(mmar.train_config_file)
+        if not mmar.train_config_file.is_file():
+            raise ConfigError(file, None, "file not found" if not mmar.train_config_file.exists()
+                              else "is a folder, expected a JSON file")
+        config = load_json(mmar.train_config_file, file)
+        if not isinstance(config, dict):
+            raise ConfigError(file, None, f"expected a JSON object at the top level, got {type(config).__name__}")
+        check_overrides(values, config, mmar.environment, file)
+        config, environment = apply_overrides(config, mmar.environment, values, file)
+        return replace(mmar, train_config=config, environment=environment, overrides=values, run_keys=run_keys)
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    def label(self, path: str | Path) -> str:
+        """A file as errors name it: relative to the root when inside it (run, train), else as located."""
+        path = Path(path)
+        if self.relative_labels:
+            try:
+                return str(path.resolve().relative_to(self.root))
+            except ValueError:
+                pass
+        return str(path)
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from a config, relative to the MMAR root unless absolute."""
+        p = Path(path)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def ckpt_dir(self) -> Path:
+        """Where training writes its checkpoint, train_stats.json and metrics.jsonl (``MMAR_CKPT_DIR``)."""
+        return self.resolve(ckpt_dir_name(self.environment))
+
+    @property
+    def runs_dir(self) -> Path:
+        """The folder that holds the runs (``automl/``)."""
+        return self.root / RUNS_DIR
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def absolute_environment(self) -> dict[str, Any]:
+        """environment.json with its path variables made absolute against the root."""
+        return {k: str(self.resolve(v)) if k in PATH_VARIABLES and isinstance(v, str) and v else v
+                for k, v in self.environment.items()}
+
+    def variables(self) -> dict[str, Any]:
+        """The ``{VAR}`` values: first-level scalar keys of the train config, then environment.json (wins)."""
+        config = self.train_config or {}
+        variables: dict[str, Any] = {k: v for k, v in config.items() if not isinstance(v, (dict, list))}
+        variables.update(self.absolute_environment())
+        variables.setdefault("MMAR_CKPT_DIR", str(self.ckpt_dir))
+        return variables
+
+    def substituted_config(self) -> dict[str, Any]:
+        """The train config with every ``{VAR}`` substituted: what the trainer builds from."""
+        if self.train_config is None:
+            raise RuntimeError("Mmar.at() does not read the train config: use Mmar.open()")
+        return substitute(self.train_config, self.variables())
 
 
 def substitute(value: Any, variables: Mapping[str, Any]) -> Any:
@@ -116,6 +216,17 @@ def substitute(value: Any, variables: Mapping[str, Any]) -> Any:
     return value
 
 
+def referenced_variables(value: Any) -> set[str]:
+    """Every ``{NAME}`` a config's strings refer to (``#`` expressions excluded: their braces are Python's)."""
+    if isinstance(value, str):
+        return set() if value.startswith("#") else set(_VAR.findall(value))
+    if isinstance(value, list):
+        return set().union(*(referenced_variables(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(referenced_variables(v) for v in value.values())) if value else set()
+    return set()
+
+
 def unresolved_variable(value: Any) -> str | None:
     """The first ``{NAME}`` still in a string after substitution (the whole string or part of it, as in
     ``"models/{NAME}.pt"``), else None. Callers ask only about plain strings, never ``#`` expressions
@@ -125,77 +236,3 @@ def unresolved_variable(value: Any) -> str | None:
         if match:
             return match.group(1)
     return None
-
-
-@dataclass
-class Mmar:
-    """One MMAR folder: its root, the train config file and the variables for ``{VAR}``."""
-
-    root: Path
-    config_file: Path
-    environment: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ckpt_dir(self) -> Path:
-        return self.resolve(self.environment.get("MMAR_CKPT_DIR") or DEFAULT_CKPT_DIR)
-
-    def resolve(self, path: str | Path) -> Path:
-        """A path from a config, relative to the MMAR root unless absolute."""
-        p = Path(path)
-        return p if p.is_absolute() else self.root / p
-
-
-def open_mmar(root: str | Path, config: str | Path | None = None) -> Mmar:
-    """Locate the MMAR's files and load environment.json (optional; paths in it made absolute)."""
-    root_path = Path(root).resolve()
-    if not root_path.is_dir():
-        raise ConfigError(root, None, "MMAR root is not a folder")
-    if config is None:
-        config_file = root_path / DEFAULT_TRAIN_CONFIG
-    else:
-        config_file = Path(config)
-        if not config_file.is_absolute():
-            # Relative to the cwd when it exists there (shell habit), else to the MMAR root.
-            config_file = config_file.resolve() if config_file.exists() else root_path / config_file
-    env_file = root_path / ENVIRONMENT_FILE
-    environment: dict[str, Any] = {}
-    if env_file.exists():
-        loaded = read_json(env_file)
-        if not isinstance(loaded, dict):
-            raise ConfigError(env_file, None, "environment.json must be a JSON object")
-        environment = loaded
-    mmar = Mmar(root_path, config_file, environment)
-    mmar.environment = {k: _absolute(mmar, k, v) for k, v in environment.items()}
-    return mmar
-
-
-def _absolute(mmar: Mmar, key: str, value: Any) -> Any:
-    if key in PATH_VARIABLES and isinstance(value, str) and value:
-        return str(mmar.resolve(value))
-    return value
-
-
-def load_train_config(mmar: Mmar, overrides: Mapping[str, Any] | None = None) -> tuple[dict, dict[str, Any]]:
-    """Read config_train.json, apply ``--set`` and substitute ``{VAR}``.
-
-    Override keys without ``.``/``[`` set a variable: the first-level config key of that name (when it
-    exists or is not an environment key) and the environment value. Keys with a JSON path
-    (``train.model.args.channels``) edit the config in place before substitution.
-    Returns (the substituted config, the variables used)."""
-    config = read_json(mmar.config_file)
-    if not isinstance(config, dict):
-        raise ConfigError(mmar.config_file, None, "config_train.json must be a JSON object")
-    environment = dict(mmar.environment)
-    for key, value in (overrides or {}).items():
-        if "." in key or "[" in key:
-            set_json_path(config, key, value, mmar.config_file)
-        else:
-            if key in environment:
-                environment[key] = _absolute(mmar, key, value)
-            if key in config or key not in environment:
-                config[key] = value
-    variables: dict[str, Any] = {k: v for k, v in config.items() if not isinstance(v, (dict, list))}
-    variables.update(environment)
-    variables.setdefault("MMAR_CKPT_DIR", str(mmar.resolve(DEFAULT_CKPT_DIR)))
-    mmar.environment = environment
-    return substitute(config, variables), variables

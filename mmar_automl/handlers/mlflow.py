@@ -23,7 +23,7 @@ from typing import Any
 from mmar_automl.context import Context
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
-from mmar_automl.tracking.records import METRIC_KINDS
+from mmar_automl.run.outputs import METRIC_KINDS
 
 log = logging.getLogger("mmar_automl.mlflow")
 
@@ -75,13 +75,14 @@ class MLflowHandler(Handler):
 
     # -- events ------------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
+        from mmar_automl.config.mmar import Mmar
         from mmar_automl.tracking.spool import Spool
         from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, ui_hint
         from mmar_automl.tracking.writer import TrackingWriter
 
         mmar_root = Path(ctx.get_prop("MMAR_ROOT") or ".").resolve()
         run_id = str(ctx.get_prop("RUN_ID"))
-        run_dir = Path(ctx.get_prop("RUN_DIR") or mmar_root / "automl" / run_id)
+        run_dir = Path(ctx.get_prop("RUN_DIR") or Mmar.at(mmar_root).run_dir(run_id))
         self._state_path = run_dir / STATE_NAME
         resumed = self._state_path.exists()
         self._state = json.loads(self._state_path.read_text()) if resumed else {}
@@ -215,10 +216,10 @@ class MLflowHandler(Handler):
             return
         best = self._state.get("best")
         if self.log_models == "best" and best:
-            from mmar_automl.tracking.records import ckpt_dir
+            from mmar_automl.run.outputs import JobOutputs
 
             self.writer.submit({"op": "artifacts", "uid": f"job:{best['job_uid']}",
-                                "files": [[str(ckpt_dir(best["folder"]) / "model.pt"), "model"]]})
+                                "files": [[str(JobOutputs.of(best["folder"]).model_file), "model"]]})
         # An interrupted run (Ctrl-C) is KILLED until `run --resume` reopens it.
         engine = ctx.get_prop("ENGINE")
         interrupted = bool(getattr(engine, "interrupts", 0))

@@ -13,10 +13,10 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.run.job import JobRecord, is_better
+from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.recommendation import JobState
 
 log = logging.getLogger("mmar_automl.handlers.mmar")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ts", ".ckpt")
 
 
 class MMARHandler(Handler):
@@ -69,18 +69,15 @@ class MMARHandler(Handler):
 
 
 def write_best(run_dir: Path, job: JobRecord) -> Path:
-    """Replace ``best/`` with the job's config/ (a bundle's configs/), model and stats (built aside, then
-    renamed into place)."""
-    from mmar_automl.run.jobfolder import job_config_file
-
+    """Replace ``best/`` with the job's config/ (a bundle job's configs/), model and stats (built aside,
+    then renamed into place). best/ is laid out like the job folder: the model is in its checkpoint
+    folder (``MMAR_CKPT_DIR``)."""
     src = Path(job.folder)
     tmp = run_dir / f".best.tmp.{int(time.time() * 1000)}"
-    config_dir = job_config_file(src).parent
+    outputs = JobOutputs.of(src)
+    config_dir = outputs.config_file.parent
     shutil.copytree(config_dir, tmp / config_dir.name)
-    (tmp / "models").mkdir(parents=True)
-    for name in ("model.pt", "train_stats.json", "metrics.jsonl"):
-        if (src / "models" / name).exists():
-            shutil.copy2(src / "models" / name, tmp / "models" / name)
+    outputs.copy_results(tmp)
     (tmp / "best.json").write_text(json.dumps({
         "job": job.name, "job_uid": job.job_uid, "score": job.score, "folder": job.folder,
         "point": dict(job.recommendation.point), "rec_id": job.recommendation.rec_id,
@@ -102,13 +99,9 @@ def keep_best_models(jobs, keep: int) -> list[str]:
     kept = {j.job_uid for j in sorted(scored, key=lambda j: j.score, reverse=True)[:keep]}
     removed = []
     for job in jobs:
-        if job.job_uid in kept:
+        if job.job_uid in kept or not job.folder:
             continue
-        models = Path(job.folder) / "models"
-        if not models.is_dir():
-            continue
-        for path in models.rglob("*"):
-            if path.is_file() and path.suffix in CHECKPOINT_SUFFIXES:
-                path.unlink(missing_ok=True)
-                removed.append(str(path))
+        for path in JobOutputs.of(job.folder).checkpoints():
+            path.unlink(missing_ok=True)
+            removed.append(str(path))
     return removed

@@ -2,7 +2,8 @@
 
 Light on purpose: stdlib plus mmar_automl's own torch-free modules, so ``report`` starts fast and a
 1000-job run loads in a fraction of a second. Job folders are read only where the journal has no
-answer: learning curves (``models/metrics.jsonl``) and the best job's concrete config (for its diff).
+answer: learning curves (each job's ``metrics.jsonl``, run/outputs.py) and the best job's concrete
+config (for its diff).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.errors import ConfigError, JournalError, UsageError
+from mmar_automl.config.mmar import TRAIN_CONFIG, Mmar
+from mmar_automl.errors import JournalError, UsageError
+from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.run.job import JobRecord
 from mmar_automl.run.journal import JOURNAL_NAME, load_run_state
 from mmar_automl.recommendation import JobState
@@ -22,7 +25,7 @@ from mmar_automl.search.format import format_point_value, format_value  # noqa: 
 from mmar_automl.search.space import EnumDimension, FloatDimension, SearchSpace
 
 FAILED_STATES = (JobState.FAILED, JobState.TIMED_OUT)
-CONFIG_FILE = "config/config_train.json"
+CONFIG_FILE = TRAIN_CONFIG
 
 
 @dataclass
@@ -69,7 +72,6 @@ class RunReport:
     ended: dict[str, Any] | None          # the run_ended event, None while running / after a crash
     sessions: int
     best: JobRow | None = None
-    ckpt_dir: str = "models"
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -83,10 +85,11 @@ class RunReport:
 
     @property
     def overrides(self) -> dict[str, str]:
-        """The run's ``--set KEY=VALUE`` values: every job trained with them on top of its concrete
-        config, so they belong to the best job's recipe as much as its config difference does."""
+        """The run's ``--set KEY=VALUE`` values as given (every job's concrete config holds them)."""
         value = self.header.get("overrides")
-        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(row.state for row in self.jobs))
@@ -115,16 +118,9 @@ class RunReport:
 
 # -- finding runs ----------------------------------------------------------------------------------
 
-def mmar_root_of(mmar: str | Path) -> Path:
-    root = Path(mmar).resolve()
-    if not root.is_dir():
-        raise ConfigError(str(mmar), None, "MMAR root is not a folder")
-    return root
-
-
 def list_runs(root: Path) -> list[str]:
     """Run ids under ``automl/``, oldest first (by the time of their journal's first event)."""
-    base = root / "automl"
+    base = Mmar.at(root).runs_dir
     if not base.is_dir():
         return []
     runs = []
@@ -145,7 +141,8 @@ def _started_at(journal: Path) -> float:
 
 def resolve_run(mmar: str | Path, run_id: str | None) -> tuple[Path, str, Path]:
     """(MMAR root, run id, run folder); the newest run when ``run_id`` is None. Unknown: UsageError."""
-    root = mmar_root_of(mmar)
+    project = Mmar.at(mmar)
+    root = project.root
     runs = list_runs(root)
     if run_id is None:
         if not runs:
@@ -153,8 +150,8 @@ def resolve_run(mmar: str | Path, run_id: str | None) -> tuple[Path, str, Path]:
         run_id = runs[-1]
     elif run_id not in runs:
         known = ", ".join(runs[-5:]) or "none"
-        raise UsageError(f"run {run_id!r} not found under {root / 'automl'} (runs: {known})")
-    return root, run_id, root / "automl" / run_id
+        raise UsageError(f"run {run_id!r} not found under {project.runs_dir} (runs: {known})")
+    return root, run_id, project.run_dir(run_id)
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -176,7 +173,6 @@ def load_report(mmar: str | Path, run_id: str | None = None) -> RunReport:
     report = RunReport(root, run_id, run_dir, header, space, rows, state.ended, state.sessions, notes=notes)
     scored = report.scored()
     report.best = max(scored, key=lambda r: r.score, default=None)  # type: ignore[arg-type,return-value]
-    report.ckpt_dir = _ckpt_dir(root)
     return report
 
 
@@ -190,17 +186,6 @@ def _row(job: JobRecord, space: SearchSpace | None) -> JobRow:
         if dim.name in point:
             params[dim.name] = format_dimension_value(dim, point[dim.name])
     return JobRow(job, params, inactive)
-
-
-def _ckpt_dir(root: Path) -> str:
-    try:
-        env = json.loads((root / "config" / "environment.json").read_text(encoding="utf-8"))
-        value = env.get("MMAR_CKPT_DIR") if isinstance(env, dict) else None
-    except (OSError, ValueError):
-        value = None
-    if isinstance(value, str) and value and "{" not in value and not os.path.isabs(value):
-        return value
-    return "models"
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -302,9 +287,9 @@ def best_config_diff(report: RunReport) -> tuple[list[dict[str, Any]] | None, st
     train_config = report.header.get("train_config") or CONFIG_FILE
     base_file = report.mmar_root / train_config
     from mmar_automl.bundle.files import load_config_file   # JSON, or a bundle's YAML
-    from mmar_automl.run.jobfolder import job_config_file
+    from mmar_automl.errors import ConfigError
 
-    job_file = job_config_file(report.best.record.folder)
+    job_file = JobOutputs.of(report.best.record.folder).config_file
     try:
         base = load_config_file(base_file)
         concrete = load_config_file(job_file)
@@ -329,9 +314,9 @@ def learning_curves(report: RunReport) -> tuple[str | None, dict[str, list[tuple
     curves: dict[str, list[tuple[int, float]]] = {}
     for row in report.jobs:
         points: list[tuple[int, float]] = []
-        path = Path(row.record.folder) / report.ckpt_dir / "metrics.jsonl"
+        path = JobOutputs.of(row.record.folder).metrics_file if row.record.folder else None
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8") if path is not None else None
         except OSError:
             text = None
         if text is not None:

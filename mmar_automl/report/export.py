@@ -4,8 +4,8 @@ What DEST holds (docs/report.md says the same for users):
 - the job folder's key content (config/ with the concrete config_train.json, commands/, resources/,
   docs/, custom/BYOC code); the job's config already has absolute data paths, and its
   environment.json absolute ``DATA_ROOT``/``DATASET_JSON``, so DEST works from anywhere on this machine;
-- the run's ``--set`` values written in (the job trained with them on top of its concrete config);
-- the job's best checkpoint at ``MMAR_CKPT`` (environment.json; default ``models/model.pt``), with
+- the run's ``--set`` values, which the job folder's config and environment.json already hold;
+- the job's best checkpoint at ``MMAR_CKPT`` (environment.json; default ``<MMAR_CKPT_DIR>/model.pt``), with
   ``MMAR_CKPT`` written into environment.json, and a first-level ``dont_load_ckpt_model`` set to false
   so that the config's CheckpointLoader (``load_path: {MMAR_CKPT}``) starts from the exported weights;
 - ``docs/automl_export.json`` and ``.md`` (run, job, score, parameters, config difference from the base
@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import ENVIRONMENT_FILE as ENV_FILE
 from mmar_automl.errors import UsageError
 from mmar_automl.report.data import CONFIG_FILE, best_config_diff, diff_label, load_report
+from mmar_automl.run.outputs import JobOutputs
+from mmar_automl.train.outputs import MODEL_FILE as MODEL_NAME
 
-ENV_FILE = "config/environment.json"
-MODEL_NAME = "model.pt"
 
 
 @dataclass
@@ -52,13 +53,12 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     if best is None:
         raise UsageError(f"run {report.run_id} has no scored job: nothing to export")
     job_dir = Path(best.record.folder)
-    from mmar_automl.run.jobfolder import job_config_file
-
-    if not job_config_file(job_dir).is_file():
-        raise UsageError(f"{job_config_file(job_dir)}: the best job's folder is gone; cannot export {best.name}")
+    job_config = JobOutputs.of(job_dir).config_file
+    if not job_config.is_file():
+        raise UsageError(f"{job_config}: the best job's folder is gone; cannot export {best.name}")
     if dest == job_dir or job_dir in dest.parents:
         raise UsageError(f"{dest}: choose a folder outside the job folder {job_dir}")
-    if job_config_file(job_dir).parent.name == "configs":
+    if job_config.parent.name == "configs":   # a MONAI bundle's job (docs/bundles.md)
         return _export_bundle(report, job_dir, dest)
 
     from mmar_automl.run.jobfolder import clone_key_content, write_json_atomic
@@ -69,11 +69,14 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     notes: list[str] = []
     try:
         clone_key_content(job_dir, tmp)
-        _write_overrides(tmp, _job_overrides(report, job_dir), notes)
+        if report.overrides:
+            notes.append("the run's --set values are written in: " + " ".join(
+                f"{k}={v}" for k, v in report.overrides.items()) + " (the job's config and environment.json hold them)")
         env = _read_json(tmp / ENV_FILE) or {}
-        ckpt_dir = _relative(env.get("MMAR_CKPT_DIR")) or "models"
+        job_outputs = JobOutputs.of(job_dir)
+        ckpt_dir = job_outputs.ckpt_subdir
         model_rel = _relative(env.get("MMAR_CKPT")) or f"{ckpt_dir}/{MODEL_NAME}"
-        source = _checkpoint(report, job_dir / report.ckpt_dir / MODEL_NAME)
+        source = _checkpoint(report, job_outputs.model_file)
         model = None
         if source is not None:
             model = tmp / model_rel
@@ -105,19 +108,21 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
 
 def _export_bundle(report: Any, job_dir: Path, dest: Path) -> ExportResult:
     """A bundle job folder is already a bundle with the point and the ``--set`` values in its
-    configs/train.json: copy it (links to data stay links) with its best checkpoint, where the bundle's
+    configs/train.json: copy it (links to data stay links) with its best checkpoint where the bundle's
     own CheckpointSaver wrote it (models/model.pt), and the export notes in docs/."""
     best = report.best
+    outputs = JobOutputs.of(job_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.export-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     notes = ["the run's --set values and the job's point are written in configs/train.json"]
+    skipped = {outputs.ckpt_subdir, outputs.log_file.name, "automl_job.json"}
     try:
         shutil.copytree(job_dir, tmp, symlinks=True,
-                        ignore=lambda folder, names: {"models", "log.txt", "automl_job.json"} if folder == str(job_dir) else set())
-        (tmp / "models").mkdir()
-        source = _checkpoint(report, job_dir / "models" / MODEL_NAME)
-        model_rel = f"models/{MODEL_NAME}"
+                        ignore=lambda folder, names: skipped if Path(folder) == job_dir else set())
+        source = _checkpoint(report, outputs.model_file)
+        model_rel = f"{outputs.ckpt_subdir}/{MODEL_NAME}"
+        (tmp / outputs.ckpt_subdir).mkdir(parents=True)
         if source is not None:
             shutil.copy2(source, tmp / model_rel)
         else:
@@ -133,50 +138,14 @@ def _export_bundle(report: Any, job_dir: Path, dest: Path) -> ExportResult:
                         dest / model_rel if source is not None else None, notes)
 
 
-def _job_overrides(report: Any, job_dir: Path) -> dict[str, str]:
-    """The ``--set`` values the job trained with: its automl_job.json (paths already absolute), else the
-    run's journal header."""
-    info = _read_json(job_dir / "automl_job.json")
-    if isinstance(info, dict) and isinstance(info.get("overrides"), dict):
-        return {str(k): str(v) for k, v in info["overrides"].items()}
-    from mmar_automl.run.jobfolder import absolutize_overrides
-
-    return absolutize_overrides(report.overrides, report.mmar_root)
-
-
-def _write_overrides(root: Path, overrides: dict[str, str], notes: list[str]) -> None:
-    """Write ``--set`` values into the exported config/environment, by the rule of
-    ``mmar.load_train_config``: a JSON path edits the config; a plain key sets the environment variable
-    of that name if there is one, and the first-level config key if it exists or is no environment key."""
-    if not overrides:
-        return
-    from mmar_automl.run.jobfolder import write_json_atomic
-    from mmar_automl.config.mmar import parse_value, set_json_path
-
-    config, env = _read_json(root / CONFIG_FILE), _read_json(root / ENV_FILE)
-    env = env if isinstance(env, dict) else {}
-    for key, text in overrides.items():
-        value = parse_value(text)
-        if "." in key or "[" in key:
-            set_json_path(config, key, value, root / CONFIG_FILE)
-            continue
-        if key in env:
-            env[key] = value
-        if key in config or key not in env:
-            config[key] = value
-    write_json_atomic(root / CONFIG_FILE, config)
-    write_json_atomic(root / ENV_FILE, env)
-    notes.append("the run's --set values are written in: " + " ".join(f"{k}={v}" for k, v in overrides.items()))
-
-
 def _checkpoint(report: Any, job_model: Path) -> Path | None:
-    """The job's model.pt, else ``automl/<run>/best/models/model.pt`` when best/ holds that job."""
+    """The job's model.pt, else the copy in ``automl/<run>/best/`` when best/ holds that job."""
     if job_model.is_file():
         return job_model
     best_dir = report.run_dir / "best"
     info = _read_json(best_dir / "best.json")
     if isinstance(info, dict) and info.get("job_uid") == report.best.record.job_uid:
-        candidate = best_dir / "models" / MODEL_NAME
+        candidate = JobOutputs.of(best_dir).model_file
         if candidate.is_file():
             return candidate
     return None
@@ -205,9 +174,8 @@ def _write_docs(report: Any, root: Path, model_rel: str | None, notes: list[str]
     (docs / "automl_export.md").write_text("\n".join(lines), encoding="utf-8")
     job_docs = docs / "automl_job"
     job_docs.mkdir(exist_ok=True)
-    job_dir = Path(best.record.folder)
-    for src in (job_dir / report.ckpt_dir / "train_stats.json", job_dir / report.ckpt_dir / "metrics.jsonl",
-                job_dir / "log.txt", job_dir / "automl_job.json"):
+    outputs = JobOutputs.of(best.record.folder)
+    for src in (outputs.stats_file, outputs.metrics_file, outputs.log_file, outputs.folder / "automl_job.json"):
         if src.is_file():
             shutil.copy2(src, job_docs / src.name)
 

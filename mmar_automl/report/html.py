@@ -155,8 +155,7 @@ def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None
            f'<p class="muted">{escape(best.record.folder)}</p><table><tr><th>parameter</th><th>value</th></tr>{rows}</table>']
     if report.overrides:
         shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
-        where = "written in its config" if report.header.get("project") == "bundle" else "not in its config"
-        out.append(f"<p>--set (every job, {where}): <code>{escape(shown)}</code></p>")
+        out.append(f"<p>--set (every job, written in its config): <code>{escape(shown)}</code></p>")
     if note:
         out.append(_empty(note))
     if diff is not None:

@@ -77,8 +77,7 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
             console.print(f"  {name} = {value}", soft_wrap=True)
         if report.overrides:
             shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
-            where = "written in its config" if report.header.get("project") == "bundle" else "not in its config"
-            console.print(f"  --set (every job, {where}): {shown}", soft_wrap=True)
+            console.print(f"  --set (every job, written in its config): {shown}", soft_wrap=True)
         if diff_note:
             console.print(f"  note: {diff_note}", soft_wrap=True)
         if diff is not None:

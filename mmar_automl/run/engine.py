@@ -22,7 +22,8 @@ from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.errors import JournalError
-from mmar_automl.run.executor import MMARExecutor, RunningJob, _ckpt_dir, judge, read_log_tail, read_train_stats
+from mmar_automl.run.executor import MMARExecutor, RunningJob, judge
+from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.run.job import JobRecord, best_job
 from mmar_automl.run.journal import FORMAT_VERSION, JournalWriter, Op, RunState, outcome_of
@@ -221,8 +222,8 @@ class Engine:
         return [r for r in self._recs if r not in self._told]
 
     def _settle_interrupted(self, job: JobRecord) -> None:
-        folder = Path(job.folder)
-        stats = read_train_stats(folder / _ckpt_dir(self.executor.environment))
+        outputs = JobOutputs.of(job.folder)
+        stats = outputs.stats()
         job = copy.deepcopy(job)
         if stats is not None and str(stats.get("status", "")).lower() == "complete":
             state, score, reason = judge(0, stats, "")
@@ -232,7 +233,7 @@ class Engine:
         else:
             job.state = JobState.ABORTED
             job.reason = "interrupted: the orchestrator stopped while it ran"
-            job.log_tail = read_log_tail(folder / "log.txt")
+            job.log_tail = outputs.log_tail()
             job.ended_at = time.time()
             self._record_end(job, told=False, fire=False)
 

@@ -7,25 +7,25 @@ metrics following and scoring stay here, so a distributed backend only has to mo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmar_automl.backends.launcher import KILL_GRACE_S, default_entry
 from mmar_automl.backends.protocol import UNKNOWN_EXIT, Backend, Handle, JobSpec
+from mmar_automl.config.mmar import TRAIN_CONFIG, Mmar
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.run.job import JobRecord
-from mmar_automl.run.jobfolder import absolutize_overrides, write_job_folder
+from mmar_automl.run.jobfolder import write_job_folder
+from mmar_automl.run.outputs import JobOutputs, MetricsFollower
 
 log = logging.getLogger("mmar_automl.run.executor")
 RUN_MARKER_ENV = "MMAR_AUTOML_RUN_MARKER"   # in every job's environment: "<run dir>::<job uid>"
-LOG_TAIL_LINES = 20
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -33,65 +33,17 @@ LOG_TAIL_LINES = 20
 # ---------------------------------------------------------------------------------------------------
 
 
-class MetricsFollower:
-    """Reads the complete new lines of a growing ``metrics.jsonl`` (a half-written line waits)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-
-    def read_new(self) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n")
-        if end < 0:
-            return []
-        self.offset += end + 1
-        records = []
-        for line in data[: end + 1].splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
-
-
 @dataclass
 class RunningJob:
     job: JobRecord
     handle: Handle
     follower: MetricsFollower
+    outputs: JobOutputs
     deadline: float | None = None           # monotonic time of --job-timeout
     kill_reason: JobState | None = None     # why we killed it (TIMED_OUT, PRUNED, ABORTED)
     kill_message: str | None = None
     term_sent: float | None = None          # monotonic time SIGTERM went out
     killed_hard: bool = False
-
-
-def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 16384))
-            text = f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def read_train_stats(models_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((models_dir / "train_stats.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _signal_name(code: int) -> str:
@@ -110,7 +62,7 @@ def judge(exit_code: int | None, stats: dict[str, Any] | None, log_tail: str) ->
             score = float(value)
     if exit_code == 0:
         if stats is None:
-            return JobState.FAILED, None, "exited 0 but wrote no models/train_stats.json"
+            return JobState.FAILED, None, "exited 0 but wrote no train_stats.json"
         if str(stats.get("status", "complete")).lower() not in ("complete", "completed", "ok"):
             return JobState.FAILED, None, str(stats.get("reason") or f"status {stats.get('status')}")
         return JobState.COMPLETE, score, None if score is not None else "never validated: no score"
@@ -140,33 +92,25 @@ class MMARExecutor:
     """Clara's executor. Clara's args (``remove_search_augs``, ``msg_destination`` ...) are accepted;
     search keys are always removed from concrete configs."""
 
-    job_config = "config/config_train.json"     # the concrete config in a job folder (relative)
+    job_config = TRAIN_CONFIG      # the concrete config in a job folder (a bundle's executor: configs/train.json)
 
     def __init__(self, remove_search_augs: bool = True, **clara_args: Any):
         self.remove_search_augs = remove_search_augs
         self.clara_args = clara_args
         self.backend: Backend | None = None
-        self.mmar_root: Path | None = None
-        self.train_config: dict[str, Any] | None = None
-        self.train_config_file: str = "config_train.json"
-        self.environment: dict[str, Any] | None = None
-        self.overrides: dict[str, str] = {}
+        self.mmar: Mmar | None = None
         self.entry = default_entry()
         self.job_timeout: float | None = None
         self.run_marker = ""
         self.base_env: dict[str, str] = dict(os.environ)
         self._running: dict[str, RunningJob] = {}
 
-    def configure(self, *, mmar_root: Path, train_config: dict[str, Any], train_config_file: str,
-                  environment: dict[str, Any] | None, backend: Backend, overrides: dict[str, str] | None = None,
-                  entry: str | None = None, job_timeout: float | None = None, run_marker: str = "") -> None:
-        """Called by the engine before any job (Clara had this wiring inside its own framework)."""
-        self.mmar_root = Path(mmar_root).resolve()
-        self.train_config = train_config
-        self.train_config_file = train_config_file
-        self.environment = environment
+    def configure(self, *, mmar: Mmar, backend: Backend, entry: str | None = None,
+                  job_timeout: float | None = None, run_marker: str = "") -> None:
+        """Called before any job (Clara had this wiring inside its own framework). ``mmar`` holds the train
+        config and environment with the run's ``--set`` values written in (``Mmar.open``)."""
+        self.mmar = mmar
         self.backend = backend
-        self.overrides = absolutize_overrides(dict(overrides or {}), self.mmar_root)
         self.entry = entry or default_entry()
         self.job_timeout = job_timeout
         self.run_marker = run_marker
@@ -175,7 +119,8 @@ class MMARExecutor:
     def determine_search_space(self, ctx: Context):
         from mmar_automl.search import parse_search_space
 
-        return parse_search_space(self.train_config, self.train_config_file)
+        assert self.mmar is not None and self.mmar.train_config is not None
+        return parse_search_space(self.mmar.train_config, self.mmar.label(self.mmar.train_config_file))
 
     def execute(self, recommendation: Recommendation, ctx: Context) -> float | None:
         """Clara's blocking call: run one job (ctx ``JOB`` = its JobRecord) to the end; returns the score."""
@@ -199,16 +144,16 @@ class MMARExecutor:
 
     # -- non-blocking steps used by the engine --------------------------------------------------
     def prepare(self, job: JobRecord) -> Path:
-        """Write the job folder: key content, concrete config, absolute environment paths."""
+        """Write the job folder: key content, the concrete config (the point and the run's ``--set``
+        values written in), environment.json with absolute data paths."""
         from mmar_automl.search import render_config
 
-        assert self.mmar_root is not None and self.train_config is not None
+        assert self.mmar is not None and self.mmar.train_config is not None
         space = self._space
-        concrete = render_config(self.train_config, space, dict(job.recommendation.point))
+        concrete = render_config(self.mmar.train_config, space, dict(job.recommendation.point))
         extra = {"job": job.name, "job_uid": job.job_uid, "rec_id": job.recommendation.rec_id,
-                 "point": dict(job.recommendation.point), "attempt": job.attempt, "retry_of": job.retry_of,
-                 "overrides": dict(self.overrides)}  # --set values: the trainer applies them on top
-        return write_job_folder(self.mmar_root, Path(job.folder), concrete, self.environment, extra)
+                 "point": dict(job.recommendation.point), "attempt": job.attempt, "retry_of": job.retry_of}
+        return write_job_folder(self.mmar.root, Path(job.folder), concrete, self.mmar.environment, extra)
 
     _space = None
 
@@ -216,10 +161,8 @@ class MMARExecutor:
         self._space = space
 
     def job_argv(self, job: JobRecord) -> list[str]:
-        argv = [job.folder, "--config", self.job_config]
-        for key, value in self.overrides.items():
-            argv += ["--set", f"{key}={value}"]
-        return argv
+        """``train``'s arguments: the job folder holds everything else (no ``--set``)."""
+        return [job.folder, "--config", TRAIN_CONFIG]
 
     def start(self, job: JobRecord, ctx: Context | None = None, env: dict[str, str] | None = None) -> RunningJob:
         """Prepare the folder (if not there yet) and start the process; non-blocking."""
@@ -227,13 +170,13 @@ class MMARExecutor:
         folder = Path(job.folder)
         if not (folder / self.job_config).exists():
             self.prepare(job)
+        outputs = JobOutputs.of(folder)
         job_env = dict(env if env is not None else self.base_env)
         job_env[RUN_MARKER_ENV] = f"{self.run_marker}::{job.job_uid}"
         job_env["MMAR_ROOT"] = str(folder)
-        spec = JobSpec(job.job_uid, self.entry, self.job_argv(job), str(folder), job_env, str(folder / "log.txt"))
+        spec = JobSpec(job.job_uid, self.entry, self.job_argv(job), str(folder), job_env, str(outputs.log_file))
         handle = self.backend.submit(spec)
-        models = folder / _ckpt_dir(self.environment)
-        running = RunningJob(job, handle, MetricsFollower(models / "metrics.jsonl"))
+        running = RunningJob(job, handle, outputs.follower(), outputs)
         if self.job_timeout:
             running.deadline = time.monotonic() + self.job_timeout
         self._running[job.job_uid] = running
@@ -274,9 +217,8 @@ class MMARExecutor:
         """Fill the job record from the exit code, train_stats.json and the log."""
         self._running.pop(running.job.job_uid, None)
         job = running.job
-        folder = Path(job.folder)
-        stats = read_train_stats(folder / _ckpt_dir(self.environment))
-        tail = read_log_tail(folder / "log.txt")
+        stats = running.outputs.stats()
+        tail = running.outputs.log_tail()
         state, score, reason = judge(exit_code, stats, tail)
         lost = getattr(running.handle, "lost_reason", None)
         if lost and state is JobState.FAILED:  # e.g. "lost on Ray node ...: the node died" (backends/ray.py)
@@ -296,8 +238,3 @@ class MMARExecutor:
     def running_jobs(self) -> list[RunningJob]:
         return list(self._running.values())
 
-
-def _ckpt_dir(environment: dict[str, Any] | None) -> str:
-    value = (environment or {}).get("MMAR_CKPT_DIR") or "models"
-    ok = isinstance(value, str) and "{" not in value and not os.path.isabs(value)
-    return value if ok else "models"  # see jobfolder.JOB_OUTPUT_KEYS

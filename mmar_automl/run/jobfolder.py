@@ -14,14 +14,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, ENVIRONMENT_FILE, RUNS_DIR, TRAIN_CONFIG
 from mmar_automl.errors import UsageError
 
 # Folders that make up an MMAR's key content; anything else at the root holding Python code is BYOC.
 KEY_DIRS = ("config", "commands", "resources", "custom", "BYOC", "docs")
-SKIP_DIRS = {"automl", "models", "eval", "data", "dataset", "datasets", "mlruns", "mlartifacts", "__pycache__",
+SKIP_DIRS = {RUNS_DIR, DEFAULT_CKPT_DIR, "eval", "data", "dataset", "datasets", "mlruns", "mlartifacts", "__pycache__",
              ".git", "venv", ".venv", "env", "site-packages", "node_modules"}
 ENV_PATH_KEYS = ("DATA_ROOT", "DATASET_JSON")
-CONFIG_NAME = "config_train.json"
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" would let a trailing newline in
 
@@ -63,19 +63,20 @@ def clone_key_content(mmar_root: Path, dest: Path) -> None:
         elif entry.suffix == ".py":
             shutil.copy2(entry, dest / entry.name)
     (dest / "config").mkdir(exist_ok=True)
-    (dest / "models").mkdir(exist_ok=True)
 
 
 # Where a job writes: always inside its own folder, or all jobs would write into one place.
-JOB_OUTPUT_KEYS = {"MMAR_CKPT_DIR": "models", "MMAR_EVAL_OUTPUT_PATH": "eval"}
+JOB_OUTPUT_KEYS = {"MMAR_CKPT_DIR": DEFAULT_CKPT_DIR, "MMAR_EVAL_OUTPUT_PATH": "eval"}
 
 
 def absolutize_environment(env: dict[str, Any], mmar_root: Path) -> dict[str, Any]:
     """DATA_ROOT / DATASET_JSON relative to the parent MMAR -> absolute (``{VAR}`` strings left alone);
-    an absolute checkpoint/eval output folder becomes the job folder's own ``models``/``eval``."""
+    a checkpoint/eval output folder outside the job folder (absolute, or climbing out with ``..``)
+    becomes the job folder's own ``models``/``eval``."""
     out = dict(env)
     for key, default in JOB_OUTPUT_KEYS.items():
-        if isinstance(out.get(key), str) and os.path.isabs(out[key]):
+        value = out.get(key)
+        if isinstance(value, str) and (os.path.isabs(value) or ".." in Path(value).parts):
             out[key] = default
     for key in ENV_PATH_KEYS:
         value = out.get(key)
@@ -100,20 +101,6 @@ def absolutize_config_paths(config: Any, mmar_root: Path, job_dir: Path) -> Any:
     return config
 
 
-def absolutize_overrides(overrides: dict[str, str], mmar_root: Path) -> dict[str, str]:
-    """``--set DATA_ROOT=data`` means the parent's data, not the job folder's."""
-    return {k: absolutize_environment({k: v}, mmar_root)[k] if k in ENV_PATH_KEYS else v
-            for k, v in overrides.items()}
-
-
-def job_config_file(folder: str | Path) -> Path:
-    """The concrete config of a job folder: ``config/config_train.json`` (an MMAR job) or
-    ``configs/train.json`` (a bundle job, docs/bundles.md)."""
-    folder = Path(folder)
-    bundle_config = folder / "configs" / "train.json"
-    return bundle_config if bundle_config.is_file() and not (folder / "config").is_dir() else folder / "config" / CONFIG_NAME
-
-
 def write_job_folder(
     mmar_root: Path,
     job_dir: Path,
@@ -121,14 +108,19 @@ def write_job_folder(
     environment: dict[str, Any] | None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Create the job folder; returns the path of its concrete config_train.json."""
+    """Create the job folder (an MMAR of its own: ``Mmar.at(job_dir)`` reads it); returns the path of
+    its concrete config_train.json. ``concrete_config`` and ``environment`` hold the point and the run's
+    ``--set`` values already, so the folder reproduces the job by itself."""
+    from mmar_automl.run.outputs import JobOutputs
+
     mmar_root = mmar_root.resolve()
     clone_key_content(mmar_root, job_dir)
     config = absolutize_config_paths(concrete_config, mmar_root, job_dir)
-    config_path = job_dir / "config" / CONFIG_NAME
+    config_path = job_dir / TRAIN_CONFIG
     write_json_atomic(config_path, config)
     if environment is not None:
-        write_json_atomic(job_dir / "config" / "environment.json", absolutize_environment(environment, mmar_root))
+        write_json_atomic(job_dir / ENVIRONMENT_FILE, absolutize_environment(environment, mmar_root))
     if extra:
         write_json_atomic(job_dir / "automl_job.json", extra)
+    JobOutputs.of(job_dir).ckpt_dir.mkdir(parents=True, exist_ok=True)
     return config_path

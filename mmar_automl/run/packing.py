@@ -19,15 +19,14 @@ NVML only, never torch.cuda (DESIGN.md section 9).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import UsageError
 from mmar_automl.handlers.base import Handler
+from mmar_automl.run.outputs import JobOutputs
 
 log = logging.getLogger("mmar_automl.run.packing")
 
@@ -185,7 +184,7 @@ class Packer(Handler):
     def job_ended(self, job: Any) -> bool:
         """Learn the job's peak; True when it failed with OOM on a shared GPU and is to be re-run."""
         resident = self.residents.pop(job.job_uid, None)
-        peak = _peak_of(Path(job.folder) / "models") if job.folder else None
+        peak = _peak_of(JobOutputs.of(job.folder)) if job.folder else None
         peak = max(peak or 0, (resident.peak if resident else 0) or 0) or None
         failed = str(getattr(job.state, "value", job.state)).upper() == "FAILED"
         oom = failed and is_oom(job.reason, job.log_tail)
@@ -212,12 +211,9 @@ class Packer(Handler):
                 resident.settled = True
 
 
-def _peak_of(models_dir: Path) -> int | None:
-    try:
-        stats = json.loads((models_dir / "train_stats.json").read_text())
-    except (OSError, ValueError):
-        return None
-    peak = stats.get("peak_gpu_memory_bytes") if isinstance(stats, dict) else None
+def _peak_of(outputs: JobOutputs) -> int | None:
+    stats = outputs.stats()
+    peak = stats.get("peak_gpu_memory_bytes") if stats is not None else None
     return peak if isinstance(peak, int) else None
 
 

@@ -13,14 +13,14 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import Mmar, ckpt_dir_name
+from mmar_automl.config.overrides import RunKeys, check_not_searched
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
-DEFAULT_TRAIN = "config/config_train.json"
-DEFAULT_AUTOML = "config/config_automl.json"
 DEFAULT_TRIALS = 30
 
 
@@ -65,35 +65,44 @@ class PreparedRun:
     resumed: bool
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _resolve_file(root: Path, given: str | None, default: str) -> tuple[Path, bool]:
-    if given is None:
-        return root / default, False
-    p = Path(given)
-    if not p.is_absolute():
-        p = p.resolve() if p.exists() else root / p
-    return p, True
-
-
 def _has_journal(run_dir: Path) -> bool:
     path = run_dir / "journal.jsonl"
     return path.is_file() and path.stat().st_size > 0
 
 
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = value
-    return out
+def _open_mmar(opts: RunOptions) -> Mmar:
+    """The MMAR (or MONAI bundle, config/project.py) with the ``--set`` values written in: those given,
+    or on ``--resume`` without any, the ones the run was started with (its journal header), so that
+    resumed jobs train as the first ones."""
+    from mmar_automl.config.project import open_project
+
+    mmar = open_project(opts.mmar, opts.train_config, opts.automl_config, opts.overrides)
+    if opts.resume and not mmar.overrides:
+        from mmar_automl.run.jobfolder import validate_run_id
+        from mmar_automl.run.journal import load_run_state
+
+        journal = mmar.run_dir(validate_run_id(opts.resume)) / "journal.jsonl"
+        try:
+            saved = load_run_state(journal).header.get("overrides") if _has_journal(journal.parent) else None
+        except JournalError:
+            saved = None  # reported where the run is resumed
+        if isinstance(saved, dict) and saved:
+            mmar = open_project(opts.mmar, opts.train_config, opts.automl_config, saved)
+    return mmar
+
+
+def _with_run_keys(opts: RunOptions, keys: RunKeys) -> RunOptions:
+    """Clara's ``--set run_id=... workers=...`` become --run-id and --workers (the option wins when both
+    are given and agree; different values are a usage error)."""
+    changes = {}
+    for key, option, current in (("run_id", "--run-id", opts.run_id), ("workers", "--workers", opts.workers)):
+        value = getattr(keys, key)
+        if value is None:
+            continue
+        if current is not None and current != value:
+            raise UsageError(f"--set {key}={value} and {option} {current} differ: give one")
+        changes[key] = value
+    return replace(opts, **changes) if changes else opts
 
 
 def _check_limits(opts: RunOptions) -> None:
@@ -182,6 +191,8 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     from mmar_automl.run.journal import config_hash, load_run_state
     from mmar_automl.config.jsonfile import load_json
     from mmar_automl.backends.launcher import ENTRY_ENV, default_entry
+    from mmar_automl.bundle.files import load_config_file
+    from mmar_automl.config.project import is_bundle_project
     from mmar_automl.search import parse_search_space
     from mmar_automl.run.workers import discover_gpus, parse_workers
 
@@ -189,59 +200,37 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     from mmar_automl.backends import check_backend
 
     backend_name = check_backend(opts.backend, opts.ray_address)
-    root = Path(opts.mmar).resolve()
-    if not root.is_dir():
-        raise ConfigError(opts.mmar, None, "MMAR root is not a folder")
-    from mmar_automl.bundle import is_bundle, open_bundle
-
-    bundle = open_bundle(root, opts.train_config) if is_bundle(root) else None   # docs/bundles.md
-    if bundle is not None:
-        train_name = bundle.config_name
-        train_config = bundle.load_config()
-        space = bundle.search_space(train_config)
+    mmar = _open_mmar(opts)
+    opts = _with_run_keys(opts, mmar.run_keys)
+    root = mmar.root
+    train_config = mmar.train_config
+    train_name = mmar.label(mmar.train_config_file)
+    bundle = is_bundle_project(mmar)   # a MONAI bundle (docs/bundles.md)
+    if bundle:
+        space = mmar.search_space()
         if len(space) == 0:
             raise ConfigError(train_name, None, "no search entries: nothing to search (add configs/search.json "
                               "or a \"search\" list beside a component's _target_)")
+        mmar.check_not_searched(space)
+        mmar.check()   # nothing to score, data not there: every job would fail the same way
     else:
-        train_file, _ = _resolve_file(root, opts.train_config, DEFAULT_TRAIN)
-        train_name = _display(train_file, root)
-        if not train_file.is_file():
-            raise ConfigError(train_name, None, "file not found")
-        train_config = load_json(train_file)
-        if not isinstance(train_config, dict):
-            raise ConfigError(train_name, None, "config_train.json must be a JSON object")
         space = parse_search_space(train_config, train_name)
         if len(space) == 0:
             raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
+        check_not_searched(mmar.overrides, space, train_name)
 
-    automl_default = bundle.automl_file.relative_to(root) if bundle is not None else DEFAULT_AUTOML
-    automl_file, automl_given = _resolve_file(root, opts.automl_config, str(automl_default))
+    automl_file = mmar.automl_config_file
     if automl_file.is_file():
         acfg = load_automl_config(automl_file, root)
         controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
         automl_data = load_json(automl_file)
-    elif automl_given:
-        raise ConfigError(_display(automl_file, root), None, "file not found")
+    elif mmar.automl_config_given:
+        raise ConfigError(mmar.label(automl_file), None, "file not found")
     else:
         default = default_controller(space)
         controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
         executor_spec, handler_specs, automl_data = None, [], {"controller": default}
-
-    environment = None
-    env_file = root / "config" / "environment.json"
-    if env_file.is_file():
-        environment = load_json(env_file)
-        if not isinstance(environment, dict):
-            raise ConfigError(_display(env_file, root), None, "environment.json must be a JSON object")
-    overrides = parse_overrides(opts.overrides)
-    if bundle is not None:   # ids: "dataset_dir", "train#trainer#max_epochs"
-        searched = {"#".join(str(p) for p in (*c.component, c.arg)) for d in space for c in d.consumers}
-    else:
-        searched = {c.arg for d in space for c in d.consumers if c.component == ()}
-    clash = sorted(set(overrides) & searched)
-    if clash:
-        raise UsageError(f"--set {clash[0]}: this key is searched ({train_name} search blocks); "
-                         "a fixed value would hide the search")
+    overrides = mmar.overrides
     if backend_name == "ray":  # --workers counts the cluster's GPUs (connect_ray, below), not this machine's
         from mmar_automl.backends import provisional_workers
 
@@ -251,12 +240,13 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         workers = parse_workers(opts.workers, gpus)
 
     # -- the run folder: new or resumed ------------------------------------------------------------
-    hashes = {"train": config_hash(train_config), "automl": config_hash(automl_data)}
+    hashes = {"train": config_hash(load_config_file(mmar.train_config_file, train_name)),
+              "automl": config_hash(automl_data)}
     controller_json = {"name": controller_spec.name, "path": controller_spec.path, "args": controller_spec.args}
     state = None
     if opts.resume:
         run_id = validate_run_id(opts.resume)
-        run_dir = root / "automl" / run_id
+        run_dir = mmar.run_dir(run_id)
         if not _has_journal(run_dir):
             hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else ""
             raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
@@ -267,7 +257,7 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
             raise JournalError(f"{train_name}: {diff} since run {run_id} started; "
                                "resume needs the same space: start a new run instead")
         if header.get("controller") != controller_json:
-            raise JournalError(f"{_display(automl_file, root)}: controller changed since run {run_id} started "
+            raise JournalError(f"{mmar.label(automl_file)}: controller changed since run {run_id} started "
                                f"({header.get('controller')} -> {controller_json}); start a new run instead")
         if header.get("config_hashes", {}).get("train") not in (None, hashes["train"]):
             raise JournalError(f"{train_name}: changed outside the search blocks since run {run_id} started; "
@@ -276,24 +266,18 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
         if opts.seed is not None and opts.seed != seed:
             raise UsageError(f"--seed {opts.seed}: run {run_id} was started with seed {seed}")
         saved = header.get("options", {})
-        if opts.overrides and overrides != header.get("overrides", {}):
+        if overrides != header.get("overrides", {}):  # _open_mmar took the run's own when none were given
             raise UsageError(f"--set differs from run {run_id}'s ({header.get('overrides', {})}); "
                              "resume without --set to keep them")
-        overrides = dict(header.get("overrides", {}))
     else:
         run_id = validate_run_id(opts.run_id or time.strftime("%Y%m%d_%H%M%S"))
-        run_dir = root / "automl" / run_id
+        run_dir = mmar.run_dir(run_id)
         if run_dir.exists() and not _has_journal(run_dir) and {p.name for p in run_dir.iterdir()} <= {"launcher.log", "journal.jsonl"}:
             shutil.rmtree(run_dir)  # an attempt that died before its first event: nothing to keep
         if run_dir.exists():
             raise UsageError(f"run {run_id} exists in {run_dir}: use --resume {run_id} or another --run-id")
         seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
         saved = {}
-
-    job_config = train_config
-    if bundle is not None:  # jobs get the --set values written into their configs/train.json
-        job_config = bundle.apply_overrides(train_config, bundle.parse_overrides(train_config, overrides))
-        bundle.check(job_config)
 
     limits = Limits(
         max_jobs=opts.max_jobs if opts.max_jobs is not None else saved.get("max_jobs"),
@@ -306,13 +290,13 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     controller_cls = controller_spec.load_class(root)
     controller = _instantiate(controller_cls, controller_spec.args, controller_spec, seed)
     _check_controller(controller_cls, controller_spec, space, seed, len(workers))
-    if bundle is not None:
+    if bundle:
         from mmar_automl.bundle.executor import BundleExecutor
 
         if executor_spec is not None and executor_spec.name != "MMARExecutor":
             raise ConfigError(executor_spec.file, executor_spec.json_path, f"{executor_spec.label}: a bundle search "
-                              "runs jobs with the bundle executor; only MMARExecutor's args may be given")
-        executor = BundleExecutor(bundle, **(executor_spec.args if executor_spec is not None else {}))
+                              "runs its jobs with MONAI's bundle workflow; only MMARExecutor's args may be given")
+        executor = BundleExecutor(**(executor_spec.args if executor_spec is not None else {}))
     elif executor_spec is not None:
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
@@ -340,31 +324,29 @@ def prepare_run(opts: RunOptions) -> PreparedRun:
     ray_backend = None
     if backend_name == "ray":  # connect last: every check above runs without a cluster
         from mmar_automl.backends import connect_ray
-        from mmar_automl.run.executor import _ckpt_dir
+        from mmar_automl.run.jobfolder import absolutize_environment
+        from mmar_automl.run.outputs import METRICS_FILE
 
+        job_ckpt = ckpt_dir_name(absolutize_environment(mmar.environment, root))  # as every job folder has it
         ray_backend, workers = connect_ray(
-            opts.ray_address, opts.workers, metrics=f"{_ckpt_dir(environment)}/metrics.jsonl",
+            opts.ray_address, opts.workers, metrics=f"{job_ckpt}/{METRICS_FILE}",
             use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1")
 
     # -- nothing was created until here -------------------------------------------------------------
     run_dir.mkdir(parents=True, exist_ok=True)
-    entry = default_entry()
-    preload = None
-    if bundle is not None and os.environ.get(ENTRY_ENV) is None:
-        entry, preload = bundle.job_entry, bundle.job_preload
+    entry, preload = default_entry(), None
+    if bundle and os.environ.get(ENTRY_ENV) is None:   # tests swap the job function for both kinds
+        entry, preload = mmar.job_entry, mmar.job_preload
     backend = ray_backend if ray_backend is not None else LocalBackend(
         use_launcher=opts.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1",
         launcher_log=run_dir / "launcher.log", preload=preload)
     backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
-    executor.configure(mmar_root=root, train_config=job_config, train_config_file=train_name,
-                       environment=environment, backend=backend, overrides=overrides, entry=entry,
-                       job_timeout=job_timeout, run_marker=str(run_dir))
+    executor.configure(mmar=mmar, backend=backend, entry=entry, job_timeout=job_timeout, run_marker=str(run_dir))
     options = {"tracking_uri": opts.tracking_uri, "experiment": opts.experiment,
                "log_models": opts.log_models, "resume": state is not None}
     header = {
         "controller": controller_json, "config_hashes": hashes, "mmar_root": str(root),
-        "train_config": train_name, "entry": entry, "overrides": overrides,
-        "project": "bundle" if bundle is not None else "mmar",
+        "train_config": train_name, "entry": entry, "overrides": overrides, "project": getattr(mmar, "kind", "mmar"),
         "options": {"max_jobs": limits.max_jobs, "time_limit": limits.time_limit,
                     "max_retries": limits.max_retries, "job_timeout": job_timeout},
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mmar_automl.errors import UsageError
-from mmar_automl.config.mmar import open_mmar
+from mmar_automl.config.mmar import Mmar
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_TEMPLATE = "segmentation_3d"
@@ -43,7 +43,7 @@ def list_templates() -> list[str]:
 
 
 def template_description(name: str) -> str:
-    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md (README.md in a bundle)."""
+    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md (a bundle's README.md)."""
     readme = TEMPLATES_DIR / name / "docs" / "Readme.md"
     if not readme.is_file():
         readme = readme.with_name("README.md")
@@ -96,8 +96,8 @@ def init_mmar(
 
     source = TEMPLATES_DIR / template
     bundle = is_bundle(source)
-    # A bundle template reads Decathlon-style data from its data/ folder (configs/train.json dataset_dir).
-    task = "segmentation" if bundle else open_mmar(source).environment.get("PROCESSING_TASK", "")
+    # The bundle template reads Decathlon-style data from its data/ folder (configs/train.json dataset_dir).
+    task = "segmentation" if bundle else Mmar.at(source).environment.get("PROCESSING_TASK", "")
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import split_counts
 
@@ -124,11 +124,11 @@ def init_mmar(
         result.files.append(rel)
     if bundle:
         (root / "models").mkdir(parents=True, exist_ok=True)
-        data_root = root / "data"
+        environment = {"DATA_ROOT": str(root / "data"), "DATASET_JSON": str(root / "data" / "dataset.json")}
     else:
-        mmar = open_mmar(root)  # environment.json paths made absolute, relative to the new root
+        mmar = Mmar.at(root)
         mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        data_root = Path(mmar.environment["DATA_ROOT"])
+        environment = mmar.absolute_environment()  # paths relative to the new root
 
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset
@@ -136,8 +136,8 @@ def init_mmar(
         spec = SyntheticSpec.for_task(task, synthetic_data, seed=seed)
         if progress:
             progress(f"writing {synthetic_data} synthetic {task} pairs (MONAI loads first: ~15 s) ...")
-        result.dataset_json = data_root / "dataset.json" if bundle else Path(mmar.environment["DATASET_JSON"])
-        result.datalist = write_dataset(spec, data_root, result.dataset_json)
+        result.dataset_json = Path(environment["DATASET_JSON"])
+        result.datalist = write_dataset(spec, Path(environment["DATA_ROOT"]), result.dataset_json)
     return result
 
 

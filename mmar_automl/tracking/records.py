@@ -7,16 +7,16 @@ gives the identical metric, which MLflow's store deduplicates: replays stay idem
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import TRAIN_CONFIG
+from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.tracking.limits import safe_key
 
 Metric = list  # [key: str, value: float, step: int, timestamp_ms: int]
-METRIC_KINDS = ("train", "validation")  # the metrics.jsonl records that carry metrics
 
 
 def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | None) -> list[Metric]:
@@ -39,48 +39,12 @@ def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | 
     return out
 
 
-def read_metrics_file(path: str | Path, skip: int = 0) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl (a torn last line, from a job still writing or killed, is skipped),
-    less the first ``skip`` train/validation records (those already sent live)."""
-    records = []
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            if skip > 0 and rec.get("kind") in METRIC_KINDS:
-                skip -= 1
-                continue
-            records.append(rec)
-    return records
-
-
-def ckpt_dir(folder: str | Path) -> Path:
-    """The job's checkpoint folder: ``MMAR_CKPT_DIR`` of its environment.json, default ``models``."""
-    folder = Path(folder)
-    try:
-        env = json.loads((folder / "config" / "environment.json").read_text())
-        name = env.get("MMAR_CKPT_DIR") or "models"
-    except (OSError, ValueError, AttributeError):
-        name = "models"
-    return folder / name
-
-
 def job_artifacts(folder: str | Path, with_model: bool) -> list[tuple[str, str]]:
     """``(local file, artifact folder)`` pairs for a job: concrete config, log, stats, the model if asked."""
-    folder = Path(folder)
-    models = ckpt_dir(folder)
-    from mmar_automl.run.jobfolder import job_config_file
-
-    files = [(job_config_file(folder), "config"), (folder / "log.txt", ""),
-             (models / "train_stats.json", "")]
+    outputs = JobOutputs.of(folder)
+    files = [(outputs.config_file, "config"), (outputs.log_file, ""), (outputs.stats_file, "")]
     if with_model:
-        files.append((models / "model.pt", "model"))
+        files.append((outputs.model_file, "model"))
     return [(str(path), where) for path, where in files]
 
 

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.tracking import records
 from mmar_automl.tracking.limits import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, sqlite_path
@@ -192,8 +193,6 @@ class MlflowSink:
 
         A job that finished while its orchestrator was down (its train_stats.json says complete) is
         completed from its folder (FINISHED, with score and artifacts); any other is KILLED."""
-        import json
-
         count = 0
         for run in self.find_runs({TAG_RUN_UID: run_uid}, status="RUNNING"):
             tags, run_id = run.data.tags, run.info.run_id
@@ -204,11 +203,8 @@ class MlflowSink:
                     count += 1
                 continue
             folder = tags.get("mmar_automl.folder")
-            try:
-                stats = json.loads((records.ckpt_dir(folder) / "train_stats.json").read_text()) if folder else None
-            except (OSError, ValueError):
-                stats = None
-            if isinstance(stats, dict) and str(stats.get("status", "")).lower() == "complete":
+            stats = JobOutputs.of(folder).stats() if folder else None
+            if stats is not None and str(stats.get("status", "")).lower() == "complete":
                 uid = f"job:{tags[TAG_JOB_UID]}"
                 self._run_ids[uid] = run_id
                 self._job_files({"uid": uid, "folder": folder, "started_at": (run.info.start_time or 0) / 1000})
@@ -271,7 +267,7 @@ class MlflowSink:
 
     def _job_files(self, op: dict[str, Any]) -> None:
         uid, folder = op["uid"], op["folder"]
-        recs = records.read_metrics_file(records.ckpt_dir(folder) / "metrics.jsonl", int(op.get("skip_records") or 0))
+        recs = JobOutputs.of(folder).metrics(skip=int(op.get("skip_records") or 0))
         self._buffer(uid, records.metrics_from_records(recs, op.get("started_at")), {}, {})
         self._flush_or_warn(uid)
         self._artifacts(uid, [list(f) for f in records.job_artifacts(folder, bool(op.get("with_model")))])

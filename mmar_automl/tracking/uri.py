@@ -15,9 +15,10 @@ import os
 import shlex
 from pathlib import Path
 
+from mmar_automl.config.mmar import RUNS_DIR
 from mmar_automl.errors import ConfigError
 
-DEFAULT_DB = "automl/mlflow.db"
+DEFAULT_DB = f"{RUNS_DIR}/mlflow.db"
 
 
 def default_uri(mmar_root: str | Path) -> str:

@@ -97,11 +97,14 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
           device: str | None = None, compile: bool = False, fast_paths: bool = True) -> int:
     """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised.
     ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md)."""
-    from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
+    from mmar_automl.config.mmar import Mmar
 
-    mmar = open_mmar(mmar_root, config)
-    conf, _ = load_train_config(mmar, parse_overrides(overrides or []))
-    file = _display(mmar.config_file, mmar.root)
+    mmar = Mmar.open(mmar_root, config, overrides=overrides or [])
+    for key in ("run_id", "workers"):
+        if getattr(mmar.run_keys, key) is not None:
+            _out(f"note: --set {key}: a run option of `mmar-automl run`; no effect on train")
+    conf = mmar.substituted_config()
+    file = mmar.label(mmar.train_config_file)
     for section in ("train",):
         if not isinstance(conf.get(section), dict) or "trainer" not in conf[section]:
             raise ConfigError(file, (section, "trainer"), "missing: a Clara 4.x config needs train.trainer")
@@ -248,11 +251,6 @@ def _inside_mmar(root: Path):
 
 def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     print(warnings.formatwarning(message, category, filename, lineno, line), end="", flush=True)
-
-
-def _display(path: Path, root: Path) -> str:
-    """The config file as errors name it: relative to the MMAR root when inside it."""
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _out(line: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bundle_files import SPLEEN, TEMPLATE, cli, make_bundle, read, write
-from mmar_automl.bundle import is_bundle, open_bundle
+from mmar_automl.bundle import Bundle, is_bundle, open_bundle
 from mmar_automl.errors import ConfigError, UsageError
 from mmar_automl.search import markers as mk
 from mmar_automl.search.render import render_config
@@ -30,7 +30,7 @@ def test_a_bundle_is_a_folder_with_metadata_and_train_config(tmp_path):
     assert is_bundle(TEMPLATE) and is_bundle(SPLEEN)
     assert not is_bundle(TEMPLATE.parent / "segmentation_3d")            # an MMAR
     make_bundle(tmp_path / "b", yaml=True)
-    assert is_bundle(tmp_path / "b") and open_bundle(tmp_path / "b").config_file.name == "train.yaml"
+    assert is_bundle(tmp_path / "b") and open_bundle(tmp_path / "b").train_config_file.name == "train.yaml"
 
 
 def test_search_file_ids_and_inline_search_make_one_space(tmp_path):
@@ -148,36 +148,35 @@ def test_checks_before_a_run(tmp_path, edit, expected):
     edit(config)
     bundle = open_bundle(make_bundle(tmp_path / "b", train=config))
     with pytest.raises(ConfigError) as info:
-        bundle.check(bundle.load_config())
+        bundle.check()
     assert expected in str(info.value) and "\n" not in str(info.value)
 
 
 def test_spleen_as_published_needs_its_data_location(tmp_path):
-    bundle = open_bundle(SPLEEN)
-    config = bundle.load_config()
     with pytest.raises(ConfigError, match="dataset_dir: data path '/workspace/data/Task09_Spleen' does not exist"):
-        bundle.check(config)
+        Bundle.open(SPLEEN).check()
     data = tmp_path / "data"
     data.mkdir()
-    overrides = bundle.parse_overrides(config, {"dataset_dir": str(data), "epochs": "2"})
-    bundle.check(bundle.apply_overrides(config, overrides))
-    assert overrides == {"dataset_dir": str(data), "epochs": 2}
+    bundle = Bundle.open(SPLEEN, overrides=[f"dataset_dir={data}", "epochs=2"])
+    bundle.check()
+    assert bundle.overrides == {"dataset_dir": str(data), "epochs": 2}
+    assert bundle.train_config["epochs"] == 2 and bundle.load_config()["epochs"] == 800
 
 
 def test_set_takes_bundle_ids(tmp_path, monkeypatch):
-    bundle = open_bundle(make_bundle(tmp_path / "b"))
-    config = bundle.load_config()
+    root = make_bundle(tmp_path / "b")
     with pytest.raises(UsageError, match=r"--set epoch: configs/train.json has no id 'epoch' \(did you mean 'epochs'\?\)"):
-        bundle.parse_overrides(config, {"epoch": "2"})
+        Bundle.open(root, overrides=["epoch=2"])
     with pytest.raises(UsageError, match="has no id 'train#trainer#max_epoch' "):
-        bundle.parse_overrides(config, {"train#trainer#max_epoch": "2"})
+        Bundle.open(root, overrides=["train#trainer#max_epoch=2"])
     (tmp_path / "mydata").mkdir()
     monkeypatch.chdir(tmp_path)
-    overrides = bundle.parse_overrides(config, {"train#trainer#max_epochs": "3", "dataset_dir": "mydata",
-                                                "train#handlers#0#interval": "2"})
-    assert overrides["dataset_dir"] == str(tmp_path / "mydata")   # jobs run in their own folders
-    out = bundle.apply_overrides(config, overrides)
+    bundle = Bundle.open(root, overrides=["train#trainer#max_epochs=3", "dataset_dir=mydata",
+                                          "train#handlers#0#interval=2", "run_id=r7"])
+    assert bundle.overrides["dataset_dir"] == str(tmp_path / "mydata")   # jobs run in their own folders
+    out = bundle.train_config
     assert out["train"]["trainer"]["max_epochs"] == 3 and out["train"]["handlers"][0]["interval"] == 2
+    assert bundle.run_keys.run_id == "r7" and "run_id" not in out   # Clara's run keys, as for an MMAR
 
 
 def test_validate_cli_on_a_bundle(tmp_path):
@@ -201,7 +200,7 @@ def test_run_refuses_a_bad_bundle_before_creating_anything(tmp_path):
     out = cli("run", str(root), "--no-mlflow")
     assert out.returncode == 2 and "did you mean 'network_def#channels'" in out.stderr
     clash = cli("run", str(make_bundle(tmp_path / "c")), "--no-mlflow", "--set", "network_def#channels=[4,8,16]")
-    assert clash.returncode == 2 and "--set network_def#channels: this key is searched" in clash.stderr
+    assert clash.returncode == 2 and "--set network_def#channels: this id is searched" in clash.stderr
     assert not (root / "automl").exists() and not (tmp_path / "c" / "automl").exists()
 
 

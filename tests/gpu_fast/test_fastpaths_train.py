@@ -68,14 +68,13 @@ def test_fast_path_objects_on_cpu(tmp_path):
     import torch
     from monai.data import ThreadDataLoader
 
-    from mmar_automl.config.mmar import load_train_config, open_mmar
+    from mmar_automl.config.mmar import Mmar
     from mmar_automl.train.fastpaths import decide
     from mmar_automl.train.resolver import Builder
 
     data = make_dataset(tmp_path / "data", n_train=2, n_val=1, size=20)
     root = make_mmar(tmp_path / "m", _cached(tiny_config(fast_paths=ON)), data)
-    mmar = open_mmar(root)
-    conf, _ = load_train_config(mmar, {})
+    conf = Mmar.open(root).substituted_config()
     builder = Builder(conf, "config/config_train.json", root, "cpu", warn=lambda m: None)
     builder.fast_paths = decide(conf, "cpu", env={})
     trainer = builder.get("train", "trainer")

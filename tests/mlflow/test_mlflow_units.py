@@ -8,6 +8,7 @@ import os
 import pytest
 
 from mmar_automl.errors import ConfigError, JournalError
+from mmar_automl.run.outputs import read_metrics_file
 from mmar_automl.tracking import gpu, limits, records
 from mmar_automl.tracking.spool import Spool
 from mmar_automl.tracking.uri import resolve_tracking_uri, sqlite_path, ui_hint
@@ -115,8 +116,8 @@ def test_metrics_from_records_are_deterministic(tmp_path):
     assert records.metrics_from_records(recs, 1000.0) == got  # same records, same metrics: replay-safe
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"kind": "tr')
-    assert records.read_metrics_file(path) == recs[:2] + [{**recs[2], "train_loss": float("inf")}] + recs[3:]
-    assert records.read_metrics_file(path, skip=2) == [{**recs[2], "train_loss": float("inf")}, recs[3]]
+    assert read_metrics_file(path) == recs[:2] + [{**recs[2], "train_loss": float("inf")}] + recs[3:]
+    assert read_metrics_file(path, skip=2) == [{**recs[2], "train_loss": float("inf")}, recs[3]]
 
 
 def test_job_artifacts_follow_ckpt_dir(tmp_path):

@@ -142,15 +142,15 @@ def test_the_continue_hint_quotes_a_folder_with_spaces(run_root, tmp_path, capsy
 
 
 def test_the_runs_set_values_travel_into_the_export(tmp_path, capsys):
-    """A search run with --set trained every job with those values on top of its concrete config: the
-    export writes them in (first-level key, JSON path, environment variable), and the report shows them."""
+    """A search run with --set writes the values into every job's concrete config and environment.json
+    (first-level key, JSON path, environment variable): the export holds them, and the report shows them."""
     root = write_mmar(tmp_path / "m", report_config(modes=("ok",)))
     make_run(root, "ov", "--set", "epochs=2", "--set", "train.model.args.spatial_dims=2",
              "--set", "DATA_ROOT=data")
     capsys.readouterr()
     assert main(["report", str(root), "--run", "ov"]) == 0
     out = capsys.readouterr().out
-    assert "--set (every job, not in its config): epochs=2 train.model.args.spatial_dims=2 DATA_ROOT=" in out
+    assert "--set (every job, written in its config): epochs=2 train.model.args.spatial_dims=2 DATA_ROOT=" in out
     assert main(["report", str(root), "--run", "ov", "--json", "--importance", "none"]) == 0
     assert json.loads(capsys.readouterr().out)["overrides"]["epochs"] == "2"
 

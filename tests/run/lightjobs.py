@@ -1,5 +1,5 @@
 """A light, torch-free job function for the engine tests: a real process in a real job folder that
-follows the trainer's contract (models/metrics.jsonl line by line, train_stats.json, model.pt, exit
+follows the trainer's contract (<MMAR_CKPT_DIR>/metrics.jsonl line by line, train_stats.json, model.pt, exit
 codes), driven by first-level keys of its concrete config:
 
 - ``score``: the validation value reached at the last epoch (the job's score); ``null`` = never validates
@@ -31,7 +31,9 @@ def main(argv: list[str]) -> int:
     config = json.loads((root / "config" / "config_train.json").read_text())
     mode, score = config.get("mode", "ok"), config.get("score", 0.5)
     epochs, sleep = int(config.get("epochs", 2)), float(config.get("sleep", 0.1))
-    models = root / "models"
+    from mmar_automl.config.mmar import Mmar
+
+    models = Mmar.at(root).ckpt_dir  # MMAR_CKPT_DIR of the job folder, as the trainer writes
     models.mkdir(exist_ok=True)
     (models / "env.json").write_text(json.dumps({
         "cwd": os.getcwd(), "argv": argv, "pgid": os.getpgid(0), "pid": os.getpid(),

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import signal
 
+import pytest
+
 from conftest import light_config, write_mmar
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.backends.local import LocalBackend
 from mmar_automl.backends.protocol import UNKNOWN_EXIT
-from mmar_automl.run.executor import MetricsFollower, MMARExecutor, judge
+from mmar_automl.run.executor import MMARExecutor, judge
+from mmar_automl.run.outputs import MetricsFollower
 from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
-from mmar_automl.search import parse_search_space
+from mmar_automl.config.mmar import Mmar
 
 
 def test_judge():
@@ -42,21 +45,20 @@ def test_metrics_follower_waits_for_whole_lines(tmp_path):
 
 def test_clara_execute_returns_the_score(tmp_path, light_env):
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.3, 0.7)))
-    config = json.loads((mmar / "config" / "config_train.json").read_text())
-    env = json.loads((mmar / "config" / "environment.json").read_text())
     executor = MMARExecutor(remove_search_augs=True, msg_destination="file")
     backend = LocalBackend(use_launcher=False)
-    executor.configure(mmar_root=mmar, train_config=config, train_config_file="config_train.json",
-                       environment=env, backend=backend)
+    executor.configure(mmar=Mmar.open(mmar, overrides=["epochs=3"]), backend=backend)
     ctx = Context()
     space = executor.determine_search_space(ctx)
-    assert space == parse_search_space(config, "config_train.json")
+    assert space.names == ["score"] and space.grid_size == 2
     executor.set_space(space)
     rec = Recommendation(0, {"score": [0.7]})
     job = JobRecord("u", 1, 1, 1, str(tmp_path / "run" / "W1_1_J1"), rec)
     ctx.set_prop(ContextKey.JOB, job)
     try:
-        assert executor.execute(rec, ctx) == 0.7
+        assert executor.execute(rec, ctx) == pytest.approx(0.7)
     finally:
         executor.shutdown(ctx)
     assert job.state is JobState.COMPLETE and job.exit_code == 0
+    concrete = json.loads((tmp_path / "run" / "W1_1_J1" / "config" / "config_train.json").read_text())
+    assert concrete["score"] == 0.7 and concrete["epochs"] == 3 and "search" not in concrete

@@ -428,17 +428,28 @@ def test_live_console_renders(tmp_path, light_env):
 
 
 def test_set_overrides_reach_the_job_and_stick_on_resume(tmp_path, light_env, capsys):
+    """--set values are written into each job folder's config and environment.json (the folder
+    reproduces the job by itself; no --set in the job's argv), journaled, and reused by --resume."""
     mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
     assert _run(mmar, "--set", "score=0.9") == 2  # a searched key cannot be fixed
     assert "searched" in capsys.readouterr().err
-    assert _run(mmar, "--run-id", "s", "--set", "DATA_ROOT=data", "--set", "epochs=3", "--max-jobs", "1") == 0
+    assert _run(mmar, "--run-id", "s", "--set", "DATA_ROOT=data", "epochs=3", "--max-jobs", "1") == 0
     run_dir = mmar / "automl" / "s"
-    argv = json.loads((run_dir / "W1_1_J1" / "models" / "env.json").read_text())["argv"]
-    assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
+
+    def job_files(name):
+        folder = run_dir / name
+        return (json.loads((folder / "models" / "env.json").read_text())["argv"],
+                json.loads((folder / "config" / "config_train.json").read_text()),
+                json.loads((folder / "config" / "environment.json").read_text()))
+
+    argv, config, env = job_files("W1_1_J1")
+    assert argv[1:] == ["--config", "config/config_train.json"]
+    assert config["epochs"] == 3 and env["DATA_ROOT"] == str((mmar / "data").resolve())
     assert _run(mmar, "--resume", "s", "--set", "epochs=4") == 2
     assert _run(mmar, "--resume", "s", "--max-jobs", "2") == 0
-    argv = json.loads((run_dir / "W1_2_J2" / "models" / "env.json").read_text())["argv"]
-    assert argv[3:] == ["--set", f"DATA_ROOT={(mmar / 'data').resolve()}", "--set", "epochs=3"]
+    argv, config, env = job_files("W1_2_J2")
+    assert argv[1:] == ["--config", "config/config_train.json"]
+    assert config["epochs"] == 3 and env["DATA_ROOT"] == str((mmar / "data").resolve())
 
 
 def test_a_run_that_died_before_its_first_event_can_start_again(tmp_path, light_env, capsys):
@@ -618,3 +629,42 @@ def test_controller_arg_errors_name_the_automl_file_actually_read(tmp_path, ligh
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {other}: controller.args.sampler:"), err
     assert not (mmar / "automl").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "train", "validate"])
+def test_an_unknown_set_key_is_one_line_with_a_suggestion_and_creates_nothing(tmp_path, light_env, capsys, command):
+    """One parser and one key check for run, train and validate: `--set epoch=2` when the config has
+    `epochs` is exit 2 naming the key and suggesting the right one, before anything is written."""
+    mmar = write_mmar(tmp_path / "mmar", light_config())
+    extra = BASE if command == "run" else []
+    assert main([command, str(mmar), *extra, "--set", "epochs=2", "epoch=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --set epoch: not a key of ")
+    assert "config_train.json or environment.json (did you mean 'epochs'?)" in err[0]
+    assert main([command, str(mmar), *extra, "--set", "train.model.args.chanels=[1]", "--set", "train.modl.x=1"]) == 2
+    assert "train.modl: --set train.modl.x: no such key in the config (did you mean 'model'?)" in capsys.readouterr().err
+    if command != "train":  # train runs one point: there, a searched key is just a value
+        assert main([command, str(mmar), *extra, "--set", "mode=ok", "score=0.5"]) == 2
+        assert "--set score: this key is searched" in capsys.readouterr().err
+    assert not (mmar / "automl").exists() and not (mmar / "models" / "train_stats.json").exists()
+
+
+def test_clara_run_keys_and_several_pairs_after_one_set(tmp_path, light_env, capsys, caplog):
+    """Clara's automl.sh passes `--set run_id=a trainconf=config_train.json workers=0:1 traceout=both`:
+    they become --run-id, --train-config (relative to config/) and --workers; traceout says it does nothing."""
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2)))
+    other = light_config(scores=(0.7, 0.8))
+    (mmar / "config" / "other_train.json").write_text(json.dumps(other))
+    assert main(["run", str(mmar), "--no-mlflow", "--seed", "1", "--set", "run_id=clara", "trainconf=other_train.json",
+                 "workers=cpu:cpu", "traceout=both", "epochs=1", "--set", "sleep=0.01"]) == 0
+    run_dir = mmar / "automl" / "clara"
+    ended = _ended(run_dir)
+    assert sorted(j["score"] for j in ended) == [0.7, 0.8] and {j["worker"] for j in ended} <= {1, 2}
+    header = journal(run_dir)[0]
+    assert header["overrides"] == {"epochs": 1, "sleep": 0.01} and header["train_config"] == "config/other_train.json"
+    assert any("traceout=both: has no effect" in r.getMessage() for r in caplog.records)
+    for job in run_dir.glob("W*"):
+        config = json.loads((job / "config" / "config_train.json").read_text())
+        assert config["epochs"] == 1 and config["sleep"] == 0.01 and "run_id" not in config
+    assert main(["run", str(mmar), *BASE, "--run-id", "x", "--set", "run_id=y"]) == 2
+    assert "--set run_id=y and --run-id x differ" in capsys.readouterr().err

@@ -70,20 +70,21 @@ def render_at_last_choice(config: dict) -> dict:
 
 
 def test_set_overrides_typed_variables_and_json_paths(tmp_path, data):
-    from mmar_automl.config.mmar import load_train_config, open_mmar, parse_overrides
+    from mmar_automl.config.mmar import Mmar
+    from mmar_automl.config.overrides import parse_overrides
+    from mmar_automl.errors import UsageError
 
     root = make_mmar(tmp_path / "m", tiny_config(), data, env={"DATA_ROOT": "../data"})
-    mmar = open_mmar(root)
-    assert mmar.environment["DATA_ROOT"] == str(root / "../data")  # relative to the MMAR root
-    conf, variables = load_train_config(mmar, parse_overrides(["epochs=3", "train.model.args.channels=[2,4]",
-                                                               "learning_rate=0.5"]))
+    mmar = Mmar.open(root, overrides=["epochs=3", "train.model.args.channels=[2,4]", "learning_rate=0.5"])
+    assert mmar.variables()["DATA_ROOT"] == str(root.resolve() / "../data")  # relative to the MMAR root
+    conf = mmar.substituted_config()
     assert conf["train"]["trainer"]["args"]["max_epochs"] == 3  # "{epochs}" takes the typed value
     assert conf["train"]["optimizer"]["args"]["lr"] == 0.5
     assert conf["train"]["model"]["args"]["channels"] == [2, 4]
     assert conf["train"]["handlers"][0]["disabled"] is True
     with pytest.raises(ConfigError, match=r"train\.nope"):
-        load_train_config(mmar, parse_overrides(["train.nope.args.x=1"]))
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        Mmar.open(root, overrides=["train.nope.args.x=1"])
+    with pytest.raises(UsageError, match="KEY=VALUE"):
         parse_overrides(["epochs"])
 
 
@@ -143,7 +144,7 @@ def test_builder_lists_refs_disabled_rank_and_nested_components(tmp_path):
 
 
 def _break(config: dict, path: str, value) -> dict:
-    from mmar_automl.config.mmar import set_json_path
+    from mmar_automl.config.overrides import set_json_path
 
     config = copy.deepcopy(config)
     set_json_path(config, path, value)
