@@ -90,7 +90,7 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     _out(f"train bundle {bundle.root} config {bundle.config_name} with monai.bundle.ConfigWorkflow")
     with _inside_mmar(bundle.root):
         try:
-            workflow = ConfigWorkflow(config_file=str(bundle.config_file), meta_file=str(bundle.meta_file),
+            workflow = ConfigWorkflow(config_file=str(bundle.train_config_file), meta_file=str(bundle.meta_file),
                                       workflow_type="train")
             workflow.parser.read_config(f=conf)   # the config as checked above (markers gone, --set applied)
             workflow.initialize()
