@@ -31,6 +31,10 @@ def train(
     fast_paths: bool = typer.Option(
         True, "--fast-paths/--no-fast-paths",
         help="GPU fast paths: bf16 AMP, channels_last_3d, cudnn.benchmark, pinned memory, ThreadDataLoader (docs/gpu.md)."),
+    nproc: Optional[int] = typer.Option(
+        None, "--nproc", metavar="N", min=1,
+        help="Train as N DistributedDataParallel processes (one per visible GPU; gloo ranks on the CPU), as "
+        "Clara's train_multi_gpu.sh [default: 1, or every visible GPU when the config says multi_gpu: true]."),
 ) -> int:
     """Train one MMAR: writes models/model.pt, train_stats.json, metrics.jsonl (and TensorBoard events)."""
     from mmar_automl.config.overrides import set_items
@@ -53,7 +57,7 @@ def train(
 
     argv_device = device
     code = run_training(mmar_root, config=config, overrides=pairs, device=argv_device, compile=compile,
-                        fast_paths=fast_paths)
+                        fast_paths=fast_paths, nproc=nproc)
     if code:
         raise typer.Exit(code)
     return code

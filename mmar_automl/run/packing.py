@@ -218,9 +218,15 @@ def _peak_of(outputs: JobOutputs) -> int | None:
 
 
 def expand_workers(workers: list[Any], per_worker: int) -> list[Any]:
-    """Each worker repeated ``per_worker`` times (same GPUs), renumbered 1..n in order."""
+    """Each worker repeated ``per_worker`` times (same GPUs), renumbered 1..n in order. Packing shares one
+    GPU between one-GPU jobs; a worker whose jobs are multi-rank DDP jobs (several GPUs, ``cpu,cpu``)
+    is refused rather than placed silently wrong (docs/gpu.md)."""
     from mmar_automl.run.workers import WorkerSpec
 
+    multi = next((w for w in workers if w.nproc > 1), None)
+    if per_worker > 1 and multi is not None:
+        raise UsageError(f"--jobs-per-gpu packs one-process jobs onto a GPU; worker {multi.number} ({multi.label}) "
+                         f"runs {multi.nproc}-rank DDP jobs: use --jobs-per-gpu 1 with multi-GPU workers")
     out = []
     for w in workers:
         for _ in range(per_worker):

@@ -29,14 +29,21 @@ class Gpu:
 
 @dataclass
 class WorkerSpec:
-    """A worker slot: 1-based ``number`` and the CUDA indices of its GPUs (empty: a CPU worker)."""
+    """A worker slot: 1-based ``number`` and the CUDA indices of its GPUs (empty: a CPU worker).
+    ``cpu_ranks``: processes of one distributed job on a CPU worker (``cpu,cpu`` = 2; gloo ranks)."""
 
     number: int
     gpus: list[int] = field(default_factory=list)
+    cpu_ranks: int = 1
+
+    @property
+    def nproc(self) -> int:
+        """Processes (DDP ranks) of each job on this worker: one per GPU, or ``cpu_ranks``."""
+        return len(self.gpus) if self.gpus else self.cpu_ranks
 
     @property
     def label(self) -> str:
-        return ",".join(map(str, self.gpus)) if self.gpus else "cpu"
+        return ",".join(map(str, self.gpus)) if self.gpus else ",".join(["cpu"] * self.cpu_ranks)
 
 
 def discover_gpus() -> list[Gpu]:
@@ -91,8 +98,9 @@ def _apply_visible_devices(gpus: list[Gpu], visible: str | None) -> list[Gpu]:
 
 
 def parse_workers(text: str | None, gpus: list[Gpu] | None = None) -> list[WorkerSpec]:
-    """Clara syntax: ``0:0:1:1`` four workers (two per GPU), ``0,1:2,3`` two workers with two GPUs each,
-    ``cpu:cpu`` two CPU workers. A bare number N on a machine without GPUs means N CPU workers (with GPUs
+    """Clara syntax: ``0:0:1:1`` four workers (two per GPU), ``0,1:2,3`` two workers with two GPUs each
+    (each job a 2-rank DDP job), ``cpu:cpu`` two CPU workers, ``cpu,cpu`` one CPU worker whose jobs run as
+    two gloo ranks. A bare number N on a machine without GPUs means N CPU workers (with GPUs
     it is Clara's GPU index). Default (None): one worker per GPU found, else one CPU worker."""
     gpus = discover_gpus() if gpus is None else gpus
     if text is None or not text.strip():
@@ -108,8 +116,9 @@ def parse_workers(text: str | None, gpus: list[Gpu] | None = None) -> list[Worke
     workers = []
     for k, part in enumerate(text.split(":")):
         part = part.strip()
-        if part.lower() == "cpu":
-            workers.append(WorkerSpec(k + 1, []))
+        tokens = [token.strip().lower() for token in part.split(",")]
+        if tokens and all(token == "cpu" for token in tokens):
+            workers.append(WorkerSpec(k + 1, [], cpu_ranks=len(tokens)))
             continue
         ids = []
         for token in part.split(","):
@@ -143,6 +152,10 @@ def job_environment(base: dict[str, str], worker: WorkerSpec, gpus: list[Gpu] | 
     physical = [by_index[i].physical if i in by_index and by_index[i].physical is not None else i
                 for i in worker.gpus]
     env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, physical))  # "" hides every GPU from a CPU job
+    if worker.nproc > 1:  # one DDP rank per GPU / CPU slot (train/distributed.py)
+        from mmar_automl.train.distributed import NPROC_ENV
+
+        env[NPROC_ENV] = str(worker.nproc)
     return env
 
 

@@ -68,8 +68,9 @@ def is_disabled(node: dict, file: str | None, path: JsonPath) -> bool:
     raise ConfigError(file, (*path, "disabled"), f"disabled must be true or false, got {value!r}")
 
 
-def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int = 0) -> bool:
-    """``"rank": 0`` builds the component only on that process; single-process training is rank 0.
+def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), rank: int | None = None) -> bool:
+    """``"rank": 0`` builds the component only on that process (default: this process's rank in a
+    distributed job, train/distributed.py); single-process training is rank 0.
     A rank that is not an integer is an error: skipping silently would drop, say, the ValidationHandler."""
     value = node.get("rank")
     if value is None:
@@ -79,6 +80,10 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
         message = f"unknown variable {{{name}}} (set it in environment.json or with --set)" if name else \
             f"rank must be a process number (0 in a single-process run), got {value!r}"
         raise ConfigError(file, (*path, "rank"), message)
+    if rank is None:
+        from mmar_automl.train.distributed import current
+
+        rank = current().rank
     return int(value) != rank
 
 

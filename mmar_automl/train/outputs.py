@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,8 @@ class JobRecorder:
         self.extra: dict[str, Any] = {}  # more train_stats fields (device, amp)
         # Callables whose fields go on every metrics line and into train_stats (peak GPU memory)
         self.probes: list[Callable[[], dict[str, Any]]] = []
+        self._finish_lock = threading.Lock()
+        self._finished: dict[str, Any] | None = None
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.start, 3)
@@ -167,7 +170,14 @@ class JobRecorder:
     # -- the end -----------------------------------------------------------------------------------
 
     def finish(self, status: str, reason: str = "") -> dict[str, Any]:
-        """Write the last metrics line and train_stats.json; returns the stats."""
+        """Write the last metrics line and train_stats.json; returns the stats. The first call wins: in
+        a distributed job rank 0's watcher thread may finish it (a rank died) while training unwinds."""
+        with self._finish_lock:
+            if self._finished is None:
+                self._finished = self._finish(status, reason)
+            return self._finished
+
+    def _finish(self, status: str, reason: str) -> dict[str, Any]:
         total = self.elapsed()
         if not self.validations:
             reason = reason or "no score: training never validated"

@@ -19,6 +19,7 @@ from typing import Any
 from mmar_automl.errors import ConfigError, JsonPath, format_json_path
 from mmar_automl.config.mmar import unresolved_variable
 from mmar_automl.train import config as cfg
+from mmar_automl.train import distributed
 from mmar_automl.train.components import (
     check_arg_types,
     check_args,
@@ -280,7 +281,7 @@ class Builder:
             else:
                 args[k] = self.value(v, section, (*path, "args", k))
         if has_datalist(node):
-            args.setdefault("data", load_datalist(node, self.root, self.file, path))
+            args.setdefault("data", distributed.partition(load_datalist(node, self.root, self.file, path), section))
             if "progress" in inspect.signature(factory).parameters:
                 args.setdefault("progress", False)  # a tqdm bar per dataset is noise in a job's log
         elif any(k in node for k in DATALIST_KEYS):
@@ -296,6 +297,8 @@ class Builder:
         check_arg_types(factory, short, args, self.file, path)
         if self.fast_paths is not None:
             factory, args = self.fast_paths.before_build(short, factory, args)
+        if short == "SupervisedTrainer" and args.get("network") is not None:
+            args["network"] = distributed.wrap(args["network"], self.device)  # DDP in a multi-rank job
         try:
             obj = factory(**args)
         except ConfigError:

@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), default=None)
     p.add_argument("--compile", action="store_true")  # torch.compile the network (train/fastpaths.py)
     p.add_argument("--no-fast-paths", dest="fast_paths", action="store_false")
+    p.add_argument("--nproc", type=int, default=None)  # ranks of one DDP job (train/distributed.py)
     return p
 
 
@@ -80,8 +81,10 @@ def main(argv: list[str]) -> int:
     """``mmar-automl train MMAR_ROOT [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]``."""
     try:
         opts = _parser().parse_args(argv)
+        if opts.nproc is not None and opts.nproc < 1:
+            raise UsageError(f"train: --nproc {opts.nproc}: must be >= 1")
         return train(opts.mmar_root, config=opts.config, overrides=opts.overrides, device=opts.device,
-                     compile=opts.compile, fast_paths=opts.fast_paths)
+                     compile=opts.compile, fast_paths=opts.fast_paths, nproc=opts.nproc)
     except MmarAutomlError as err:
         _error(str(err))
         return err.exit_code
@@ -94,9 +97,10 @@ def main(argv: list[str]) -> int:
 
 
 def train(mmar_root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
-          device: str | None = None, compile: bool = False, fast_paths: bool = True) -> int:
+          device: str | None = None, compile: bool = False, fast_paths: bool = True, nproc: int | None = None) -> int:
     """Train one MMAR; returns the exit code. ConfigError/UsageError before training are raised.
-    ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md)."""
+    ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md). ``nproc`` > 1 (or
+    ``multi_gpu: true`` with several visible GPUs) trains as that many DDP ranks (train/distributed.py)."""
     from mmar_automl.config.mmar import Mmar
 
     mmar = Mmar.open(mmar_root, config, overrides=overrides or [])
@@ -109,7 +113,30 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
         if not isinstance(conf.get(section), dict) or "trainer" not in conf[section]:
             raise ConfigError(file, (section, "trainer"), "missing: a Clara 4.x config needs train.trainer")
 
+    from mmar_automl.train import distributed
+
+    ranks = distributed.resolve_nproc(nproc, conf.get("multi_gpu"), device)  # before any torch op: ranks fork
+    if ranks > 1 and not distributed.current().active:
+        holder: dict[str, Any] = {}
+
+        def peer_failed(reason: str) -> None:
+            if holder.get("recorder") is not None:
+                holder["recorder"].finish("failed", reason)
+            _error(f"train failed: {reason}")
+
+        return distributed.launch(ranks, lambda: _train_process(mmar, conf, file, device, compile, fast_paths, holder),
+                                  peer_failed)
+    return _train_process(mmar, conf, file, device, compile, fast_paths, {})
+
+
+def _train_process(mmar: Any, conf: dict, file: str, device: str | None, compile: bool, fast_paths: bool,
+                   holder: dict[str, Any]) -> int:
+    """One process of the training: the only one, or one rank of a distributed job."""
     import torch
+
+    from mmar_automl.train import distributed
+
+    me = distributed.current()
 
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         # A forked job inherits the launcher's torch, imported before the variable was set: apply it.
@@ -122,13 +149,16 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     from mmar_automl.train.fastpaths import decide as decide_fast_paths
 
     fast = decide_fast_paths(conf, chosen, file, compile=compile, enabled=fast_paths)
-    if conf.get("multi_gpu") is True:
-        _out("note: multi_gpu is not supported: training in one process on one device")
-    recorder = JobRecorder(mmar.ckpt_dir)
-    _out(f"train {mmar.root} config {file} on {chosen} -> {mmar.ckpt_dir}")
+    # Only rank 0 writes the job's files (metrics.jsonl, train_stats.json, the checkpoint).
+    recorder = JobRecorder(mmar.ckpt_dir) if me.rank == 0 else None
+    holder["recorder"] = recorder
+    where = f"{chosen} x {me.world_size} ranks" if me.active else chosen
+    _out(f"train {mmar.root} config {file} on {where} -> {mmar.ckpt_dir}")
     _out(f"fast paths: {fast.describe()}")
     with _inside_mmar(mmar.root):
         try:
+            if me.active:
+                distributed.init_process_group(chosen)
             _determinism(conf, file)
             fast.apply_globals()
             builder = Builder(conf, file, mmar.root, chosen)
@@ -136,17 +166,21 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
             builder.check()  # config mistakes in a second, before any data is loaded
             trainer = builder.get("train", "trainer")
             evaluator = builder.built.get(("validate", "evaluator"))
-            recorder.attach(trainer, evaluator, builder.checkpoint_dict)
-            recorder.extra = {"device": chosen, "amp": builder.amp, "fast_paths": fast.summary()}
-            recorder.probes.append(fast.memory_probe)  # peak_gpu_memory_bytes on every line (packing.py)
+            if recorder is not None:
+                recorder.attach(trainer, evaluator, builder.checkpoint_dict)
+                recorder.extra = {"device": chosen, "amp": builder.amp, "fast_paths": fast.summary(),
+                                  "world_size": me.world_size}
+                recorder.probes.append(fast.memory_probe)  # peak_gpu_memory_bytes on every line (packing.py)
             trainer.run()
         except ConfigError as err:
-            recorder.finish("failed", str(err))
+            if recorder is not None:
+                recorder.finish("failed", str(err))
             raise
         except NonFiniteLoss as err:
             return _failed(recorder, f"stopped: {err}")
         except KeyboardInterrupt:
-            recorder.finish("failed", "interrupted")
+            if recorder is not None:
+                recorder.finish("failed", "interrupted")
             raise
         except torch.cuda.OutOfMemoryError as err:
             return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
@@ -155,6 +189,10 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
             if isinstance(cause, NonFiniteLoss):
                 return _failed(recorder, f"stopped: {cause}")
             return _failed(recorder, f"{type(cause).__name__}: {cause}")
+        finally:
+            distributed.destroy_process_group()
+    if recorder is None:
+        return 0
     stats = recorder.finish("complete")
     if stats["best_validation_metric"] is None:
         _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
@@ -165,7 +203,13 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
 
 
 def _failed(recorder: Any, reason: str) -> int:
-    recorder.finish("failed", reason)
+    from mmar_automl.train import distributed
+
+    # In a distributed job rank 0's own error is often the echo of a rank that died first: name that one.
+    reason = distributed.peer_failure() or reason
+    distributed.note_failure(reason)
+    if recorder is not None:
+        recorder.finish("failed", reason)
     _error(f"train failed: {reason}")
     return 1
 

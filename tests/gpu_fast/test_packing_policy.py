@@ -124,5 +124,6 @@ def test_is_oom(reason, tail, expected):
 
 
 def test_expand_workers():
-    out = expand_workers([WorkerSpec(1, [0]), WorkerSpec(2, [1, 2]), WorkerSpec(3, [])], 2)
-    assert [(w.number, w.gpus) for w in out] == [(1, [0]), (2, [0]), (3, [1, 2]), (4, [1, 2]), (5, []), (6, [])]
+    out = expand_workers([WorkerSpec(1, [0]), WorkerSpec(2, [1]), WorkerSpec(3, [])], 2)
+    assert [(w.number, w.gpus) for w in out] == [(1, [0]), (2, [0]), (3, [1]), (4, [1]), (5, []), (6, [])]
+    # a worker with two GPUs runs 2-rank DDP jobs: packing it is refused (tests/train/test_distributed.py)
