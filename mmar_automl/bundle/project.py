@@ -155,21 +155,38 @@ class Bundle:
         return config
 
     def load_search_entries(self) -> list[Any]:
-        """The entries of configs/search.json|yaml (``{"search": [...]}``); [] without the file."""
-        from mmar_automl.bundle.files import load_config_file
-
+        """The entries of configs/search.json|yaml (``{"search": [...]}``); [] without the file, or when
+        the file is the bundle's own (a MONAI config such as multi_organ_segmentation's DiNTS
+        configs/search.yaml: a mapping of ids without a "search" key), which is then left alone."""
         if self.search_file is None:
             return []
+        data = self._search_data()
         name = self.label(self.search_file)
-        data = load_config_file(self.search_file, name)
-        if not isinstance(data, dict) or "search" not in data:
-            raise ConfigError(name, None, "expected a mapping with one key \"search\": a list of search entries "
-                              "({domain, type, args, targets}, args are bundle ids such as 'optimizer#lr')")
+        if data is None:
+            return []
         for key in data:
             if key != "search":
                 raise ConfigError(name, (key,), f"unknown key {key!r}{did_you_mean(key, ['search'])}: the search file "
                                   "holds only \"search\" (controllers go in configs/automl.json)")
         return data["search"]
+
+    def owns_search_file(self) -> bool:
+        """Whether configs/search.json|yaml is this tool's search file (not the bundle's own config)."""
+        return self.search_file is not None and self._search_data() is not None
+
+    def _search_data(self) -> dict[str, Any] | None:
+        from mmar_automl.bundle.files import load_config_file
+        from mmar_automl.config.suggest import edit_distance
+
+        assert self.search_file is not None
+        name = self.label(self.search_file)
+        data = load_config_file(self.search_file, name)
+        if isinstance(data, dict) and "search" in data:
+            return data
+        if isinstance(data, dict) and data and not any(edit_distance(str(k), "search") <= 1 for k in data):
+            return None     # the bundle's own file, e.g. a DiNTS architecture search config
+        raise ConfigError(name, None, "expected a mapping with one key \"search\": a list of search entries "
+                          "({domain, type, args, targets}, args are bundle ids such as 'optimizer#lr')")
 
     def search_space(self, config: dict[str, Any] | None = None) -> Any:
         """The space of the search file and the inline ``search`` lists beside ``_target_``: one parser
@@ -183,9 +200,7 @@ class Bundle:
                               "configs/search.json (args are ids such as 'optimizer#lr'); inline ones beside "
                               "a component's _target_")
         merged = dict(config)
-        entries = self.load_search_entries()
-        if entries or self.search_file is not None:
-            merged[mk.SEARCH_KEY] = entries
+        merged[mk.SEARCH_KEY] = self.load_search_entries()
         return parse_search_space(merged, self.config_name, dialect=mk.BUNDLE,
                                   search_file=self.label(self.search_file) if self.search_file else None)
 
@@ -255,7 +270,8 @@ class Bundle:
                 os.symlink(entry, job_dir / entry.name)
         configs = job_dir / "configs"
         configs.mkdir(exist_ok=True)
-        for name in (*TRAIN_NAMES, *SEARCH_NAMES, AUTOML_FILE):
+        ours = [str(self.search_file.relative_to(self.root))] if self.owns_search_file() else []
+        for name in (*TRAIN_NAMES, *ours, AUTOML_FILE):
             (job_dir / name).unlink(missing_ok=True)   # the concrete config replaces them; no search in a job
         (job_dir / "models").mkdir(exist_ok=True)
         config_path = job_dir / JOB_CONFIG

@@ -210,3 +210,16 @@ def test_init_writes_the_bundle_template(tmp_path):
     assert is_bundle(tmp_path / "new") and (tmp_path / "new" / "models").is_dir()
     assert "next: mmar-automl validate" in out.stderr + out.stdout
     assert "# new: a MONAI bundle" in (tmp_path / "new" / "docs" / "README.md").read_text()
+
+
+def test_a_bundles_own_search_yaml_is_left_alone(tmp_path):
+    """multi_organ_segmentation (Model Zoo) ships configs/search.yaml: its DiNTS search, a MONAI config."""
+    root = make_bundle(tmp_path / "b")
+    (root / "configs" / "search.json").unlink()
+    (root / "configs" / "search.yaml").write_text("arch_ckpt_path: models\nlearning_rate_arch: 0.001\n")
+    bundle, space = _space(root)
+    assert [d.name for d in space] == ["RandFlipd.prob"] and not bundle.owns_search_file()
+    bundle.write_job_folder(tmp_path / "job", bundle.load_config(), {"job": "W1_1_J1"})
+    assert (tmp_path / "job" / "configs" / "search.yaml").is_file()          # the job keeps the bundle's file
+    (root / "configs" / "search.yaml").write_text("serach: []\n")
+    assert "configs/search.yaml: expected a mapping with one key \"search\"" in _error(root)
