@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
 def train(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
           device: str | None = None) -> int:
     """Run one bundle's training workflow with the recorder attached; returns the exit code."""
-    from mmar_automl.bundle.project import EVALUATOR_ID, TRAINER_ID, Bundle, _lookup
+    from mmar_automl.bundle.project import Bundle, evaluator_id, trainer_id
     from mmar_automl.search import markers as mk
     from mmar_automl.search.render import strip_markers
 
@@ -94,12 +94,14 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
                                       workflow_type="train")
             workflow.parser.read_config(f=conf)   # the config as checked above (markers gone, --set applied)
             workflow.initialize()
-            trainer = workflow.parser.get_parsed_content(TRAINER_ID)
-            evaluator = workflow.parser.get_parsed_content(EVALUATOR_ID) if _lookup(conf, EVALUATOR_ID) else None
+            trainer = workflow.parser.get_parsed_content(trainer_id(conf))
+            evaluator_at = evaluator_id(conf)
+            evaluator = workflow.parser.get_parsed_content(evaluator_at) if evaluator_at else None
             network = getattr(evaluator, "network", None) or getattr(trainer, "network", None)
             # The bundle's own CheckpointSaver writes models/model.pt in the bundle's format (what its
-            # inference.json loads); the recorder writes it only for a bundle that saves nothing.
-            recorder.attach(trainer, evaluator, {"model": network}, save_model=not _saves_best(evaluator))
+            # inference.json loads); the recorder writes it only when no saver puts the best model there.
+            recorder.attach(trainer, evaluator, {"model": network},
+                            save_model=not _saves_best(evaluator, recorder.dir))
             recorder.extra = {"device": str(getattr(trainer, "device", "")), "amp": bool(getattr(trainer, "amp", False)),
                               "workflow": "monai.bundle.ConfigWorkflow"}
             workflow.run()
@@ -144,8 +146,9 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}"[:500]
 
 
-def _saves_best(evaluator: Any) -> bool:
-    """Whether a MONAI CheckpointSaver with save_key_metric follows the evaluator."""
+def _saves_best(evaluator: Any, ckpt_dir: Path) -> bool:
+    """Whether a MONAI CheckpointSaver with save_key_metric follows the evaluator and writes into
+    ``ckpt_dir`` (a saver writing elsewhere, e.g. a timestamped results/ folder, leaves models/ empty)."""
     if evaluator is None:
         return False
     from monai.handlers import CheckpointSaver
@@ -153,7 +156,8 @@ def _saves_best(evaluator: Any) -> bool:
     for handlers in evaluator._event_handlers.values():
         for handler, *_ in handlers:
             owner = getattr(handler, "__self__", None)
-            if isinstance(owner, CheckpointSaver) and getattr(owner, "_key_metric_checkpoint", None) is not None:
+            if (isinstance(owner, CheckpointSaver) and getattr(owner, "_key_metric_checkpoint", None) is not None
+                    and Path(owner.save_dir).resolve() == Path(ckpt_dir).resolve()):
                 return True
     return False
 

@@ -231,20 +231,21 @@ class Bundle:
         ``config``: default the train config as opened (--set values in)."""
         config = config if config is not None else self.train_config if self.train_config is not None else self.load_config()
         file = self.config_name
-        if _lookup(config, TRAINER_ID) is None:
+        if trainer_id(config) is None:
             raise ConfigError(file, TRAINER_ID, "missing: the training workflow needs a trainer at id "
-                              f"'{TRAINER_ID}' (MONAI's train properties)")
-        evaluator = _lookup(config, EVALUATOR_ID)
-        if evaluator is None:
+                              f"'{TRAINER_ID}' (MONAI's train properties) or one *Trainer component")
+        evaluator_at = evaluator_id(config)
+        if evaluator_at is None:
             raise ConfigError(file, EVALUATOR_ID, "missing: nothing to score a job with; expected a "
-                              f"SupervisedEvaluator with a key_val_metric at id '{EVALUATOR_ID}', run by a "
-                              "ValidationHandler in train#handlers")
+                              f"SupervisedEvaluator with a key_val_metric at id '{EVALUATOR_ID}' (or the id a "
+                              "ValidationHandler's validator names), run by a ValidationHandler in train#handlers")
+        evaluator = _lookup(config, evaluator_at)
         if isinstance(evaluator, dict) and "key_val_metric" not in evaluator:
-            raise ConfigError(file, f"{EVALUATOR_ID}#key_val_metric", "missing: the score of a job is the "
+            raise ConfigError(file, f"{evaluator_at}#key_val_metric", "missing: the score of a job is the "
                               "evaluator's key metric (e.g. \"key_val_metric\": \"@validate#key_metric\")")
-        if not any(_target_name(node) == "ValidationHandler" for node in _objects(config)):
+        if not any(_target_name(node) == "ValidationHandler" for _, node in _objects(config)):
             raise ConfigError(file, "train#handlers", "no ValidationHandler: the evaluator at "
-                              f"'{EVALUATOR_ID}' would never run, so no job would have a score")
+                              f"'{evaluator_at}' would never run, so no job would have a score")
         for key, value in _data_paths(config):
             path = Path(value) if os.path.isabs(value) else self.root / value
             if not path.exists():
@@ -349,14 +350,36 @@ def _lookup(config: Any, key: str) -> Any:
     return node
 
 
-def _objects(node: Any) -> Any:
+def trainer_id(config: dict[str, Any]) -> str | None:
+    """Where the bundle's trainer is: MONAI's ``train#trainer``, else the one component whose class is a
+    ``...Trainer`` (the Model Zoo's templates keep it at the top level: ``trainer``)."""
+    if _lookup(config, TRAINER_ID) is not None:
+        return TRAINER_ID
+    found = [ident for ident, node in _objects(config) if _target_name(node).endswith("Trainer")]
+    return found[0] if len(found) == 1 else None
+
+
+def evaluator_id(config: dict[str, Any]) -> str | None:
+    """Where the evaluator that scores a job is: MONAI's ``validate#evaluator``, else the id a
+    ValidationHandler's ``validator`` refers to (``"@evaluator"``)."""
+    if _lookup(config, EVALUATOR_ID) is not None:
+        return EVALUATOR_ID
+    for _, node in _objects(config):
+        ref = node.get("validator") if _target_name(node) == "ValidationHandler" else None
+        if isinstance(ref, str) and ref.startswith("@") and _lookup(config, ref[1:]) is not None:
+            return ref[1:]
+    return None
+
+
+def _objects(node: Any, prefix: str = "") -> Any:
+    """(id, object) for every object of a config, depth first."""
     if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _objects(value)
+        yield prefix, node
+        for key, value in node.items():
+            yield from _objects(value, f"{prefix}{ID_SEP}{key}" if prefix else str(key))
     elif isinstance(node, list):
-        for value in node:
-            yield from _objects(value)
+        for i, value in enumerate(node):
+            yield from _objects(value, f"{prefix}{ID_SEP}{i}")
 
 
 def _target_name(node: dict[str, Any]) -> str:
