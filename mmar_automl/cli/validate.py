@@ -98,7 +98,7 @@ def _print_table(report: dict[str, Any]) -> None:
     else:
         out = _wide(stdout)
         out.print(f"Search space of {report['train_config']}", soft_wrap=True)
-        rows = [_row(d) for d in dims]
+        rows = [_row(d, ids=report.get("project") == "bundle") for d in dims]
         out.print(_table(rows) if _table_width(rows) <= out.width else _cards(rows))
         cont = ", ".join(report["continuous"]) or "none"
         stdout.print(f"{len(dims)} dimension(s); grid size {report['grid_size']} (enum combinations); "
@@ -114,7 +114,7 @@ def _print_table(report: dict[str, Any]) -> None:
 _COLUMNS = ("name", "PRL", "domain", "type", "range or choices", "consumers")
 
 
-def _row(d: dict[str, Any]) -> dict[str, str]:
+def _row(d: dict[str, Any], ids: bool = False) -> dict[str, str]:
     """One dimension as text, one line per choice and per consumer."""
     from mmar_automl.errors import format_json_path
 
@@ -124,7 +124,10 @@ def _row(d: dict[str, Any]) -> dict[str, str]:
         values = "\n".join(_compact(c) for c in d["choices"])
     consumers = []
     for c in d["consumers"]:
-        place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
+        if ids:   # a bundle's consumers as the ids its users write (train#preprocessing#transforms#3#prob)
+            place = "#".join(str(p) for p in (*c["component"], c["arg"]))
+        else:
+            place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
         consumers.append(place + (f" <- [{c['index']}]" if len(d["args"]) > 1 and d["type"] == "enum" else ""))
     return dict(zip(_COLUMNS, (d["name"], d["prl"], d["domain"], d["type"], values, "\n".join(consumers))))
 

@@ -187,6 +187,8 @@ def test_validate_cli_on_a_bundle(tmp_path):
     assert report["project"] == "bundle" and [d["name"] for d in report["dimensions"]] == [
         "learning_rate", "network_def.channels", "RandFlipd.prob"]
     assert report["automl"]["controller"]["name"] == "OptunaController"
+    table = cli("validate", str(root))
+    assert table.returncode == 0 and "train#preprocessing#transforms#3#prob" in table.stdout   # consumers as ids
     bad = cli("validate", str(SPLEEN))
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "dataset_dir: data path '/workspace/data/Task09_Spleen' does not exist" in bad.stderr
