@@ -225,3 +225,12 @@ def test_a_bundles_own_search_yaml_is_left_alone(tmp_path):
     assert (tmp_path / "job" / "configs" / "search.yaml").is_file()          # the job keeps the bundle's file
     (root / "configs" / "search.yaml").write_text("serach: []\n")
     assert "configs/search.yaml: expected a mapping with one key \"search\"" in _error(root)
+
+
+def test_bundle_jobs_fork_from_a_launcher_with_monai_bundle_preloaded(monkeypatch):
+    from mmar_automl.backends.launcher import PRELOAD_ENV, default_preload
+
+    monkeypatch.delenv(PRELOAD_ENV, raising=False)
+    bundle = open_bundle(TEMPLATE)
+    assert default_preload(bundle.job_entry) == bundle.job_preload == "mmar_automl.bundle.job:preload"
+    assert default_preload("mmar_automl.train.run:main") == "mmar_automl.train.run:preload"

@@ -27,7 +27,7 @@ def test_json_bundle_search_with_two_workers_then_report_export_and_monai_rerun(
     root = make_bundle(tmp_path / "b")
     synthetic_data(root / "data", 6)
     out = cli("run", str(root), "--workers", "cpu:cpu", "--max-jobs", "3", "--seed", "3", "--run-id", "r1",
-              "--set", "epochs=2", "--no-mlflow")
+              "--set", "epochs=2")   # MLflow: the default store in automl/
     assert out.returncode == 0, out.stderr + out.stdout
     jobs = _ended(root, "r1")
     assert [j["state"] for j in jobs] == ["COMPLETE"] * 3
@@ -48,6 +48,9 @@ def test_json_bundle_search_with_two_workers_then_report_export_and_monai_rerun(
     best = max(jobs, key=lambda j: j["score"])
     assert json.loads((root / "automl" / "r1" / "best" / "best.json").read_text())["job"] == Path(best["folder"]).name
     assert (root / "automl" / "r1" / "best" / "configs" / "train.json").is_file()
+
+    artifacts = sorted((root / "automl" / "mlartifacts").rglob("config/train.json"))
+    assert len(artifacts) == 3   # each MLflow child run holds its job's concrete bundle config
 
     report = cli("report", str(root), "--json")
     assert report.returncode == 0, report.stderr
