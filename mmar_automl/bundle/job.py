@@ -102,8 +102,14 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
             # inference.json loads); the recorder writes it only when no saver puts the best model there.
             recorder.attach(trainer, evaluator, {"model": network},
                             save_model=not _saves_best(evaluator, recorder.dir))
-            recorder.extra = {"device": str(getattr(trainer, "device", "")), "amp": bool(getattr(trainer, "amp", False)),
+            device_type = getattr(getattr(trainer, "device", None), "type", "cpu")
+            recorder.extra = {"device": device_type, "amp": bool(getattr(trainer, "amp", False)),
                               "workflow": "monai.bundle.ConfigWorkflow"}
+            # Peak GPU memory on every metrics line, as an MMAR job's: what --jobs-per-gpu auto packs by.
+            # The bundle's own config is run as written: none of the trainer's fast paths are applied.
+            from mmar_automl.train.fastpaths import decide
+
+            recorder.probes.append(decide({}, device_type, enabled=False).memory_probe)
             workflow.run()
             workflow.finalize()
         except ConfigError as err:
