@@ -247,6 +247,8 @@ class Bundle:
             raise ConfigError(file, "train#handlers", "no ValidationHandler: the evaluator at "
                               f"'{evaluator_at}' would never run, so no job would have a score")
         for key, value in _data_paths(config):
+            if not _referenced(config, key):
+                continue   # e.g. a dataset_dir the bundle ships but reads its data lists elsewhere
             path = Path(value) if os.path.isabs(value) else self.root / value
             if not path.exists():
                 raise ConfigError(file, key, f"data path {value!r} does not exist: give the data's location "
@@ -385,6 +387,25 @@ def _objects(node: Any, prefix: str = "") -> Any:
 def _target_name(node: dict[str, Any]) -> str:
     target = node.get("_target_")
     return target.rpartition(".")[2] if isinstance(target, str) else ""
+
+
+def _referenced(config: Any, ident: str) -> bool:
+    """Whether some string of the config refers to ``ident`` (``@dataset_dir``, ``%dataset_dir``)."""
+    import re
+
+    pattern = re.compile(r"[@%]" + re.escape(ident) + r"(?![\w#])")
+    return any(pattern.search(text) for text in _strings(config))
+
+
+def _strings(node: Any):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
 
 
 _DATA_WORDS = ("data", "dataset")

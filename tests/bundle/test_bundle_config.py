@@ -234,3 +234,14 @@ def test_bundle_jobs_fork_from_a_launcher_with_monai_bundle_preloaded(monkeypatc
     bundle = open_bundle(TEMPLATE)
     assert default_preload(bundle.job_entry) == bundle.job_preload == "mmar_automl.bundle.job:preload"
     assert default_preload("mmar_automl.train.run:main") == "mmar_automl.train.run:preload"
+
+
+def test_a_data_path_nothing_reads_is_not_checked(tmp_path):
+    """endoscopic_inbody_classification (Model Zoo) ships dataset_dir=/workspace/... but reads its data lists
+    from label/*.json: only a path that some @reference uses must exist."""
+    config = read(TEMPLATE / "configs" / "train.json")
+    config["data_root"] = "/no/such/data"                   # referenced by nothing
+    open_bundle(make_bundle(tmp_path / "a", train=config)).check()
+    config["datalist"] = "$json.load(open(@data_root + '/dataset.json'))"
+    with pytest.raises(ConfigError, match="data_root: data path '/no/such/data' does not exist"):
+        open_bundle(make_bundle(tmp_path / "b", train=config)).check()
