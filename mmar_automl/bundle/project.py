@@ -34,8 +34,10 @@ EVALUATOR_ID = "validate#evaluator"     # MONAI's TrainProperties "evaluator"
 TRAINER_ID = "train#trainer"            # MONAI's TrainProperties "trainer"
 # Copied into a job folder: small, and what ``monai.bundle run`` reads (code in scripts/ is imported).
 COPIED = ("configs", "scripts", "docs")
-# Never copied nor linked: outputs of this tool and of training (a job writes its own models/).
-NOT_LINKED = {"automl", "models", "eval", "mlruns", "mlartifacts", "__pycache__", ".git", "mlflow.db"}
+# Never copied nor linked: outputs of this tool and of training (a job writes its own models/, eval/,
+# results/...; a link would make every job write into the bundle's own folder).
+NOT_LINKED = {"automl", "models", "eval", "results", "logs", "runs", "output", "outputs", "mlruns", "mlartifacts",
+              "mlflow.db", "__pycache__", ".git"}
 
 
 def is_bundle(root: str | Path) -> bool:
