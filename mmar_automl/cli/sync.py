@@ -11,7 +11,7 @@ from mmar_automl.cli import app
 
 @app.command("sync")
 def sync(
-    mmar: Path = typer.Argument(..., help="The MMAR folder."),
+    mmar: Path = typer.Argument(..., help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
     run_id: str = typer.Argument(..., help="The AutoML run (a folder under MMAR/automl/)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri",
                                      help="Send the pending writes to this MLflow instead of the run's own "

@@ -18,7 +18,7 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def validate(
-    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json)."),
+    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json), or a MONAI bundle (configs/train.json|yaml, docs/bundles.md)."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     train_config: Optional[Path] = typer.Option(
