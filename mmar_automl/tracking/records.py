@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import TRAIN_CONFIG
 from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.tracking.limits import safe_key
 
