@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import Mmar, ckpt_dir_name
+from mmar_automl.config.mmar import ckpt_dir_name
 from mmar_automl.config.overrides import RunKeys, check_not_searched
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
@@ -70,7 +70,7 @@ def _has_journal(run_dir: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
-def _open_mmar(opts: RunOptions) -> Mmar:
+def _open_mmar(opts: RunOptions) -> Any:   # an Mmar or a Bundle (config/project.py)
     """The MMAR (or MONAI bundle, config/project.py) with the ``--set`` values written in: those given,
     or on ``--resume`` without any, the ones the run was started with (its journal header), so that
     resumed jobs train as the first ones."""
