@@ -23,6 +23,17 @@ class ContextKey:
     MMAR_ROOT = "MMAR_ROOT"
     OUTCOME = "OUTCOME"
     JOB = "JOB"
+    # ours, set by the engine (mmar_automl.run.engine) for handlers:
+    WORKERS = "WORKERS"                # worker labels ("cpu", "0", "0,1"), one per slot
+    GPU_DEVICES = "GPU_DEVICES"        # the run's GPUs (workers.Gpu: CUDA index, NVML index, PCI bus id)
+    RESUMED = "RESUMED"                # this session continues a run (run --resume)
+    PREVIOUS_JOBS = "PREVIOUS_JOBS"    # on resume: JobRecords of earlier sessions, at start_automl
+    METRICS = "METRICS"                # new metrics.jsonl records of a running job, at job_metrics
+    OPTIONS = "OPTIONS"                # the run's options as a dict (setup.RunPlan.to_json())
+    CONTROLLER = "CONTROLLER"          # the controller's label from config_automl.json
+    STOP_REASON = "STOP_REASON"        # why the run stopped (None: it ran out of work), at end_automl
+    INTERRUPTED = "INTERRUPTED"        # the run was interrupted (Ctrl-C, SIGTERM), at end_automl
+    CONSOLE = "CONSOLE"                # the rich Console that handlers print to (the CLI's stderr)
 
 
 class Context:

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmar_automl.context import Context  # noqa: E402
+from mmar_automl.context import Context, ContextKey  # noqa: E402
 from mmar_automl.controllers import (  # noqa: E402
     GridController,
     OptunaController,
@@ -117,7 +117,7 @@ DEFAULT = "optuna-tpe"
 def run_controller(ctrl: Any, space: SearchSpace, f: Callable[[dict[str, Any]], float], trials: int,
                    timer: list[tuple[float, float]] | None = None) -> list[float]:
     """Sequential trials through the Clara interface; returns the function values in trial order."""
-    ctx = Context(NUM_WORKERS=1, SEED=0)
+    ctx = Context(**{ContextKey.NUM_WORKERS: 1, ContextKey.SEED: 0})
     ctrl.set_search_space(space, ctx)
     queue = list(ctrl.initial_recommendation(ctx))
     values: list[float] = []

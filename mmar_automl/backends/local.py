@@ -26,14 +26,14 @@ class LocalBackend:
     """Processes on this machine: forked from the zygote, else a fresh ``python`` (cold)."""
 
     def __init__(self, use_launcher: bool = True, preload: str | None = None, launcher_log: str | Path | None = None,
-                 ready_timeout: float = 180.0):
+                 ready_timeout: float = 180.0, cancel: Callable[[], bool] | None = None):
         self.use_launcher = use_launcher
         self.preload = default_preload() if preload is None else (preload or None)
         self.launcher_log = launcher_log
         self.ready_timeout = ready_timeout
         self.launcher: Launcher | None = None
         self.restarts = 0
-        self.cancel: Callable[[], bool] | None = None  # the engine's "stop waiting" (Ctrl-C)
+        self.cancel = cancel  # "stop waiting" for the launcher (run.signals.Interrupts: Ctrl-C)
 
     def start(self) -> None:
         if self.use_launcher and self.launcher is None:

@@ -33,22 +33,26 @@ def run(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default: the MMAR folder name)."),
     log_models: Optional[str] = typer.Option(None, "--log-models", help="best | all | none"),
-    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track in MLflow."),
-    launcher: bool = typer.Option(True, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast) or start each cold."),
-    backend: str = typer.Option("local", "--backend", help="Where jobs run: local (this machine) or ray (a Ray cluster, "
-                                "pip install 'mmar-automl[ray]'; docs/ray.md)."),
+    no_mlflow: Optional[bool] = typer.Option(None, "--no-mlflow/--mlflow", help="Do not track in MLflow (default: track)."),
+    launcher: Optional[bool] = typer.Option(
+        None, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast, the default) or start each cold."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Where jobs run: local (this machine, the default) or "
+                                          "ray (a Ray cluster, pip install 'mmar-automl[ray]'; docs/ray.md)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDR", help="With --backend ray: auto "
                                               "(default: the running cluster), local (a private Ray instance) or HOST:PORT."),
     jobs_per_gpu: Optional[str] = typer.Option(
         None, "--jobs-per-gpu", metavar="N|auto", help="Jobs run at once on each worker's GPU: N, or auto (as many as "
         "fit in the GPU's free memory, measured from earlier jobs; backs off on out-of-memory). On CPU workers: N jobs "
         "per worker, auto = 1. Default 1 (docs/gpu.md)."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile each job's network (docs/gpu.md)."),
-    fast_paths: bool = typer.Option(
-        True, "--fast-paths/--no-fast-paths", help="The jobs' GPU fast paths (bf16 AMP, channels_last_3d, ...; docs/gpu.md)."),
+    compile: Optional[bool] = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile each job's network (default: no; docs/gpu.md)."),
+    fast_paths: Optional[bool] = typer.Option(
+        None, "--fast-paths/--no-fast-paths", help="The jobs' fast_paths keys (all off unless a key turns one on, "
+        "docs/gpu.md); --no-fast-paths turns them all off."),
 ) -> int:
     """Run an AutoML search over MMAR; prints the run id and folder, then progress. Exit 0 done, 1 with failed
-    jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID)."""
+    jobs, 2 bad input, 130 interrupted (resume with --resume RUN_ID: the options left out are the run's own,
+    --workers, --backend and --jobs-per-gpu included)."""
     import logging
 
     from mmar_automl.cli.console import console, stdout
@@ -57,29 +61,21 @@ def run(
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    from mmar_automl.run.packing import install as install_packing, parse_jobs_per_gpu
-
-    packing_mode = parse_jobs_per_gpu(jobs_per_gpu)  # a bad value is a usage error before anything is written
     prepared = prepare_run(RunOptions(
         mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
         workers=workers, overrides=set_items(overrides, extra, "run"), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
         job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
-        log_models=log_models, no_mlflow=no_mlflow, launcher=launcher,
-        backend=backend, ray_address=ray_address,
-    ))
-    if compile or not fast_paths:  # the jobs read their flags from the environment (train/fastpaths.py)
-        import json
-
-        from mmar_automl.train.fastpaths import ENV_VAR
-
-        prepared.engine.base_env[ENV_VAR] = json.dumps({"enabled": fast_paths, "compile": compile})
-    install_packing(prepared.engine, packing_mode)
+        log_models=log_models, no_mlflow=no_mlflow, launcher=launcher, backend=backend, ray_address=ray_address,
+        jobs_per_gpu=jobs_per_gpu, fast_paths=fast_paths, compile=compile,
+    ), console=console)
+    for note in prepared.notes:
+        console.print(f"note: {note}", soft_wrap=True)
     stdout.print(f"run id: {prepared.run_id}", soft_wrap=True)
     stdout.print(f"run folder: {prepared.run_dir}", soft_wrap=True)
     stdout.file.flush()
     result = prepared.engine.run()
     if result.best is not None:
         stdout.print(f"best: {result.best.name} score {result.best.score:.6g}", soft_wrap=True)
-    if result.exit_code == 130:
+    if result.exit_code == 130:  # the journal holds the options: the hint needs no flags
         console.print(f"interrupted: resume with: mmar-automl run {mmar} --resume {prepared.run_id}", soft_wrap=True)
     return result.exit_code

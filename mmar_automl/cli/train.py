@@ -30,7 +30,7 @@ def train(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the trained network (docs/gpu.md)."),
     fast_paths: bool = typer.Option(
         True, "--fast-paths/--no-fast-paths",
-        help="GPU fast paths: bf16 AMP, channels_last_3d, cudnn.benchmark, pinned memory, ThreadDataLoader (docs/gpu.md)."),
+        help="The config's fast_paths keys (bf16 AMP, channels_last_3d, ...; all off unless a key turns one on, docs/gpu.md); --no-fast-paths turns them all off."),
     nproc: Optional[int] = typer.Option(
         None, "--nproc", metavar="N", min=1,
         help="Train as N DistributedDataParallel processes (one per visible GPU; gloo ranks on the CPU), as "

@@ -18,7 +18,8 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def validate(
-    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json), or a MONAI bundle (configs/train.json|yaml, docs/bundles.md)."),
+    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json), or a MONAI "
+                                     "bundle (configs/train.json|yaml, docs/bundles.md)."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     train_config: Optional[Path] = typer.Option(
@@ -57,17 +58,18 @@ def validate(
 
 def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     """Check both configs (the train config as ``Mmar.open`` read it, --set values in); return what
-    ``--json`` prints. Raises ConfigError/UsageError on bad input."""
+    ``--json`` prints. Raises ConfigError/UsageError on bad input. The components are built and checked
+    by the step ``run`` uses (setup.check_components)."""
     from mmar_automl.config.automl_config import load_automl_config
     from mmar_automl.config.overrides import check_not_searched
+    from mmar_automl.context import Context, ContextKey
+    from mmar_automl.run.setup import check_components
+    from mmar_automl.config.project import project_kind
     from mmar_automl.search.parse import parse_search_space
 
-    from mmar_automl.config.project import is_bundle_project
-    from mmar_automl.errors import ConfigError
-
     train_path = mmar.train_config_file
-    bundle = is_bundle_project(mmar)
-    if bundle:
+    kind = project_kind(mmar)
+    if kind == "bundle":   # the same checks as run's load_inputs (bundle/project.py)
         space = mmar.search_space()
         mmar.check_not_searched(space)
         mmar.check()
@@ -75,11 +77,12 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
         space = parse_search_space(mmar.train_config, train_path)
         check_not_searched(mmar.overrides, space, str(train_path))
     automl = load_automl_config(automl_path, mmar.root) if automl_path is not None else None
-    if bundle and automl is not None and automl.executor is not None and automl.executor.name != "MMARExecutor":
-        raise ConfigError(automl_path, automl.executor.json_path, f"{automl.executor.label}: a bundle search runs "
-                          "its jobs with MONAI's bundle workflow; only MMARExecutor's args may be given")
+    if automl is not None and len(space):  # as run builds them (a seed, one worker); BYOC classes not imported
+        check_components(mmar.root, space, automl.controller, automl.executor, list(automl.handlers),
+                         Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}),
+                         byoc=False, kind=kind)
     return {
-        "project": getattr(mmar, "kind", "mmar"),
+        "project": kind,
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.continuous],

@@ -85,9 +85,6 @@ class RunKeys:
         run = {k: str(v) for k, v in overrides.items() if k in RUN_KEYS}
         return cls(**run), {k: v for k, v in overrides.items() if k not in RUN_KEYS}
 
-    def given(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in RUN_KEYS if getattr(self, k) is not None}
-
 
 def is_json_path(key: str) -> bool:
     return "." in key or "[" in key
@@ -104,25 +101,29 @@ def check_overrides(overrides: Mapping[str, Any], config: dict[str, Any], enviro
         if is_json_path(key):
             continue  # checked where it is written: apply_overrides -> set_json_path
         if key not in known:
-            raise UsageError(f"--set {key}: not a key of {file} or environment.json"
-                             f"{did_you_mean(key, known)}; a JSON path such as train.model.args.channels "
-                             "edits a nested value")
+            hint = did_you_mean(key, known) or ("; a JSON path such as train.model.args.channels edits a "
+                                                "nested value")
+            raise UsageError(f"--set {key}: not a key of {file} or environment.json{hint}")
 
 
 def check_not_searched(overrides: Mapping[str, Any], space: Any, file: str) -> None:
-    """A searched key fixed with --set would hide the search: exit 2. ``space`` is a SearchSpace."""
-    searched = {}
+    """A searched key fixed with --set would hide the search: exit 2. ``space`` is a SearchSpace; a
+    consumer's value goes where search/render.py writes it (``args.<arg>``, ``disabled``, a top-level key)."""
+    searched: dict[tuple, str] = {}
     for dim in space:
         for consumer in dim.consumers:
-            path = [*consumer.component, consumer.arg]
-            searched[".".join(str(p) for p in path)] = dim.name
-            if consumer.component == ():
-                searched[consumer.arg] = dim.name
+            if consumer.arg == "@disabled":
+                where = (*consumer.component, "disabled")
+            elif not consumer.component:
+                where = (consumer.arg,)
+            else:
+                where = (*consumer.component, "args", consumer.arg)
+            searched[where] = dim.name
     for key in overrides:
-        dotted = ".".join(str(p) for p in split_json_path(key))
-        if key in searched or dotted in searched:
-            raise UsageError(f"--set {key}: this key is searched ({file} search blocks, dimension "
-                             f"{searched.get(key) or searched[dotted]!r}); a fixed value would hide the search")
+        dim = searched.get(tuple(split_json_path(key)))
+        if dim is not None:
+            raise UsageError(f"--set {key}: this key is searched ({file} search blocks, dimension {dim!r}); "
+                             "a fixed value would hide the search")
 
 
 def apply_overrides(config: dict[str, Any], environment: dict[str, Any], overrides: Mapping[str, Any],
@@ -166,14 +167,22 @@ def set_json_path(config: Any, path: str, value: Any, file: str | None = None) -
         try:
             node = node[part]
         except (KeyError, IndexError, TypeError):
-            hint = did_you_mean(str(part), node) if isinstance(node, dict) else ""
-            raise ConfigError(file, parts[: depth + 1], f"--set {path}: no such key in the config{hint}") from None
+            raise ConfigError(file, parts[: depth + 1], f"--set {path}: {_missing(node, part)}") from None
     last = parts[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(file, parts, f"--set {path}: no such list item in the config")
+            raise ConfigError(file, parts, f"--set {path}: {_missing(node, last)}")
     elif not isinstance(node, dict):
         raise ConfigError(file, parts[:-1], f"--set {path}: not an object")
     elif last not in node and last not in COMPONENT_ATTRIBUTES and not (len(parts) >= 2 and parts[-2] == "args"):
         raise ConfigError(file, parts, f"--set {path}: no such key in the config{did_you_mean(last, node)}")
     node[last] = value
+
+
+def _missing(node: Any, part: str | int) -> str:
+    """Why ``node[part]`` does not exist, for a --set error."""
+    if isinstance(node, list) and isinstance(part, int):
+        return f"no such list item in the config (the list has {len(node)})"
+    if isinstance(node, dict) and isinstance(part, str):
+        return f"no such key in the config{did_you_mean(part, node)}"
+    return f"no such key in the config (a {type(node).__name__} is there)"

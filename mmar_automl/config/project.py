@@ -22,5 +22,6 @@ def open_project(root: str | Path, train_config: str | Path | None = None, autom
     return kind.open(root, train_config, automl_config, overrides, relative_labels=relative_labels)
 
 
-def is_bundle_project(project: Any) -> bool:
-    return getattr(project, "kind", "mmar") == "bundle"
+def project_kind(project: Any) -> str:
+    """``"mmar"`` or ``"bundle"`` (journaled in a run's header)."""
+    return getattr(project, "kind", "mmar")

@@ -21,15 +21,12 @@ def _score(value: float | None) -> str:
 
 
 class ConsoleHandler(Handler):
-    """``live``: None = decide from the terminal; ``console``: a rich Console (default: the CLI's stderr one)."""
+    """``live``: None = decide from the terminal; ``console``: the rich Console it prints to (None: the
+    run's, ctx CONSOLE, given at start_automl; else a plain one on stderr)."""
 
     def __init__(self, live: bool | None = None, console: Any = None, **kwargs: Any):
-        if console is None:
-            from mmar_automl.cli.console import console as cli_console
-
-            console = cli_console
-        self.console = console
-        self.live_mode = console.is_terminal if live is None else live
+        self._console = console
+        self._live_wanted = live
         self._live = None
         # keyed by job uid, not worker: with --jobs-per-gpu a worker runs several jobs at once
         self.running: dict[str, dict[str, Any]] = {}
@@ -40,14 +37,28 @@ class ConsoleHandler(Handler):
         self.workers: list[str] = []
         self.previous = 0  # jobs of earlier sessions (resume): not part of this session's throughput
 
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+        return self._console
+
+    @property
+    def live_mode(self) -> bool:
+        return self.console.is_terminal if self._live_wanted is None else self._live_wanted
+
     # -- events ----------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
-        self.workers = list(ctx.get_prop("WORKERS") or [])
-        for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+        if self._console is None:
+            self._console = ctx.get_prop(ContextKey.CONSOLE)
+        self.workers = list(ctx.get_prop(ContextKey.WORKERS) or [])
+        for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
             if job.state.is_finished():
                 self._finished(job)
                 self.previous += 1
-        resumed = " (resumed)" if ctx.get_prop("RESUMED") else ""
+        resumed = " (resumed)" if ctx.get_prop(ContextKey.RESUMED) else ""
         self._line(f"run {ctx.get_prop(ContextKey.RUN_ID)}{resumed}: {len(self.workers)} worker(s) "
                    f"[{' '.join(self.workers)}], folder {ctx.get_prop(ContextKey.RUN_DIR)}")
         if self.live_mode:
@@ -75,7 +86,7 @@ class ConsoleHandler(Handler):
     def job_metrics(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
         slot = self.running.get(job.job_uid)
-        for record in ctx.get_prop("METRICS") or []:
+        for record in ctx.get_prop(ContextKey.METRICS) or []:
             if slot is not None and record.get("epoch") is not None:
                 slot["epoch"] = record.get("epoch")
             if record.get("kind") == "validation":

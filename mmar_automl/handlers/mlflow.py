@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.context import Context
+from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
 from mmar_automl.run.outputs import METRIC_KINDS
@@ -54,6 +54,7 @@ class MLflowHandler(Handler):
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}   # job uid -> metrics.jsonl records already queued live
+        self._console: Any = None         # the CLI's console (ctx CONSOLE): messages for the user
 
     @staticmethod
     def check_options(mmar_root: str | Path, tracking_uri: str | None = None, log_models: str | None = None) -> str:
@@ -77,12 +78,14 @@ class MLflowHandler(Handler):
     def start_automl(self, ctx: Context) -> None:
         from mmar_automl.config.mmar import Mmar
         from mmar_automl.tracking.spool import Spool
+
+        self._console = ctx.get_prop(ContextKey.CONSOLE)
         from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, ui_hint
         from mmar_automl.tracking.writer import TrackingWriter
 
-        mmar_root = Path(ctx.get_prop("MMAR_ROOT") or ".").resolve()
-        run_id = str(ctx.get_prop("RUN_ID"))
-        run_dir = Path(ctx.get_prop("RUN_DIR") or Mmar.at(mmar_root).run_dir(run_id))
+        mmar_root = Path(ctx.get_prop(ContextKey.MMAR_ROOT) or ".").resolve()
+        run_id = str(ctx.get_prop(ContextKey.RUN_ID))
+        run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR) or Mmar.at(mmar_root).run_dir(run_id))
         self._state_path = run_dir / STATE_NAME
         resumed = self._state_path.exists()
         self._state = json.loads(self._state_path.read_text()) if resumed else {}
@@ -124,10 +127,10 @@ class MLflowHandler(Handler):
         self.sampler = GpuSampler(self._emit_gpu, interval=self.gpu_interval)
         self.ui_hint = ui_hint(uri)
         ctx.set_prop("MLFLOW_UI_HINT", self.ui_hint)
-        _say(f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
+        _say(self._console, f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
 
     def search_space_available(self, ctx: Context) -> None:
-        self._space = ctx.get_prop("SEARCH_SPACE")
+        self._space = ctx.get_prop(ContextKey.SEARCH_SPACE)
         if self.writer is None or self._space is None:
             return
         text = json.dumps(self._space.to_json(), indent=1, default=str)
@@ -137,10 +140,10 @@ class MLflowHandler(Handler):
     def start_job(self, ctx: Context) -> None:
         from mmar_automl.tracking.limits import fit_params, fit_tags, safe_key
 
-        job = ctx.get_prop("JOB")
+        job = ctx.get_prop(ContextKey.JOB)
         if self.writer is None or job is None:
             return
-        space = self._space or ctx.get_prop("SEARCH_SPACE")
+        space = self._space or ctx.get_prop(ContextKey.SEARCH_SPACE)
         params, prl_tags = {}, {}
         for name, value in job.recommendation.point.items():
             key = safe_key(name)
@@ -165,12 +168,12 @@ class MLflowHandler(Handler):
             "full_values": {**full, **full_tags},
         })
         if self.sampler is not None and job.gpus:
-            self.sampler.add(f"job:{job.job_uid}", _nvml_indices(ctx, job.gpus))
+            self.sampler.add(f"job:{job.job_uid}", _nvml_indices(ctx, job.gpus), folder=job.folder)
 
     def job_metrics(self, ctx: Context) -> None:
         from mmar_automl.tracking.records import metrics_from_records
 
-        job, recs = ctx.get_prop("JOB"), ctx.get_prop("METRICS") or []
+        job, recs = ctx.get_prop(ContextKey.JOB), ctx.get_prop(ContextKey.METRICS) or []
         if self.writer is None or job is None:
             return
         metrics = metrics_from_records(recs, job.started_at)
@@ -183,7 +186,7 @@ class MLflowHandler(Handler):
     def end_job(self, ctx: Context) -> None:
         from mmar_automl.tracking.limits import fit_tags
 
-        job = ctx.get_prop("JOB")
+        job = ctx.get_prop(ContextKey.JOB)
         if self.writer is None or job is None:
             return
         uid = f"job:{job.job_uid}"
@@ -221,11 +224,11 @@ class MLflowHandler(Handler):
             self.writer.submit({"op": "artifacts", "uid": f"job:{best['job_uid']}",
                                 "files": [[str(JobOutputs.of(best["folder"]).model_file), "model"]]})
         # An interrupted run (Ctrl-C) is KILLED until `run --resume` reopens it.
-        engine = ctx.get_prop("ENGINE")
-        interrupted = bool(getattr(engine, "interrupts", 0))
+        interrupted = bool(ctx.get_prop(ContextKey.INTERRUPTED))
+        stop_reason = ctx.get_prop(ContextKey.STOP_REASON)
         tags = {"mmar_automl.status": "INTERRUPTED" if interrupted else "COMPLETE"}
-        if isinstance(getattr(engine, "stopping", None), str):
-            tags["mmar_automl.stop_reason"] = engine.stopping[:500]
+        if isinstance(stop_reason, str):
+            tags["mmar_automl.stop_reason"] = stop_reason[:500]
         self.writer.submit({"op": "log", "uid": self.parent_uid, "tags": tags})
         self.writer.submit({"op": "close_run", "uid": self.parent_uid,
                             "status": "KILLED" if interrupted else "FINISHED", "end_time": int(time.time() * 1000)})
@@ -244,7 +247,7 @@ class MLflowHandler(Handler):
         left = writer.close(self.flush_timeout)
         if left:
             state = self._state
-            _say(f"MLflow: {left} writes could not be sent ({writer.last_error}); they are kept in "
+            _say(self._console, f"MLflow: {left} writes could not be sent ({writer.last_error}); they are kept in "
                  f"{writer.spool.path}: run `mmar-automl sync {state.get('mmar_root')} {state.get('run_id')}`")
 
     def _parent_best(self, job: Any, end_ms: int) -> None:
@@ -274,7 +277,7 @@ class MLflowHandler(Handler):
         run is completed by the reap), so the best is also taken from the jobs of earlier sessions."""
         before = self._state.get("best")
         with self._lock:
-            for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+            for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
                 if job.state is JobState.COMPLETE and job.score is not None:
                     self._consider_best(job)
             best = self._state.get("best")
@@ -306,14 +309,14 @@ def _sink_factory(uri: str, experiment: str):
 
 
 def _option(ctx: Context, name: str) -> Any:
-    opts = ctx.get_prop("OPTIONS")
+    opts = ctx.get_prop(ContextKey.OPTIONS)
     if opts is None:
         return None
     return opts.get(name) if isinstance(opts, dict) else getattr(opts, name, None)
 
 
 def _controller_name(ctx: Context) -> str:
-    for value in (_option(ctx, "controller"), ctx.get_prop("CONTROLLER")):
+    for value in (_option(ctx, "controller"), ctx.get_prop(ContextKey.CONTROLLER)):
         if isinstance(value, str):
             return value
         if value is not None:
@@ -324,7 +327,7 @@ def _controller_name(ctx: Context) -> str:
 def _nvml_indices(ctx: Context, gpus: list[int]) -> dict[int, int]:
     """``{CUDA index: NVML index}`` from the engine's GPU list (matched by PCI bus id when it was built);
     without it, the indices are taken to be the same."""
-    known = {g.index: g.nvml_index for g in getattr(ctx.get_prop("ENGINE"), "gpus", None) or []
+    known = {g.index: g.nvml_index for g in ctx.get_prop(ContextKey.GPU_DEVICES) or []
              if hasattr(g, "index") and hasattr(g, "nvml_index")}
     return {i: known.get(i, i) for i in gpus}
 
@@ -350,11 +353,7 @@ def _param_value(space: Any, name: str, value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _say(message: str) -> None:
+def _say(console: Any, message: str) -> None:
     log.info(message)
-    try:
-        from mmar_automl.cli.console import console
-
+    if console is not None:
         console.print(message, soft_wrap=True)
-    except Exception:  # noqa: BLE001 - no console, the log has it
-        pass

@@ -34,7 +34,7 @@ class MMARHandler(Handler):
 
     def start_automl(self, ctx: Context) -> None:
         """On resume: learn the earlier jobs; best/ catches up with a job that ended while we were down."""
-        for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+        for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
             self._note(job)
         if self.best is not None and Path(self.best.folder).is_dir():
             run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR))

@@ -33,7 +33,7 @@ class StatsHandler(Handler):
         self.started = time.time()
 
     def start_automl(self, ctx: Context) -> None:
-        for job in ctx.get_prop("PREVIOUS_JOBS") or []:
+        for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
             self.jobs[job.job_uid] = job
 
     def end_job(self, ctx: Context) -> None:

@@ -25,7 +25,6 @@ from mmar_automl.search.format import format_point_value, format_value  # noqa: 
 from mmar_automl.search.space import EnumDimension, FloatDimension, SearchSpace
 
 FAILED_STATES = (JobState.FAILED, JobState.TIMED_OUT)
-CONFIG_FILE = TRAIN_CONFIG
 
 
 @dataclass
@@ -284,7 +283,7 @@ def best_config_diff(report: RunReport) -> tuple[list[dict[str, Any]] | None, st
     """(diff of the best job's concrete config vs the MMAR's base config, a note or None)."""
     if report.best is None:
         return None, None
-    train_config = report.header.get("train_config") or CONFIG_FILE
+    train_config = report.header.get("train_config") or TRAIN_CONFIG
     base_file = report.mmar_root / train_config
     from mmar_automl.bundle.files import load_config_file   # JSON, or a bundle's YAML
     from mmar_automl.errors import ConfigError

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import ENVIRONMENT_FILE as ENV_FILE
+from mmar_automl.config.mmar import ENVIRONMENT_FILE, TRAIN_CONFIG
 from mmar_automl.errors import UsageError
-from mmar_automl.report.data import CONFIG_FILE, best_config_diff, diff_label, load_report
+from mmar_automl.report.data import best_config_diff, diff_label, load_report
 from mmar_automl.run.outputs import JobOutputs
-from mmar_automl.train.outputs import MODEL_FILE as MODEL_NAME
+from mmar_automl.train.outputs import MODEL_FILE
 
 
 
@@ -58,8 +58,8 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
         raise UsageError(f"{job_config}: the best job's folder is gone; cannot export {best.name}")
     if dest == job_dir or job_dir in dest.parents:
         raise UsageError(f"{dest}: choose a folder outside the job folder {job_dir}")
-    if job_config.parent.name == "configs":   # a MONAI bundle's job (docs/bundles.md)
-        return _export_bundle(report, job_dir, dest)
+    if job_config.parent.name == "configs":
+        return _export_bundle(report, job_dir, dest)   # a MONAI bundle's job (docs/bundles.md)
 
     from mmar_automl.run.jobfolder import clone_key_content, write_json_atomic
 
@@ -72,10 +72,10 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
         if report.overrides:
             notes.append("the run's --set values are written in: " + " ".join(
                 f"{k}={v}" for k, v in report.overrides.items()) + " (the job's config and environment.json hold them)")
-        env = _read_json(tmp / ENV_FILE) or {}
+        env = _read_json(tmp / ENVIRONMENT_FILE) or {}
         job_outputs = JobOutputs.of(job_dir)
         ckpt_dir = job_outputs.ckpt_subdir
-        model_rel = _relative(env.get("MMAR_CKPT")) or f"{ckpt_dir}/{MODEL_NAME}"
+        model_rel = _relative(env.get("MMAR_CKPT")) or f"{ckpt_dir}/{MODEL_FILE}"
         source = _checkpoint(report, job_outputs.model_file)
         model = None
         if source is not None:
@@ -83,17 +83,17 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
             model.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, model)
             env["MMAR_CKPT"] = model_rel
-            write_json_atomic(tmp / ENV_FILE, env)
-            config = _read_json(tmp / CONFIG_FILE)
+            write_json_atomic(tmp / ENVIRONMENT_FILE, env)
+            config = _read_json(tmp / TRAIN_CONFIG)
             if isinstance(config, dict) and "dont_load_ckpt_model" in config:
                 config["dont_load_ckpt_model"] = False
-                write_json_atomic(tmp / CONFIG_FILE, config)
+                write_json_atomic(tmp / TRAIN_CONFIG, config)
                 notes.append("dont_load_ckpt_model set to false: training starts from the exported model")
             else:
                 notes.append("the config has no dont_load_ckpt_model key: point a CheckpointLoader at "
                              "{MMAR_CKPT} to continue from the exported model")
         else:
-            notes.append(f"{best.name} kept no {MODEL_NAME} (num_mmars_to_keep?): exported without weights")
+            notes.append(f"{best.name} kept no {MODEL_FILE} (num_mmars_to_keep?): exported without weights")
         (tmp / ckpt_dir).mkdir(parents=True, exist_ok=True)
         _write_docs(report, tmp, model_rel if model is not None else None, notes)
         if dest.exists():
@@ -121,12 +121,12 @@ def _export_bundle(report: Any, job_dir: Path, dest: Path) -> ExportResult:
         shutil.copytree(job_dir, tmp, symlinks=True,
                         ignore=lambda folder, names: skipped if Path(folder) == job_dir else set())
         source = _checkpoint(report, outputs.model_file)
-        model_rel = f"{outputs.ckpt_subdir}/{MODEL_NAME}"
+        model_rel = f"{outputs.ckpt_subdir}/{MODEL_FILE}"
         (tmp / outputs.ckpt_subdir).mkdir(parents=True)
         if source is not None:
             shutil.copy2(source, tmp / model_rel)
         else:
-            notes.append(f"{best.name} kept no {MODEL_NAME} (num_mmars_to_keep?): exported without weights")
+            notes.append(f"{best.name} kept no {MODEL_FILE} (num_mmars_to_keep?): exported without weights")
         _write_docs(report, tmp, model_rel if source is not None else None, notes)
         if dest.exists():
             dest.rmdir()

@@ -106,14 +106,16 @@ class MMARExecutor:
         self._running: dict[str, RunningJob] = {}
 
     def configure(self, *, mmar: Mmar, backend: Backend, entry: str | None = None,
-                  job_timeout: float | None = None, run_marker: str = "") -> None:
-        """Called before any job (Clara had this wiring inside its own framework). ``mmar`` holds the train
-        config and environment with the run's ``--set`` values written in (``Mmar.open``)."""
+                  job_timeout: float | None = None, run_marker: str = "", space: Any = None) -> None:
+        """Called by setup.prepare_run before the engine is built (Clara had this wiring inside its own
+        framework; a BYOC executor is built from config_automl.json args, so the run's facts come here).
+        ``mmar`` holds the train config and environment with the run's ``--set`` values written in."""
         self.mmar = mmar
         self.backend = backend
         self.entry = entry or default_entry()
         self.job_timeout = job_timeout
         self.run_marker = run_marker
+        self._space = space
 
     # -- Clara's methods ------------------------------------------------------------------------
     def determine_search_space(self, ctx: Context):

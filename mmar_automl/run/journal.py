@@ -31,7 +31,8 @@ class Op(str, Enum):
     RECOMMENDED = "recommended"      # a batch from the controller (after = rec_id of the outcome told, or None)
     JOB_STARTED = "job_started"      # a JobRecord, before its process exists
     JOB_PID = "job_pid"              # the job's process (= its process group)
-    JOB_ENDED = "job_ended"          # the final JobRecord; told = the controller received its Outcome
+    JOB_ENDED = "job_ended"          # the final JobRecord; told = the controller received its Outcome;
+                                     # forgiven = a failure re-run outside --max-retries (packing OOM)
     STOPPED = "stopped"              # a stop condition or an interrupt
     RUN_ENDED = "run_ended"
 
@@ -46,18 +47,24 @@ def config_hash(data: Any) -> str:
 
 
 class JournalWriter:
-    """Appends events; only the engine writes (one writer, no lock files needed)."""
+    """Appends events; only the engine writes (one writer, no lock files needed).
 
-    def __init__(self, path: str | Path):
+    As Optuna's JournalStorage does, the writer applies each event it appends to ``state`` (the same
+    ``_apply_*`` functions a replay uses), so the engine's view of the run is always the journal's:
+    a live run and a resumed one hold the same ``RunState``, built the same way."""
+
+    def __init__(self, path: str | Path, state: RunState | None = None):
         self.path = Path(path)
+        self.state = state if state is not None else RunState()
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
 
     def append(self, op: Op, **data: Any) -> None:
-        line = json.dumps({"op": op.value, "t": round(time.time(), 3), **data}, default=_json_default)
-        self._file.write(line + "\n")
+        event = json.loads(json.dumps({"op": op.value, "t": round(time.time(), 3), **data}, default=_json_default))
+        self._file.write(json.dumps(event) + "\n")
         self._file.flush()
         if op.durable:
             os.fsync(self._file.fileno())
+        _APPLY[op](self.state, event)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -114,10 +121,21 @@ class RunState:
     job_order: list[str] = field(default_factory=list)
     told: list[Outcome] = field(default_factory=list)             # in the order the controller got them
     pids: dict[str, int] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)       # the latest session's options (setup.RunPlan)
+    started: set[int] = field(default_factory=set)                # rec_ids that got a job
+    forgiven: set[str] = field(default_factory=set)              # failed job uids that do not count (OOM back-off)
     sessions: int = 0
     ended: dict[str, Any] | None = None
 
     # -- derived views ------------------------------------------------------------------------
+    def started_rec_ids(self) -> set[int]:
+        """Recommendations that got at least one job (what --max-jobs counts; kept by the replay, as the
+        engine asks for it on every pass of its loop)."""
+        return self.started
+
+    def ordered_jobs(self) -> list[JobRecord]:
+        return [self.jobs[u] for u in self.job_order]
+
     def told_rec_ids(self) -> set[int]:
         return {o.recommendation.rec_id for o in self.told}
 
@@ -142,7 +160,9 @@ class RunState:
         return seq
 
     def failures(self, rec_id: int) -> int:
-        return sum(1 for j in self.jobs_of(rec_id) if j.state in (JobState.FAILED, JobState.TIMED_OUT))
+        """Failed attempts of a recommendation that count against --max-retries."""
+        return sum(1 for j in self.jobs_of(rec_id)
+                   if j.state in (JobState.FAILED, JobState.TIMED_OUT) and j.job_uid not in self.forgiven)
 
 
 def replay(events: list[dict[str, Any]], source: str = "journal") -> RunState:
@@ -165,12 +185,15 @@ def load_run_state(path: str | Path) -> RunState:
 
 def _apply_run_started(state: RunState, event: dict[str, Any]) -> None:
     state.header = event
+    state.options = dict(event.get("options") or {})
     state.sessions = 1
 
 
 def _apply_resumed(state: RunState, event: dict[str, Any]) -> None:
     state.sessions += 1
     state.ended = None
+    if isinstance(event.get("options"), dict):
+        state.options = dict(event["options"])
 
 
 def _apply_recommended(state: RunState, event: dict[str, Any]) -> None:
@@ -184,6 +207,7 @@ def _apply_job_started(state: RunState, event: dict[str, Any]) -> None:
     job = JobRecord.from_json(event["job"])
     state.jobs[job.job_uid] = job
     state.job_order.append(job.job_uid)
+    state.started.add(job.recommendation.rec_id)
 
 
 def _apply_job_pid(state: RunState, event: dict[str, Any]) -> None:
@@ -194,7 +218,10 @@ def _apply_job_ended(state: RunState, event: dict[str, Any]) -> None:
     job = JobRecord.from_json(event["job"])
     if job.job_uid not in state.jobs:
         state.job_order.append(job.job_uid)
+        state.started.add(job.recommendation.rec_id)
     state.jobs[job.job_uid] = job
+    if event.get("forgiven"):
+        state.forgiven.add(job.job_uid)
     if event.get("told"):
         state.told.append(outcome_of(job))
 

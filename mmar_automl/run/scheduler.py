@@ -45,12 +45,13 @@ class Slot:
 
 
 class Scheduler:
-    def __init__(self, workers: list[WorkerSpec], gpus: list[Gpu] | None = None, worker_seq: dict[int, int] | None = None):
+    def __init__(self, workers: list[WorkerSpec], gpus: list[Gpu] | None = None, worker_seq: dict[int, int] | None = None,
+                 admit: Callable[[Slot, list[Slot]], bool] | None = None):
         self.slots = [Slot(w, (worker_seq or {}).get(w.number, 0)) for w in workers]
         self.gpus = gpus or []
         self.queue: deque[QueuedRec] = deque()
         # May a free slot start a job now? (packing.Packer.admit for --jobs-per-gpu; None: always)
-        self.admit: Callable[[Slot, list[Slot]], bool] | None = None
+        self.admit = admit
 
     def enqueue(self, item: QueuedRec) -> None:
         self.queue.append(item)

@@ -25,6 +25,7 @@ class Gpu:
     pci_bus_id: str
     name: str = ""
     physical: int | None = None   # position among all GPUs in bus order (what a job's CUDA_VISIBLE_DEVICES names)
+    uuid: str = ""                # NVML's "GPU-8932f937-..." (CUDA_VISIBLE_DEVICES may name GPUs so)
 
 
 @dataclass
@@ -65,11 +66,12 @@ def discover_gpus() -> list[Gpu]:
             bus = bus.decode() if isinstance(bus, bytes) else str(bus)
             name = pynvml.nvmlDeviceGetName(handle)
             name = name.decode() if isinstance(name, bytes) else str(name)
-            found.append((_normalise_bus_id(bus), i, name))
+            uuid = pynvml.nvmlDeviceGetUUID(handle)
+            found.append((_normalise_bus_id(bus), i, name, uuid.decode() if isinstance(uuid, bytes) else str(uuid)))
     finally:
         pynvml.nvmlShutdown()
     found.sort()
-    gpus = [Gpu(k, nvml, bus, name, k) for k, (bus, nvml, name) in enumerate(found)]
+    gpus = [Gpu(k, nvml, bus, name, k, uuid) for k, (bus, nvml, name, uuid) in enumerate(found)]
     return _apply_visible_devices(gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
@@ -80,7 +82,9 @@ def _normalise_bus_id(bus: str) -> str:
 
 
 def _apply_visible_devices(gpus: list[Gpu], visible: str | None) -> list[Gpu]:
-    """Honour a CUDA_VISIBLE_DEVICES set on the orchestrator (indices in bus order, or GPU UUIDs are kept all)."""
+    """Honour a CUDA_VISIBLE_DEVICES set on the orchestrator: indices in bus order, or GPU UUIDs (a unique
+    prefix is enough, as for CUDA). As CUDA does, the list ends at the first entry that names no GPU. MIG
+    instances are refused: a job would get the whole GPU they are part of."""
     if visible is None:
         return gpus
     visible = visible.strip()
@@ -89,12 +93,22 @@ def _apply_visible_devices(gpus: list[Gpu], visible: str | None) -> list[Gpu]:
     picked = []
     for token in visible.split(","):
         token = token.strip()
-        if not token.isdigit():
-            return gpus  # UUIDs/MIG names: we cannot map them without CUDA; keep NVML's view
-        k = int(token)
-        if k < len(gpus):
-            picked.append(gpus[k])
-    return [Gpu(k, g.nvml_index, g.pci_bus_id, g.name, g.physical) for k, g in enumerate(picked)]
+        if token.upper().startswith("MIG-"):
+            raise UsageError(f"CUDA_VISIBLE_DEVICES={visible}: MIG instances ({token}) are not supported; "
+                             "name whole GPUs (indices or GPU-UUIDs) or run without MIG")
+        if token.isdigit():
+            match = [gpus[int(token)]] if int(token) < len(gpus) else []
+        else:
+            match = [g for g in gpus if g.uuid and _uuid_key(g.uuid).startswith(_uuid_key(token))]
+        if len(match) != 1:
+            break  # unknown or ambiguous: CUDA stops at such an entry
+        picked.append(match[0])
+    return [Gpu(k, g.nvml_index, g.pci_bus_id, g.name, g.physical, g.uuid) for k, g in enumerate(picked)]
+
+
+def _uuid_key(text: str) -> str:
+    text = text.strip().lower()
+    return text[4:] if text.startswith("gpu-") else text
 
 
 def parse_workers(text: str | None, gpus: list[Gpu] | None = None) -> list[WorkerSpec]:

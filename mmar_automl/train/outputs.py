@@ -18,6 +18,9 @@ STATS_FILE = "train_stats.json"
 MODEL_FILE = "model.pt"
 
 
+LOSS_CHECK_EVERY = 32  # iterations between loss reads (one host sync each); a NaN stops the job within them
+
+
 class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite: the job stops with this reason."""
 
@@ -57,6 +60,7 @@ class JobRecorder:
         self.iterations = 0
         self.max_epochs: int | None = None
         self._losses: list[float] = []
+        self._pending: list[Any] = []   # this epoch's losses not yet read to the host (see LOSS_CHECK_EVERY)
         self._trainer: Any = None
         self._epoch_start = self.start
         self._save: dict[str, Any] = {}
@@ -113,13 +117,29 @@ class JobRecorder:
         from monai.handlers import from_engine
 
         loss = from_engine(["loss"], first=True)(engine.state.output)
-        value = float(loss.item() if hasattr(loss, "item") else loss)
-        if not math.isfinite(value):
-            raise NonFiniteLoss(f"loss is {value} at epoch {engine.state.epoch} iteration {engine.state.iteration}")
-        self._losses.append(value)
+        # Kept as a tensor: reading it every step (.item()) would make the CPU wait for the GPU each iteration.
+        self._pending.append(loss.detach() if hasattr(loss, "detach") else loss)
         self.iterations = engine.state.iteration
+        if len(self._pending) >= LOSS_CHECK_EVERY:
+            self._read_losses(engine)
+
+    def _read_losses(self, engine: Any) -> None:
+        """Read the pending losses in one host sync; a non-finite one stops the job (NonFiniteLoss)."""
+        import torch
+
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        tensors = [torch.as_tensor(v).float().reshape(()) for v in pending]
+        values = torch.stack([t.to(tensors[-1].device) for t in tensors]).tolist()  # the one sync
+        first = engine.state.iteration - len(values) + 1
+        for k, value in enumerate(values):
+            if not math.isfinite(value):
+                raise NonFiniteLoss(f"loss is {value} at epoch {engine.state.epoch} iteration {first + k}")
+        self._losses.extend(values)
 
     def _on_epoch(self, engine: Any) -> None:
+        self._read_losses(engine)
         self.epochs = engine.state.epoch
         loss = sum(self._losses) / len(self._losses) if self._losses else None
         self._losses = []

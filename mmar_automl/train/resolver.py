@@ -291,7 +291,8 @@ class Builder:
             args.setdefault("device", self._torch_device())
             if args.get("amp") and self.device == "cpu":
                 args["amp"] = False
-                self.warn("note: amp (mixed precision) needs a GPU: running in float32 on the CPU")
+                if not getattr(self.fast_paths, "force_amp", False):  # fast_paths.amp_dtype bf16 autocasts on the CPU
+                    self.warn("note: amp (mixed precision) needs a GPU: running in float32 on the CPU")
             self.amp = self.amp or bool(args.get("amp"))
         check_args(factory, short, args, self.file, path)
         check_arg_types(factory, short, args, self.file, path)

@@ -236,7 +236,23 @@ def _device(conf: dict, requested: str | None, file: str) -> str:
     use_gpu = conf.get("use_gpu", True)
     if not isinstance(use_gpu, bool):
         raise ConfigError(file, ("use_gpu",), f"must be true or false, got {use_gpu!r}")
+    if use_gpu and not torch.cuda.is_available():
+        given = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+        if given and given != "-1":  # given GPUs (run sets "" for a CPU job): hours on the CPU are no fallback
+            raise UsageError(f"train: given GPU(s) CUDA_VISIBLE_DEVICES={given}, but CUDA is unusable "
+                             f"({_cuda_error()}); use --device cpu or use_gpu false to train on the CPU")
     return "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+
+
+def _cuda_error() -> str:
+    """Why torch cannot use CUDA, in one line (e.g. "Cannot re-initialize CUDA in forked subprocess")."""
+    import torch
+
+    try:
+        torch.cuda.init()
+    except Exception as err:  # noqa: BLE001 - the message is the point
+        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return "torch.cuda.is_available() is False"
 
 
 def _determinism(conf: dict, file: str) -> None:

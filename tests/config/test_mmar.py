@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -149,3 +150,18 @@ def test_mmar_module_and_train_command_import_no_heavy_library():
             "print(sorted(m for m in ('torch', 'monai', 'mlflow', 'optuna', 'ignite') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_searched_key_cannot_be_fixed_by_any_of_its_spellings(clara_mmar):
+    from mmar_automl.config.overrides import check_not_searched
+    from mmar_automl.search import parse_search_space
+
+    for train, key in (("PyTorch__trn_autoML_Enum.json", "train.model.args.channels"),
+                       ("PyTorch__trn_autoML_Transform.json", "train.pre_transforms[8].disabled"),
+                       ("Tensorflow-Deprecated__trn_autoML_LR_LP.json", "learning_rate")):
+        root = clara_mmar(train, name=train)
+        mmar = Mmar.open(root)
+        space = parse_search_space(mmar.train_config, "config_train.json")
+        with pytest.raises(UsageError, match=f"--set {re.escape(key)}: this key is searched"):
+            check_not_searched({key: 1}, space, "config_train.json")
+    check_not_searched({"train.model.args.in_channels": 1, "epochs": 2}, space, "config_train.json")  # not searched

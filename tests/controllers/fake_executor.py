@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mmar_automl.context import Context
+from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers.base import Controller
 from mmar_automl.recommendation import JobState, Outcome, Recommendation
 from mmar_automl.search.space import SearchSpace
@@ -35,7 +35,7 @@ class FakeRun:
     def __init__(self, ctrl: Controller, space: SearchSpace, workers: int = 2, seed: int = 7,
                  objective: Objective | None = None, fail_every: int = 0):
         self.ctrl, self.space, self.workers = ctrl, space, workers
-        self.ctx = Context(NUM_WORKERS=workers, SEED=seed)
+        self.ctx = Context(**{ContextKey.NUM_WORKERS: workers, ContextKey.SEED: seed})
         self.objective = objective or (lambda p: score_of(space, p))
         self.fail_every = fail_every
         self.issued: list[Recommendation] = []
@@ -77,7 +77,7 @@ class FakeRun:
 def replay(ctrl: Controller, space: SearchSpace, journal: list[Outcome], workers: int = 2,
            seed: int = 7) -> list[Recommendation]:
     """What resume does: a fresh controller, initial_recommendation, then every journaled outcome."""
-    ctx = Context(NUM_WORKERS=workers, SEED=seed)
+    ctx = Context(**{ContextKey.NUM_WORKERS: workers, ContextKey.SEED: seed})
     ctrl.set_search_space(space, ctx)
     recs = list(ctrl.initial_recommendation(ctx))
     for outcome in journal:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from mmar_automl.context import Context
+from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers.grid import GridController
 from mmar_automl.recommendation import JobState, Outcome
 
@@ -11,8 +11,8 @@ import controller_spaces as spaces
 
 def _grid(space):
     ctrl = GridController(seed=0)
-    ctrl.set_search_space(space, Context(NUM_WORKERS=2, SEED=0))
-    return ctrl, ctrl.initial_recommendation(Context(NUM_WORKERS=2, SEED=0))
+    ctrl.set_search_space(space, Context(**{ContextKey.NUM_WORKERS: 2, ContextKey.SEED: 0}))
+    return ctrl, ctrl.initial_recommendation(Context(**{ContextKey.NUM_WORKERS: 2, ContextKey.SEED: 0}))
 
 
 def test_grid_covers_every_combination_once_in_order():

@@ -4,7 +4,7 @@ import pytest
 
 import controller_spaces as spaces
 from fake_executor import FakeRun
-from mmar_automl.context import Context
+from mmar_automl.context import Context, ContextKey
 from mmar_automl.controllers.grid import GridController
 from mmar_automl.controllers.pruning import Pruner, learning_score
 from mmar_automl.controllers.random import RandomController
@@ -29,7 +29,7 @@ def _finish_good_jobs(ctrl, ctx, recs):
                                         ("hyperband", {"min_resource": 1, "max_resource": 5, "reduction_factor": 2})])
 def test_a_clearly_worse_curve_is_pruned(name, args):
     ctrl = RandomController(seed=0, pruner=name, pruner_args=args)
-    ctx = Context(NUM_WORKERS=1, SEED=0)
+    ctx = Context(**{ContextKey.NUM_WORKERS: 1, ContextKey.SEED: 0})
     ctrl.set_search_space(spaces.float_only(), ctx)
     recs = ctrl.initial_recommendation(ctx)
     for _ in range(7):
@@ -46,7 +46,7 @@ def test_median_pruner_state_survives_replay():
     live = RandomController(seed=0, pruner="median", pruner_args={"n_startup_trials": 3})
     run = FakeRun(live, space, workers=1).run(6)
     replayed = RandomController(seed=0, pruner="median", pruner_args={"n_startup_trials": 3})
-    ctx = Context(NUM_WORKERS=1, SEED=7)
+    ctx = Context(**{ContextKey.NUM_WORKERS: 1, ContextKey.SEED: 7})
     replayed.set_search_space(space, ctx)
     replayed.initial_recommendation(ctx)
     for outcome in run.journal:

@@ -16,6 +16,7 @@ ON = {"amp_dtype": "bf16", "channels_last": True, "thread_loader": True, "non_bl
 
 
 def _cached(config: dict) -> dict:
+    config["train"]["model"]["args"]["norm"] = "batch"  # channels_last skips InstanceNorm models (layout copies)
     for section in ("train", "validate"):
         config[section]["dataset"]["name"] = "CacheDataset"
         config[section]["dataset"]["args"].update({"cache_rate": 1.0, "num_workers": 0, "progress": False})
@@ -57,7 +58,7 @@ def test_losses_with_fast_paths_stay_within_amp_tolerance(tmp_path, capsys):
     assert "peak_gpu_memory_bytes" not in fast_stats  # a CPU job has no GPU peak to report
 
     # The checkpoint is the plain module's (autocast wraps the instance's forward, not the module).
-    net = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=[4, 8], strides=[2], num_res_units=0)
+    net = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=[4, 8], strides=[2], num_res_units=0, norm="batch")
     net.load_state_dict(torch.load(tmp_path / "fast" / "models" / "model.pt", weights_only=True)["model"])
 
 
@@ -119,35 +120,26 @@ def test_cuda_decisions_reach_the_engines_and_loaders():
     import torch
     from monai.data import CacheDataset, DataLoader, Dataset, ThreadDataLoader
     from monai.engines import SupervisedEvaluator, SupervisedTrainer
+    from monai.networks.nets import UNet
 
-    from mmar_automl.train.fastpaths import channels_last_prepare_batch, decide
+    from mmar_automl.train.fastpaths import FastBatch, decide
 
-    fast = decide({}, "cuda", bf16_supported=True, env={})
-    _, args = fast.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": True})
-    assert args["amp_kwargs"] == {"dtype": torch.bfloat16} and args["non_blocking"] is True
-    assert args["prepare_batch"] is channels_last_prepare_batch and "compile" not in args
-    _, args = fast.before_build("SupervisedEvaluator", SupervisedEvaluator, {"amp": False})
+    every = {"amp_dtype": "auto", "channels_last": True, "non_blocking": True, "pin_memory": True, "thread_loader": True}
+    fast = decide({"fast_paths": every}, "cuda", bf16_supported=True, env={})
+    net = fast.after_build("UNet", UNet(3, 1, 2, channels=[4, 8], strides=[2], norm="batch"))
+    _, args = fast.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": True, "network": net})
+    assert args["amp"] is False and args["non_blocking"] is True  # bf16: the forward autocasts, no GradScaler
+    assert isinstance(args["prepare_batch"], FastBatch) and "compile" not in args
+    _, args = fast.before_build("SupervisedEvaluator", SupervisedEvaluator, {"amp": False, "network": net})
     assert args["amp"] is False and "amp_kwargs" not in args  # the config's amp stays the switch
     fp16 = decide({"fast_paths": {"amp_dtype": "fp16"}}, "cuda", bf16_supported=True, compile=True, env={})
-    _, args = fp16.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": False})
+    _, args = fp16.before_build("SupervisedTrainer", SupervisedTrainer, {"amp": False, "network": UNet(3, 1, 2, [4, 8], [2])})
     assert args["amp"] is True and args["amp_kwargs"] == {"dtype": torch.float16} and args["compile"] is True
-    _, args = fp16.before_build("SupervisedEvaluator", SupervisedEvaluator, {})
-    assert "compile" not in args  # the evaluator and the checkpoints keep the plain module
+    _, args = fp16.before_build("SupervisedEvaluator", SupervisedEvaluator, {"network": UNet(3, 1, 2, [4, 8], [2])})
+    assert "compile" not in args and args["amp"] is False  # the evaluator and the checkpoints keep the plain module
 
     cached = CacheDataset([{"x": 1}], transform=None, progress=False)
     factory, args = fast.before_build("DataLoader", DataLoader, {"dataset": cached, "batch_size": 2})
     assert factory is ThreadDataLoader and args == {"dataset": cached, "batch_size": 2, "pin_memory": True}
     factory, args = fast.before_build("DataLoader", DataLoader, {"dataset": Dataset([{"x": 1}]), "pin_memory": False})
     assert factory is DataLoader and args["pin_memory"] is False  # not cached: no thread; the config's choice wins
-
-    class Trainer:  # the bf16 trainer's scaler becomes a disabled one (scale/step/update are plain calls)
-        scaler = object()
-
-        def __init__(self, dtype):
-            self.amp_kwargs = {"dtype": dtype}
-
-    scaled = fast.after_build("SupervisedTrainer", Trainer(torch.bfloat16))
-    assert isinstance(scaled.scaler, torch.amp.GradScaler) and not scaled.scaler.is_enabled()
-    # fp16 keeps its loss scaling, also when the config's own amp_kwargs chose fp16 under a bf16 policy
-    assert fp16.after_build("SupervisedTrainer", Trainer(torch.float16)).scaler is Trainer.scaler
-    assert fast.after_build("SupervisedTrainer", Trainer(torch.float16)).scaler is Trainer.scaler

@@ -127,3 +127,38 @@ def test_expand_workers():
     out = expand_workers([WorkerSpec(1, [0]), WorkerSpec(2, [1]), WorkerSpec(3, [])], 2)
     assert [(w.number, w.gpus) for w in out] == [(1, [0]), (2, [0]), (3, [1]), (4, [1]), (5, []), (6, [])]
     # a worker with two GPUs runs 2-rank DDP jobs: packing it is refused (tests/train/test_distributed.py)
+
+
+def test_host_memory_of_the_dataset_caches_limits_packing():
+    """Each packed job holds its own CacheDataset in host RAM: GPU room alone would admit a job the host
+    cannot hold (issue 19)."""
+    policy = _policy(host_margin_bytes=GIB)
+    policy.job_ended(0, peak=4 * GIB, oom=False, sharing=1, host_peak=20 * GIB)
+    running = [Resident("a", peak=4 * GIB, settled=True, host_peak=20 * GIB)]
+    gpu_room = Reading(free=70 * GIB, total=H100)
+    assert policy.admit(0, running, gpu_room, host=Reading(free=21 * GIB + 1, total=64 * GIB))
+    assert not policy.admit(0, running, gpu_room, host=Reading(free=20 * GIB, total=64 * GIB))
+    growing = [Resident("b", peak=4 * GIB, settled=True, host_peak=5 * GIB)]  # will still take 15 GiB more
+    assert not policy.admit(0, growing, gpu_room, host=Reading(free=30 * GIB, total=64 * GIB))
+    assert policy.admit(0, running, gpu_room, host=None)  # no /proc/meminfo: GPU memory decides
+
+
+def test_a_measured_cuda_context_replaces_the_allowance():
+    policy = PackingPolicy(mode=AUTO)
+    policy.job_ended(0, peak=10 * GIB, oom=False, sharing=1)
+    assert policy.need(0) == 10 * GIB + 1536 * 2**20   # Hopper + CUDA 12 + cuDNN 9: 640 MiB was too little
+    policy.job_ended(0, peak=10 * GIB, oom=False, sharing=1, context=900 * 2**20)
+    assert policy.need(0) == 10 * GIB + 900 * 2**20
+
+
+def test_cpu_threads_follow_the_jobs_that_can_run():
+    """OMP_NUM_THREADS = cores / jobs at once: with auto, the 8 slots per GPU are a ceiling, not the jobs."""
+    from mmar_automl.run.packing import Packer
+    from mmar_automl.run.scheduler import Slot
+
+    slots = [Slot(w) for w in expand_workers([WorkerSpec(1, [0]), WorkerSpec(2, [1])], AUTO_MAX_PER_GPU)]
+    auto = Packer(PackingPolicy(mode=AUTO), reader=False)
+    assert auto.concurrent_jobs(slots) == 2                 # the first job on each GPU
+    slots[0].busy, slots[8].busy, slots[1].busy = "a", "b", "c"
+    assert auto.concurrent_jobs(slots) == 4
+    assert Packer(PackingPolicy(mode=3), reader=False).concurrent_jobs(slots[:6]) == 6

@@ -6,6 +6,7 @@ import json
 
 from mlflow_jobs import end, fire, start
 
+from mmar_automl.context import ContextKey
 from mmar_automl.recommendation import JobState
 from mmar_automl.tracking.spool import Spool
 from mmar_automl.tracking.sync import MlflowSink
@@ -116,7 +117,7 @@ def test_resume_takes_the_best_from_jobs_that_ended_while_the_orchestrator_was_d
     first.state = JobState.COMPLETE
     resumed = MLflowHandler(flush_timeout=1, retry_interval=0.05)
     ctx = jobs.ctx(tracking_uri=DEAD, resume=True)
-    ctx.set_prop("PREVIOUS_JOBS", [first, settled])
+    ctx.set_prop(ContextKey.PREVIOUS_JOBS, [first, settled])
     fire(resumed, ctx, "start_automl")
     fire(resumed, ctx, "end_automl")
     assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == settled.job_uid

@@ -53,7 +53,7 @@ def test_four_jobs_one_parent_four_children(live_server, jobs, tmp_path):
     ctx = _begin(handler, jobs, live_server, tmp_path.name)
     # NVML stand-in (no GPU here): the sampler's reading -> the job's own child run, GPU workers only
     handler.sampler = GpuSampler(handler._emit_gpu, interval=3600,
-                                 reader=lambda nvml: {"utilization_pct": 40.0 + nvml, "memory_used_mb": 512.0})
+                                 reader=lambda nvml, folder=None: {"utilization_pct": 40.0 + nvml, "memory_used_mb": 512.0})
     records = [jobs.job(n, worker=1 + (n - 1) % 2) for n in range(1, 5)]
     for job in records:
         start(handler, ctx, job)

@@ -213,3 +213,35 @@ def test_sync_with_mlflow_unreachable_exits_1_and_keeps_the_spool(tmp_path, caps
     assert main(["sync", str(tmp_path), "r1"]) == 1
     assert "unreachable" in capsys.readouterr().err
     assert len(Spool.in_run_dir(run_dir).pending()) == 1
+
+
+def test_a_job_registered_with_its_folder_gets_its_own_processes_numbers(tmp_path):
+    """Packed jobs share a GPU: a job's numbers come from its own processes, found by their working
+    directory (real processes here; the NVML process samples are NVML's record layout)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    ours, theirs = tmp_path / "job1", tmp_path / "job2"
+    ours.mkdir(), theirs.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], cwd=str(folder))
+             for folder in (ours, theirs)]
+    try:
+        pids = {p.pid for p in procs}
+        assert gpu.processes_in(str(ours), pids) == {procs[0].pid}
+        samples = [SimpleNamespace(pid=procs[0].pid, timeStamp=1, smUtil=30), SimpleNamespace(pid=procs[1].pid, timeStamp=1, smUtil=60),
+                   SimpleNamespace(pid=procs[0].pid, timeStamp=2, smUtil=50)]
+        assert gpu.job_sm_utilization(samples, {procs[0].pid}) == 40.0  # its own 30 and 50, not the neighbour's 60
+        assert gpu.job_sm_utilization(samples, set()) == 0.0
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+    calls = []
+    sampler = gpu.GpuSampler(lambda key, m: None, interval=3600,
+                             reader=lambda index, folder=None: calls.append((index, folder)) or {})
+    sampler.add("job:a", {0: 1}, folder=str(ours))
+    sampler.add("job:b", {1: 0})
+    sampler.sample_once(0)
+    assert sorted(calls, key=str) == [(0, None), (1, str(ours))]

@@ -4,7 +4,6 @@ export-best -> `mmar-automl train` the export for one more epoch, starting from 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,10 +14,7 @@ import pytest
 from mmar_automl.cli import main
 from report_runs import REPO, chromium, rendered_counts  # noqa: F401 - chromium is a fixture
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("mmar_automl.scaffold.init") is None, reason="`init` has not landed yet"),
-]
+pytestmark = pytest.mark.slow
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -37,7 +37,8 @@ def main(argv: list[str]) -> int:
     models.mkdir(exist_ok=True)
     (models / "env.json").write_text(json.dumps({
         "cwd": os.getcwd(), "argv": argv, "pgid": os.getpgid(0), "pid": os.getpid(),
-        "env": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "MMAR_AUTOML_RUN_MARKER")},
+        "env": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "MMAR_AUTOML_RUN_MARKER",
+                                                   "MMAR_AUTOML_FAST_PATHS")},
         "environment": json.loads((root / "config" / "environment.json").read_text())
         if (root / "config" / "environment.json").exists() else None,
     }))

@@ -49,8 +49,8 @@ def test_clara_execute_returns_the_score(tmp_path, light_env):
     backend = LocalBackend(use_launcher=False)
     executor.configure(mmar=Mmar.open(mmar, overrides=["epochs=3"]), backend=backend)
     ctx = Context()
-    space = executor.determine_search_space(ctx)
-    assert space.names == ["score"] and space.grid_size == 2
+    space = executor.determine_search_space(ctx)  # Clara's executor reads the space from the train config
+    assert [(d.name, d.type, d.choices) for d in space] == [("score", "enum", ((0.3,), (0.7,)))]
     executor.set_space(space)
     rec = Recommendation(0, {"score": [0.7]})
     job = JobRecord("u", 1, 1, 1, str(tmp_path / "run" / "W1_1_J1"), rec)

@@ -131,6 +131,7 @@ def test_max_jobs_and_stop_threshold(tmp_path, light_env):
 
 BYOC = '''
 import json, os
+from mmar_automl.context import ContextKey
 from mmar_automl.controllers.grid import GridController
 from mmar_automl.handlers.base import Handler
 
@@ -156,7 +157,7 @@ class MyController(GridController):
 
 class MyHandler(Handler):
     def handle_event(self, event, ctx):   # a Clara-style handler overriding handle_event itself
-        _log("event", event, ctx.get_prop("JOB_NAME") if event.endswith("_job") else None)
+        _log("event", event, ctx.get_prop(ContextKey.JOB_NAME) if event.endswith("_job") else None)
 
 class BrokenHandler(Handler):
     def end_job(self, ctx):
@@ -556,16 +557,18 @@ def test_the_search_survives_a_dead_launcher(tmp_path, light_env):
     from mmar_automl.handlers.base import Handler
     from mmar_automl.run.setup import RunOptions, prepare_run
 
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6), sleep=0.3))
+    prepared = prepare_run(RunOptions(mmar=str(mmar), workers="cpu:cpu", no_mlflow=True, run_id="z"))
+    backend = prepared.engine.executor.backend
+
     class KillLauncher(Handler):
         done = False
 
         def job_metrics(self, ctx):
             if not self.done:
                 self.done = True
-                os.kill(ctx.get_prop("ENGINE").executor.backend.launcher.proc.pid, signal.SIGKILL)
+                os.kill(backend.launcher.proc.pid, signal.SIGKILL)
 
-    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6), sleep=0.3))
-    prepared = prepare_run(RunOptions(mmar=str(mmar), workers="cpu:cpu", no_mlflow=True, run_id="z"))
     prepared.engine.handlers.append(KillLauncher())
     result = prepared.engine.run()
     assert result.exit_code == 0, [(j.name, j.state, j.reason) for j in result.jobs]

@@ -61,6 +61,20 @@ def test_visible_devices_restrict_and_renumber():
     assert _apply_visible_devices(GPUS, None) == GPUS
 
 
+def test_visible_devices_by_uuid_and_mig_refused():
+    """CUDA_VISIBLE_DEVICES may name GPUs by UUID (or a unique prefix); those were ignored (every GPU used)."""
+    from mmar_automl.errors import UsageError
+
+    gpus = [Gpu(0, 1, "00000000:3b:00.0", "A", 0, "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6"),
+            Gpu(1, 0, "00000000:af:00.0", "B", 1, "GPU-11b3a0c2-1d10-7e4a-8b4c-4f4ca2b3d6a1")]
+    picked = _apply_visible_devices(gpus, "GPU-11b3a0c2-1d10-7e4a-8b4c-4f4ca2b3d6a1")
+    assert [(g.index, g.physical, g.nvml_index) for g in picked] == [(0, 1, 0)]
+    assert [g.physical for g in _apply_visible_devices(gpus, "GPU-11b3,8932f937")] == [1, 0]
+    assert [g.physical for g in _apply_visible_devices(gpus, "0,GPU-ffff,1")] == [0]  # CUDA stops at an unknown entry
+    with pytest.raises(UsageError, match="MIG instances"):
+        _apply_visible_devices(gpus, "MIG-4b1f8a1e-6b4a-5d4f-9c3e-0a1b2c3d4e5f")
+
+
 def test_no_driver_means_no_gpu():
     # This machine has no NVIDIA driver: NVMLError_LibraryNotFound must read as "no GPU", not fail.
     assert discover_gpus() == [] or all(isinstance(g, Gpu) for g in discover_gpus())
@@ -95,6 +109,9 @@ class _FakeNvml:
 
     def nvmlDeviceGetName(self, h):
         return b"Fake GPU"
+
+    def nvmlDeviceGetUUID(self, h):
+        return f"GPU-0000000{h}-fake"
 
     def nvmlDeviceGetComputeRunningProcesses(self, h):
         return [type("P", (), {"pid": p})() for p in self.procs[h]]

@@ -52,7 +52,7 @@ def test_cpu_rank_workers_parse_and_reach_the_job():
 def test_packing_refuses_multi_rank_workers():
     with pytest.raises(UsageError, match="worker 1 .*2-rank DDP jobs"):
         expand_workers(parse_workers("cpu,cpu", []), 2)
-    assert len(expand_workers(parse_workers("cpu,cpu", []), 1)) == 1
+    assert [w.nproc for w in expand_workers(parse_workers("cpu,cpu", []), 1)] == [2]  # ranks kept
 
 
 def test_nproc_resolution(monkeypatch):

@@ -1,9 +1,8 @@
 """A real search over an init'ed template (the outer loop, real training processes, CPU): the template's
-config_automl.json drives it and every job leaves a real score. Skips only while `run` is not there."""
+config_automl.json drives it and every job leaves a real score."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,8 +15,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_classification_template_search_of_two_jobs(tmp_path):
-    if importlib.util.find_spec("mmar_automl.run.engine") is None:
-        pytest.skip("mmar_automl.run.engine is not there yet")
     root = init_mmar(tmp_path / "cls", "classification_2d", synthetic_data=8).root
     cmd = [
         sys.executable, "-m", "mmar_automl", "run", str(root), "--run-id", "t1", "--seed", "0",

@@ -1,10 +1,8 @@
 """Each template trains for real (MONAI, CPU, 1 epoch) on its synthetic data, at its own values and at
-a rendered non-default point, and leaves a real score in models/train_stats.json. Skips only while the
-trainer or the renderer is not there yet."""
+a rendered non-default point, and leaves a real score in models/train_stats.json."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,11 +24,6 @@ CASES = {
 }
 
 
-def _needs(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not there yet")
-
-
 def _stats(root: Path) -> dict:
     return json.loads((root / "models" / "train_stats.json").read_text())
 
@@ -48,8 +41,6 @@ def _assert_scored(root: Path, key_metric: str) -> dict:
 
 @pytest.mark.parametrize("template", sorted(CASES))
 def test_template_trains_at_a_rendered_non_default_point(tmp_path, template):
-    _needs("mmar_automl.train.run")
-    _needs("mmar_automl.search.render")
     import torch
 
     from mmar_automl.search import parse_search_space, render_config
@@ -71,7 +62,6 @@ def test_template_trains_at_a_rendered_non_default_point(tmp_path, template):
 
 def test_segmentation_commands_train_sh_trains_the_template_as_is(tmp_path):
     """The init'ed MMAR's own script, in a real process started from another folder."""
-    _needs("mmar_automl.train.run")
     root = init_mmar(tmp_path / "seg", "segmentation_3d", synthetic_data=4).root
     env = dict(os.environ, MMAR_AUTOML=f"{sys.executable} -m mmar_automl")
     proc = subprocess.run(

@@ -26,7 +26,7 @@ def _text(handler: ConsoleHandler) -> str:
 def test_two_jobs_on_one_worker_both_show_until_each_ends():
     handler = ConsoleHandler(live=False, console=Console(file=io.StringIO(), markup=False))
     ctx = Context()
-    ctx.set_prop("WORKERS", ["cpu"])
+    ctx.set_prop(ContextKey.WORKERS, ["cpu"])
     handler.start_automl(ctx)
     first, second = _job("a", 1, 1), _job("b", 2, 2)
     for job in (first, second):

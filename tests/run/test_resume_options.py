@@ -1,0 +1,75 @@
+"""Resume reads the run's options from the journal (issue 16 point 11): workers, backend, jobs per GPU,
+fast paths and limits left out on the command line are the run's own; a different value is used, with
+one line saying so. Through the CLI, real job processes (the light job)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import journal, ledger_lines, light_config, write_mmar
+from mmar_automl.cli import main
+
+
+def _run(capsys, *args: str) -> tuple[int, str]:
+    code = main(["run", *args])
+    return code, capsys.readouterr().err
+
+
+def test_resume_defaults_to_the_journaled_options(tmp_path, light_env, capsys):
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6), sleep=0.05))
+    code, err = _run(capsys, str(mmar), "--run-id", "r", "--no-mlflow", "--seed", "1", "--workers", "cpu:cpu",
+                     "--jobs-per-gpu", "2", "--no-fast-paths", "--max-jobs", "2", "--no-launcher")
+    assert code == 0, err
+    run_dir = mmar / "automl" / "r"
+    header = journal(run_dir)[0]
+    assert header["workers"] == ["cpu"] * 4
+    assert {k: header["options"][k] for k in ("workers", "jobs_per_gpu", "backend", "fast_paths", "max_jobs")} == {
+        "workers": "cpu:cpu", "jobs_per_gpu": 2, "backend": "local", "fast_paths": False, "max_jobs": 2}
+
+    # No flags but --resume (what the Ctrl-C hint prints): the same workers, packing, fast paths, launcher,
+    # MLflow choice and limit.
+    code, err = _run(capsys, str(mmar), "--resume", "r")
+    assert code == 0, err
+    assert "note:" not in err and "MLflow" not in err
+    assert not (run_dir / "mlflow.json").exists()
+    resumed = [e for e in journal(run_dir) if e["op"] == "resumed"]
+    assert resumed[-1]["workers"] == ["cpu"] * 4
+    assert resumed[-1]["options"]["fast_paths"] is False and resumed[-1]["options"]["jobs_per_gpu"] == 2
+    assert resumed[-1]["options"]["launcher"] is False and resumed[-1]["options"]["no_mlflow"] is True
+    assert len([e for e in journal(run_dir) if e["op"] == "job_started"]) == 2  # --max-jobs 2 still holds
+    starts = [e for e in ledger_lines(light_env) if e["event"] == "start"]
+    assert len(starts) == 2
+
+    # A different value on the command line wins, with one line saying so.
+    code, err = _run(capsys, str(mmar), "--resume", "r", "--workers", "cpu", "--max-jobs", "4", "--fast-paths")
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == ["note: --workers cpu: run r was started with --workers cpu:cpu; using --workers cpu",
+                     "note: --fast-paths: run r was started with --no-fast-paths; using --fast-paths",
+                     "note: --max-jobs 4: run r was started with --max-jobs 2; using --max-jobs 4"]
+    assert journal(run_dir)[-1]["op"] == "run_ended"
+    assert [e for e in journal(run_dir) if e["op"] == "resumed"][-1]["workers"] == ["cpu"] * 2
+    assert len([e for e in journal(run_dir) if e["op"] == "job_started"]) == 4
+    # What the options did to the job processes: the first session's jobs ran without fast paths, the
+    # last session's with them (the default); all started cold (--no-launcher, journaled).
+    flags = {p.name: json.loads((p / "models" / "env.json").read_text())["env"]["MMAR_AUTOML_FAST_PATHS"]
+             for p in sorted(run_dir.glob("W*"))}
+    assert flags == {"W1_1_J1": '{"enabled": false, "compile": false}', "W2_1_J2": '{"enabled": false, "compile": false}',
+                     "W1_2_J3": None, "W2_2_J4": None}
+    assert {e["via"] for e in journal(run_dir) if e["op"] == "job_pid"} == {"cold"}
+
+
+def test_a_resume_from_an_older_journal_without_options_keeps_the_command_line(tmp_path, light_env, capsys):
+    """Journals written before the options were journaled: nothing to default to, no note."""
+    mmar = write_mmar(tmp_path / "mmar", light_config(scores=(0.1, 0.2, 0.3), sleep=0.05))
+    code, err = _run(capsys, str(mmar), "--run-id", "o", "--no-mlflow", "--seed", "1", "--workers", "cpu",
+                     "--max-jobs", "1", "--no-launcher")
+    assert code == 0, err
+    path = mmar / "automl" / "o" / "journal.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    events[0]["options"] = {k: events[0]["options"][k] for k in ("max_jobs", "time_limit", "max_retries", "job_timeout")}
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    code, err = _run(capsys, str(mmar), "--resume", "o", "--no-mlflow", "--no-launcher", "--workers", "cpu:cpu")
+    assert code == 0, err
+    assert "note:" not in err
+    assert [e for e in journal(mmar / "automl" / "o") if e["op"] == "resumed"][-1]["workers"] == ["cpu"] * 2
