@@ -59,6 +59,9 @@ def test_json_bundle_search_with_two_workers_then_report_export_and_monai_rerun(
     assert (tmp_path / "exported" / "models" / "model.pt").is_file()
     assert json.loads((tmp_path / "exported" / "configs" / "train.json").read_text()) == json.loads(
         (Path(best["folder"]) / "configs" / "train.json").read_text())
+    trained = cli("train", str(tmp_path / "exported"), "--set", "epochs=1")   # the export trains on (train CLI)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((tmp_path / "exported" / "models" / "train_stats.json").read_text())["total_epochs"] == 1
 
     # The job folder alone, run by MONAI's own CLI, trains the same model to the same score.
     job = Path(best["folder"])
