@@ -7,16 +7,21 @@ from typing import Any
 
 
 class ContextKey:
-    """Property names (Clara's, so that ported BYOC code keeps working)."""
+    """Property names. Clara's keys carry Clara's own strings, so that BYOC code that uses the member or
+    the literal (``ctx.get_prop("_jobName")``) reads the same value; the rest are mmar-automl's."""
 
-    JOB_NAME = "JOB_NAME"
-    CONCRETE_SEARCH_VALUE = "CONCRETE_SEARCH_VALUE"
-    SCORE = "SCORE"
-    JOB_STATUS = "JOB_STATUS"
-    RECOMMENDATIONS = "RECOMMENDATIONS"
-    SEARCH_SPACE = "SEARCH_SPACE"
-    GPUS = "GPUS"
-    NUM_WORKERS = "NUM_WORKERS"
+    # Clara's (values as in Clara Train 4.x; shapes in docs/byoc.md):
+    JOB_NAME = "_jobName"                          # "W1_2_J3"
+    CONCRETE_SEARCH_VALUE = "_concreteSearchValue"  # {PRL: [one concrete value per arg]}
+    SCORE = "_score"                               # the job's score, None when it has none
+    JOB_STATUS = "_jobStatus"                      # recommendation.JobState (a str: "COMPLETE" ...)
+    PROCESS_EXIT_STATUS = "_processExitStatus"     # the job process's exit code (None: unknown)
+    RECOMMENDATION = "_recommendation"             # the job's clara_api.defs.Recommendation
+    RECOMMENDATIONS = "_recommendations"           # the new batch (clara_api.defs.Recommendation)
+    SEARCH_SPACE = "_searchSpace"                  # search.space.SearchSpace (Clara's ``.targets`` too)
+    GPUS = "_gpus"
+    NUM_WORKERS = "_numWorkers"
+    # mmar-automl's:
     SEED = "SEED"
     RUN_ID = "RUN_ID"
     RUN_DIR = "RUN_DIR"
@@ -54,7 +59,12 @@ class Context:
         with self._lock:
             self._props[key] = value
 
-    def stop_work(self, issuer: str, msg: str = "") -> None:
+    def stop_work(self, issuer: Any, msg: str = "") -> None:
+        """Stop scheduling; running jobs finish. ``issuer`` is a name or (Clara code passes ``self``) an object.
+        The first request is the run's stop reason: a controller told of the jobs that finish after it may
+        ask again."""
+        if self.stop_requested:
+            return
         self.stop_requested = True
-        self.stop_issuer = issuer
+        self.stop_issuer = issuer if isinstance(issuer, str) else type(issuer).__name__
         self.stop_message = msg

@@ -51,6 +51,11 @@ class Outcome:
     job_name: str = ""
     intermediate: tuple[tuple[int, float], ...] = ()
 
+    @property
+    def recommendation_id(self) -> int:
+        """Clara's name for the rec_id of the recommendation this outcome answers."""
+        return self.recommendation.rec_id
+
     def to_json(self) -> dict[str, Any]:
         return {
             "recommendation": self.recommendation.to_json(), "state": self.state.value,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, RUNS_DIR, locate
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, locate
 from mmar_automl.config.overrides import RunKeys, parse_overrides
 from mmar_automl.config.suggest import did_you_mean
 from mmar_automl.errors import ConfigError, UsageError
@@ -138,7 +138,10 @@ class Bundle:
 
     @property
     def runs_dir(self) -> Path:
-        return self.root / RUNS_DIR
+        """``automl/``, or Clara's MMARHandler ``work_dir`` of configs/automl.json (as for an MMAR)."""
+        from mmar_automl.config.automl_config import runs_dir
+
+        return runs_dir(self.root, self.automl_config_file)
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id

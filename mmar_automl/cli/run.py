@@ -57,17 +57,25 @@ def run(
 
     from mmar_automl.cli.console import console, stdout
     from mmar_automl.config.overrides import set_items
-    from mmar_automl.run.setup import RunOptions, prepare_run
+    from mmar_automl.run.setup import RunOptions, exported_mmar_root, prepare_run
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    prepared = prepare_run(RunOptions(
-        mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
-        workers=workers, overrides=set_items(overrides, extra, "run"), seed=seed, max_jobs=max_jobs, time_limit=time_limit,
-        job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri, experiment=experiment,
-        log_models=log_models, no_mlflow=no_mlflow, launcher=launcher, backend=backend, ray_address=ray_address,
-        jobs_per_gpu=jobs_per_gpu, fast_paths=fast_paths, compile=compile,
-    ), console=console)
+    with exported_mmar_root(mmar):  # BYOC code may read $MMAR_ROOT at import time already
+        prepared = prepare_run(RunOptions(
+            mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
+            workers=workers, overrides=set_items(overrides, extra, "run"), seed=seed, max_jobs=max_jobs,
+            time_limit=time_limit, job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri,
+            experiment=experiment, log_models=log_models, no_mlflow=no_mlflow, launcher=launcher, backend=backend,
+            ray_address=ray_address, jobs_per_gpu=jobs_per_gpu, fast_paths=fast_paths, compile=compile,
+        ), console=console)
+        return _run(mmar, prepared)
+
+
+def _run(mmar: str, prepared: object) -> int:
+    """Say what the run noted (options changed on resume, config keys that have no effect), run it."""
+    from mmar_automl.cli.console import console, stdout
+
     for note in prepared.notes:
         console.print(f"note: {note}", soft_wrap=True)
     stdout.print(f"run id: {prepared.run_id}", soft_wrap=True)

@@ -48,6 +48,8 @@ def validate(
     report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
         console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only", soft_wrap=True)
+    for note in report["notes"]:
+        console.print(f"note: {note}", soft_wrap=True)
     if as_json:
         import json
 
@@ -59,8 +61,9 @@ def validate(
 def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     """Check both configs (the train config as ``Mmar.open`` read it, --set values in); return what
     ``--json`` prints. Raises ConfigError/UsageError on bad input. The components are built and checked
-    by the step ``run`` uses (setup.check_components)."""
-    from mmar_automl.config.automl_config import load_automl_config
+    by the step ``run`` uses (setup.check_components), BYOC classes imported as run imports them (Clara's
+    automl.* names included), and the runs folder (MMARHandler ``work_dir``) checked as run checks it."""
+    from mmar_automl.config.automl_config import check_runs_dir, load_automl_config, no_effect_notes
     from mmar_automl.config.overrides import check_not_searched
     from mmar_automl.context import Context, ContextKey
     from mmar_automl.run.setup import check_components
@@ -77,12 +80,15 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
         space = parse_search_space(mmar.train_config, train_path)
         check_not_searched(mmar.overrides, space, str(train_path))
     automl = load_automl_config(automl_path, mmar.root) if automl_path is not None else None
-    if automl is not None and len(space):  # as run builds them (a seed, one worker); BYOC classes not imported
+    if automl is not None:
+        check_runs_dir(mmar.runs_dir, automl)
+    if automl is not None and len(space):  # as run builds them (a seed, one worker)
         check_components(mmar.root, space, automl.controller, automl.executor, list(automl.handlers),
                          Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}),
-                         byoc=False, kind=kind)
+                         kind=kind)
     return {
         "project": kind,
+        "notes": no_effect_notes(automl) if automl is not None else [],
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.continuous],

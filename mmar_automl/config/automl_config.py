@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.config import registry
+from mmar_automl.config.mmar import AUTOML_CONFIG, RUNS_DIR
 from mmar_automl.errors import ConfigError
 from mmar_automl.config.jsonfile import load_json
 from mmar_automl.config.suggest import did_you_mean
@@ -57,6 +59,9 @@ class ComponentSpec:
         if self.path:
             if mmar_root is not None:
                 add_mmar_to_sys_path(mmar_root)
+            from mmar_automl.clara_api import install_alias
+
+            install_alias()  # Clara's ``automl.*`` names for BYOC code (a real ``automl`` package still wins)
             where = f"{self.json_path}.path"
             module_name, _, attr = self.path.rpartition(".")
             try:
@@ -115,6 +120,78 @@ def add_mmar_to_sys_path(mmar_root: str | Path) -> None:
         text = str(folder)
         if folder.is_dir() and text not in sys.path:
             sys.path.insert(0, text)
+
+
+
+
+def runs_dir(mmar_root: str | Path, automl_file: str | Path | None = None) -> Path:
+    """The folder that holds an MMAR's runs (``<runs dir>/<run_id>``): Clara's MMARHandler ``work_dir`` of
+    config_automl.json (relative to the MMAR root unless absolute) when it names one, else ``<MMAR>/automl``.
+
+    The one owner of that fact: run (new and resumed), report, export-best and sync all ask here.
+    ``automl_file`` defaults to the MMAR's config/config_automl.json; a missing file means the default."""
+    root = Path(mmar_root).resolve()
+    file = Path(automl_file) if automl_file is not None else root / AUTOML_CONFIG
+    work_dir = mmar_handler_work_dir(file) if file.is_file() else None
+    if work_dir is None:
+        return root / RUNS_DIR
+    path = Path(work_dir).expanduser()
+    return (path if path.is_absolute() else root / path).resolve()
+
+
+def check_runs_dir(runs: Path, config: AutomlConfig | None) -> None:
+    """The runs folder must exist or be creatable: run and validate check it before anything is written.
+    The error names MMARHandler's ``work_dir`` when that is where the folder comes from."""
+    existing = runs
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return
+    why = "not a folder" if not existing.is_dir() else "no write permission"
+    spec = next((s for s in (config.handlers if config else []) if s.name == "MMARHandler" and not s.path
+                 and "work_dir" in s.args), None)
+    raise ConfigError(spec.file if spec else None, f"{spec.json_path}.args.work_dir" if spec else None,
+                      f"runs go to {runs}, which cannot be created ({existing}: {why})")
+
+
+def mmar_handler_work_dir(file: str | Path) -> str | None:
+    """MMARHandler's ``work_dir`` arg in a config_automl.json, or None. Read without the schema check, so
+    that report and sync stay light; a work_dir that is not a non-empty string is a ConfigError."""
+    data = load_json(file)
+    handlers = data.get("handlers") if isinstance(data, dict) else None
+    for i, handler in enumerate(handlers if isinstance(handlers, list) else []):
+        if not isinstance(handler, dict) or handler.get("name") != "MMARHandler" or handler.get("path"):
+            continue
+        args = handler.get("args") if isinstance(handler.get("args"), dict) else {}
+        value = args.get("work_dir")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(str(file), f"handlers[{i}].args.work_dir",
+                              f"expected the folder that holds the runs (a path), got {json.dumps(value)}")
+        return value
+    return None
+
+
+def no_effect_notes(config: AutomlConfig) -> list[str]:
+    """One line per arg of a built-in component that is accepted (Clara files have it) but changes nothing
+    here, with the reason: no key of a Clara file is dropped without a word. ``path`` components are the
+    user's own: their args are theirs to use."""
+    import inspect
+
+    notes = []
+    for spec in config.components:
+        if spec.path:
+            continue
+        cls = spec.load_class()
+        reasons = dict(cls.clara_notes(spec.args)) if hasattr(cls, "clara_notes") else {}
+        named = {n for n, p in inspect.signature(cls).parameters.items() if p.kind is not p.VAR_KEYWORD}
+        for arg in spec.args:
+            if arg not in named and arg not in reasons:
+                reasons[arg] = f"{spec.label} does not use it"
+        for arg, why in reasons.items():
+            notes.append(f"{spec.file}: {spec.json_path}.args.{arg} is accepted and has no effect: {why}")
+    return notes
 
 
 def load_automl_config(path: str | Path, mmar_root: str | Path | None = None) -> AutomlConfig:

@@ -173,8 +173,11 @@ class Mmar:
 
     @property
     def runs_dir(self) -> Path:
-        """The folder that holds the runs (``automl/``)."""
-        return self.root / RUNS_DIR
+        """The folder that holds the runs: ``automl/``, or Clara's MMARHandler ``work_dir`` of
+        config_automl.json (read there: config/automl_config.py ``runs_dir``)."""
+        from mmar_automl.config.automl_config import runs_dir
+
+        return runs_dir(self.root, self.automl_config_file)
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id

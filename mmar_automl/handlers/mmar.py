@@ -21,8 +21,21 @@ log = logging.getLogger("mmar_automl.handlers.mmar")
 
 class MMARHandler(Handler):
     """Args (Clara's): ``num_mmars_to_keep`` (models of the best N jobs are kept; None/0 keeps all),
-    ``stop_threshold`` (stop the search once a score >= it), ``train_config_file``, ``work_dir`` and
-    ``key_mmar_content_only`` are accepted for compatibility (job folders always hold key content only)."""
+    ``stop_threshold`` (stop the search once a score >= it), ``work_dir`` (the runs live in
+    ``<work_dir>/<run_id>``: read by ``config.automl_config.runs_dir``, the one owner of that fact);
+    ``train_config_file`` and ``key_mmar_content_only`` are accepted (``clara_notes`` says why they
+    change nothing)."""
+
+    @classmethod
+    def clara_notes(cls, args: dict[str, Any]) -> dict[str, str]:
+        """{arg: why it has no effect} for the args of config_automl.json that change nothing here."""
+        notes = {}
+        if "train_config_file" in args:
+            notes["train_config_file"] = "each job folder holds its concrete config as config/config_train.json"
+        if args.get("key_mmar_content_only", True) is not True:
+            notes["key_mmar_content_only"] = ("job folders always hold the MMAR's key content only (config/, "
+                                              "commands/, custom code), never its models or data")
+        return notes
 
     def __init__(self, num_mmars_to_keep: int | None = None, stop_threshold: float | None = None,
                  train_config_file: str | None = None, work_dir: str | None = None,

@@ -118,7 +118,8 @@ class RunReport:
 # -- finding runs ----------------------------------------------------------------------------------
 
 def list_runs(root: Path) -> list[str]:
-    """Run ids under ``automl/``, oldest first (by the time of their journal's first event)."""
+    """Run ids under the MMAR's runs folder (``automl/``, or MMARHandler ``work_dir``), oldest first (by
+    the time of their journal's first event)."""
     base = Mmar.at(root).runs_dir
     if not base.is_dir():
         return []
@@ -145,7 +146,9 @@ def resolve_run(mmar: str | Path, run_id: str | None) -> tuple[Path, str, Path]:
     runs = list_runs(root)
     if run_id is None:
         if not runs:
-            raise UsageError(f"{root}: no runs under automl/ (start one with: mmar-automl run {mmar})")
+            runs_in = project.runs_dir
+            shown = f"{runs_in.relative_to(root)}/" if runs_in.is_relative_to(root) else str(runs_in)
+            raise UsageError(f"{root}: no runs under {shown} (start one with: mmar-automl run {mmar})")
         run_id = runs[-1]
     elif run_id not in runs:
         known = ", ".join(runs[-5:]) or "none"

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.backends.protocol import UNKNOWN_EXIT
+from mmar_automl.clara_api.defs import as_clara_recommendation, concrete_search_value
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.recommendation import JobState, Recommendation
@@ -69,6 +71,7 @@ def plan_props(plan: RunPlan) -> dict[str, Any]:
         ContextKey.GPUS: sorted({g for w in slots for g in w.gpus}), ContextKey.GPU_DEVICES: list(plan.gpus),
         ContextKey.WORKERS: [w.label for w in slots], ContextKey.RESUMED: plan.resumed,
         ContextKey.OPTIONS: plan.options_json(),
+        ContextKey.RECOMMENDATIONS: [],  # Clara handlers iterate it at any event (a resume starts with none new)
     }
 
 
@@ -348,7 +351,8 @@ class Engine:
         if told:
             self.ctx.set_prop(ContextKey.OUTCOME, outcome_of(job))
         self.ctx.set_prop(ContextKey.SCORE, job.score)
-        self.ctx.set_prop(ContextKey.JOB_STATUS, job.state.value)
+        self.ctx.set_prop(ContextKey.JOB_STATUS, job.state)
+        self.ctx.set_prop(ContextKey.PROCESS_EXIT_STATUS, job.exit_code)
         self._fire_job(EventType.END_JOB, job)
 
     def _accept(self, recs: list[Recommendation], after: int | None, queue: bool = True) -> None:
@@ -358,15 +362,16 @@ class Engine:
         if queue:
             for rec in recs:
                 self.scheduler.enqueue(QueuedRec(rec))
-        if recs:
-            self.ctx.set_prop(ContextKey.RECOMMENDATIONS, recs)
+        if recs:  # Clara's shape (``.result``) for Clara handlers; still mmar-automl Recommendations
+            self.ctx.set_prop(ContextKey.RECOMMENDATIONS, [as_clara_recommendation(r, self.space) for r in recs])
             self._fire(EventType.RECOMMENDATIONS_AVAILABLE)
 
     # -- events ----------------------------------------------------------------------------------
     def _fire_job(self, event: str, job: JobRecord) -> None:
         self.ctx.set_prop(ContextKey.JOB, copy.deepcopy(job))
         self.ctx.set_prop(ContextKey.JOB_NAME, job.name)
-        self.ctx.set_prop(ContextKey.CONCRETE_SEARCH_VALUE, dict(job.recommendation.point))
+        self.ctx.set_prop(ContextKey.RECOMMENDATION, as_clara_recommendation(job.recommendation, self.space))
+        self.ctx.set_prop(ContextKey.CONCRETE_SEARCH_VALUE, concrete_search_value(self.space, job.recommendation.point))
         self._fire(event)
 
     def _fire(self, event: str) -> None:
@@ -441,5 +446,9 @@ class Engine:
                         self._record_end(job, told=job.state is not JobState.ABORTED)
                         self.scheduler.release(uid, set())
             time.sleep(POLL_S)
-        for running in self.running.values():
+        for uid, running in list(self.running.items()):  # past the grace period: killed, and end_job still follows
             self.executor.kill_now(running)
+            del self.running[uid]
+            job = self.executor.finish(running, UNKNOWN_EXIT)
+            if self.journal is not None:
+                self._record_end(job, told=False)

@@ -90,7 +90,7 @@ def _last_line(text: str) -> str:
 
 class MMARExecutor:
     """Clara's executor. Clara's args (``remove_search_augs``, ``msg_destination`` ...) are accepted;
-    search keys are always removed from concrete configs."""
+    search keys are always removed from concrete configs; ``clara_notes`` names what has no effect."""
 
     job_config = TRAIN_CONFIG      # the concrete config in a job folder (a bundle's executor: configs/train.json)
 
@@ -104,6 +104,16 @@ class MMARExecutor:
         self.run_marker = ""
         self.base_env: dict[str, str] = dict(os.environ)
         self._running: dict[str, RunningJob] = {}
+
+    @classmethod
+    def clara_notes(cls, args: dict[str, Any]) -> dict[str, str]:
+        """{arg: why it has no effect} for the args of config_automl.json that change nothing here."""
+        notes = {}
+        if args.get("remove_search_augs", True) is not True:
+            notes["remove_search_augs"] = "search and apply keys are always removed from a job's concrete config"
+        if "msg_destination" in args:
+            notes["msg_destination"] = "each job's output goes to its own log.txt (the console shows progress)"
+        return notes
 
     def configure(self, *, mmar: Mmar, backend: Backend, entry: str | None = None,
                   job_timeout: float | None = None, run_marker: str = "", space: Any = None) -> None:

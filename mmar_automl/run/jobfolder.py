@@ -57,6 +57,8 @@ def clone_key_content(mmar_root: Path, dest: Path) -> None:
     for entry in sorted(mmar_root.iterdir()):
         if entry.name in SKIP_DIRS or entry.name.startswith("."):
             continue
+        if dest.resolve().is_relative_to(entry.resolve()):
+            continue  # the runs folder itself (MMARHandler work_dir inside the MMAR): never copied into a job
         if entry.is_dir():
             if entry.name in KEY_DIRS or _has_code(entry):
                 shutil.copytree(entry, dest / entry.name, symlinks=True, ignore=_ignore(mmar_root))

@@ -20,10 +20,12 @@ is created under ``automl/`` (a run that fails validation leaves no trace), then
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,7 @@ class PreparedRun:
     run_id: str
     run_dir: Path
     resumed: bool
-    notes: list[str] = field(default_factory=list)   # one line each, for the user (e.g. an option changed on resume)
+    notes: list[str] = field(default_factory=list)   # one line each, for the user (an option changed on resume, a config key with no effect)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class RunInputs:
     controller_spec: Any
     executor_spec: Any
     handler_specs: list[Any]
+    notes: list[str]                    # config_automl.json keys accepted with no effect (Clara's), one line each
 
     @property
     def root(self) -> Path:
@@ -145,7 +148,7 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     components = check_components(inputs.root, inputs.space, inputs.controller_spec, inputs.executor_spec, specs, ctx,
                                   kind=project_kind(mmar))
     handlers = run_handlers(components.handlers, opts, plan, console)
-    return start_engine(plan, inputs, session, components, handlers, ctx, notes, nvml_reader)
+    return start_engine(plan, inputs, session, components, handlers, ctx, [*notes, *inputs.notes], nvml_reader)
 
 
 # -- 1. the command line ----------------------------------------------------------------------------
@@ -229,7 +232,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     """The search space and config_automl.json of the MMAR that ``Mmar.open`` read (the one owner of its
     files), or of the bundle that ``Bundle.open`` read (its space, its checks: bundle/project.py)."""
     from mmar_automl.bundle.files import load_config_file
-    from mmar_automl.config.automl_config import ComponentSpec, load_automl_config
+    from mmar_automl.config.automl_config import ComponentSpec, check_runs_dir, load_automl_config, no_effect_notes
     from mmar_automl.config.jsonfile import load_json
     from mmar_automl.config.project import project_kind
     from mmar_automl.run.journal import config_hash
@@ -255,14 +258,16 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
         acfg = load_automl_config(automl_file, mmar.root)
         controller_spec, executor_spec, handler_specs = acfg.controller, acfg.executor, list(acfg.handlers)
         automl_data = load_json(automl_file)
+        notes = no_effect_notes(acfg)
     elif mmar.automl_config_given:
         raise ConfigError(mmar.label(automl_file), None, "file not found")
     else:
         default = default_controller(space)
         controller_spec = ComponentSpec("controller", default["name"], None, default["args"], "controller", None)
-        executor_spec, handler_specs, automl_data = None, [], {"controller": default}
+        executor_spec, handler_specs, automl_data, notes, acfg = None, [], {"controller": default}, [], None
+    check_runs_dir(mmar.runs_dir, acfg)  # <MMAR>/automl, or Clara's MMARHandler work_dir: creatable?
     return RunInputs(mmar, train_name, train_hash, space, mmar.label(automl_file), automl_data,
-                     controller_spec, executor_spec, handler_specs)
+                     controller_spec, executor_spec, handler_specs, notes)
 
 
 # -- 4. the run folder, seed and --set values ---------------------------------------------------------------
@@ -381,7 +386,9 @@ def check_components(root: Path, space: Any, controller_spec: Any, executor_spec
         executor_cls = executor_spec.load_class(root)
         if not (isinstance(executor_cls, type) and issubclass(executor_cls, MMARExecutor)):
             raise ConfigError(executor_spec.file, executor_spec.json_path,
-                              f"{executor_spec.label} must subclass mmar_automl.run.executor.MMARExecutor")
+                              f"{executor_spec.label} must subclass mmar_automl.run.executor.MMARExecutor: "
+                              "mmar-automl starts and scores the job processes itself, so a Clara Executor's own "
+                              "execute() cannot run here (docs/byoc.md)")
         executor = _instantiate(executor_cls, executor_spec.args, executor_spec)
     else:
         executor = MMARExecutor()
@@ -506,3 +513,17 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     if [d["name"] for d in old.get("dimensions", [])] != [d["name"] for d in new.get("dimensions", [])]:
         return "search dimensions were reordered"
     return None
+
+
+@contextlib.contextmanager
+def exported_mmar_root(root: str | Path) -> Iterator[None]:
+    """``MMAR_ROOT`` (the MMAR's absolute path) in the environment while a run goes, unless already set, as
+    Clara's commands/set_env.sh exported it: BYOC handlers and controllers read ``os.getenv("MMAR_ROOT")``."""
+    if os.environ.get("MMAR_ROOT"):
+        yield
+        return
+    os.environ["MMAR_ROOT"] = str(Path(root).resolve())
+    try:
+        yield
+    finally:
+        os.environ.pop("MMAR_ROOT", None)

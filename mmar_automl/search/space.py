@@ -59,6 +59,15 @@ class FloatDimension:
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
 
+    # Clara's range objects had ``.min``/``.max`` (BYOC controllers read ``space.targets[prl][0].min``).
+    @property
+    def min(self) -> float:
+        return self.low
+
+    @property
+    def max(self) -> float:
+        return self.high
+
     def to_json(self) -> dict[str, Any]:
         return {
             "type": "float", "prl": self.prl, "name": self.name, "domain": self.domain,
@@ -166,6 +175,12 @@ class SearchSpace:
     @property
     def continuous(self) -> list[FloatDimension]:
         return [d for d in self.dimensions if isinstance(d, FloatDimension)]
+
+    @property
+    def targets(self) -> dict[str, list[Any]]:
+        """Clara's view, read by BYOC controllers: ``{PRL: list}``; a float PRL's list holds its range (the
+        dimension, with ``.min``/``.max``), an enum PRL's list holds its choices (one value per arg each)."""
+        return {d.prl: [d] if isinstance(d, FloatDimension) else [list(c) for c in d.choices] for d in self.dimensions}
 
     @property
     def grid_size(self) -> int:

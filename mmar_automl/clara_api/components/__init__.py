@@ -1,0 +1,1 @@
+"""``automl.components``: Clara's controller, handler and executor base classes."""

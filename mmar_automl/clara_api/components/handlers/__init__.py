@@ -1,0 +1,1 @@
+"""``automl.components.handlers``."""
