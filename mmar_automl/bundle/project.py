@@ -96,9 +96,11 @@ class Bundle:
         searches = [root_path / n for n in SEARCH_NAMES if (root_path / n).is_file()]
         if len(searches) > 1:
             raise ConfigError(root, None, f"both {searches[0].name} and {searches[1].name} exist in configs/: keep one")
-        return cls(root_path, config_file, locate(given, automl_config, AUTOML_FILE), root_path / METADATA,
-                   searches[0] if searches else None, automl_config_given=automl_config is not None,
-                   relative_labels=relative_labels)
+        automl_file = locate(given, automl_config, AUTOML_FILE)
+        # A resumed run names the default file (its journal's header): still optional.
+        given_automl = automl_config is not None and automl_file.resolve() != root_path / AUTOML_FILE
+        return cls(root_path, config_file, automl_file, root_path / METADATA, searches[0] if searches else None,
+                   automl_config_given=given_automl, relative_labels=relative_labels)
 
     @classmethod
     def open(cls, root: str | Path, train_config: str | Path | None = None, automl_config: str | Path | None = None,

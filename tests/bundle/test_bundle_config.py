@@ -245,3 +245,11 @@ def test_a_data_path_nothing_reads_is_not_checked(tmp_path):
     config["datalist"] = "$json.load(open(@data_root + '/dataset.json'))"
     with pytest.raises(ConfigError, match="data_root: data path '/no/such/data' does not exist"):
         open_bundle(make_bundle(tmp_path / "b", train=config)).check()
+
+
+def test_resume_names_the_default_automl_file_which_stays_optional(tmp_path):
+    """A run's journal names configs/automl.json; a bundle without it must still resume."""
+    root = make_bundle(tmp_path / "b")
+    (root / "configs" / "automl.json").unlink()
+    assert not Bundle.at(root, automl_config="configs/automl.json").automl_config_given
+    assert Bundle.at(root, automl_config="other.json").automl_config_given
