@@ -22,6 +22,14 @@ def open_project(root: str | Path, train_config: str | Path | None = None, autom
     return kind.open(root, train_config, automl_config, overrides, relative_labels=relative_labels)
 
 
+def project_at(root: str | Path) -> Any:
+    """``Bundle.at`` or ``Mmar.at``: the project's files located, nothing read (where its runs are)."""
+    from mmar_automl.bundle import Bundle, is_bundle
+    from mmar_automl.config.mmar import Mmar
+
+    return (Bundle if is_bundle(root) else Mmar).at(root)
+
+
 def project_kind(project: Any) -> str:
     """``"mmar"`` or ``"bundle"`` (journaled in a run's header)."""
     return getattr(project, "kind", "mmar")

@@ -128,12 +128,12 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     """Check everything, then build the engine. ``console``: the rich Console handlers print to (the CLI's);
     ``gpus``: the GPUs to use instead of asking NVML, and ``nvml_reader`` the packing policy's memory
     reader (tests give fake ones)."""
-    from mmar_automl.config.project import open_project, project_kind
+    from mmar_automl.config.project import open_project, project_at, project_kind
     from mmar_automl.context import ContextKey
     from mmar_automl.run.engine import run_context
 
     check_options(opts)
-    state = read_resumed(opts, Mmar.at(opts.mmar))
+    state = read_resumed(opts, project_at(opts.mmar))
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
