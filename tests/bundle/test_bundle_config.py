@@ -253,3 +253,19 @@ def test_resume_names_the_default_automl_file_which_stays_optional(tmp_path):
     (root / "configs" / "automl.json").unlink()
     assert not Bundle.at(root, automl_config="configs/automl.json").automl_config_given
     assert Bundle.at(root, automl_config="other.json").automl_config_given
+
+
+def test_free_variables_in_the_search_file_and_apply_beside_target(tmp_path):
+    train = read(TEMPLATE / "configs" / "train.json")
+    transforms = train["train"]["preprocessing"]["transforms"]
+    del transforms[3]["search"]
+    transforms[3]["apply"] = {"prob": "flip"}
+    transforms[2]["apply"] = {"@disabled": "noScale"}
+    search = {"search": [{"domain": "transform", "type": "enum", "args": ["@flip"], "targets": [[0.0], [0.3]]},
+                         {"domain": "transform", "type": "enum", "args": ["@noScale"], "targets": [[True], [False]]}]}
+    bundle, space = _space(make_bundle(tmp_path / "b", train=train, search=search))
+    assert [d.name for d in space] == ["flip", "noScale"]
+    out = render_config(bundle.load_config(), space, {"flip": [0.3], "noScale": [True]}, mk.BUNDLE)
+    transforms = out["train"]["preprocessing"]["transforms"]
+    assert transforms[3]["prob"] == 0.3 and "apply" not in transforms[3]
+    assert transforms[2]["_disabled_"] is True and "apply" not in transforms[2]
