@@ -84,6 +84,8 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     from monai.bundle import ConfigWorkflow
 
     from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
+    # The MMAR trainer's process hygiene, shared rather than copied: cwd and sys.path in the project (undone
+    # afterwards, the launcher's next job may be another), library logs to stdout, one failure line.
     from mmar_automl.train.run import _failed, _inside_mmar, _out, _root_cause
 
     recorder = JobRecorder(bundle.ckpt_dir)
