@@ -35,7 +35,7 @@ def _root(
 
 def _add_commands() -> None:
     # Each module registers its command(s) on `app` when imported; keep their top-level imports light.
-    from mmar_automl.cli import export_best, init, report, run, sync, train, validate  # noqa: F401
+    from mmar_automl.cli import evaluate, export, export_best, init, report, run, sync, train, validate  # noqa: F401
 
 
 _add_commands()
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if "--debug" in args:
         _state["debug"] = True
+        os.environ["MMAR_AUTOML_DEBUG"] = "1"  # train/evaluate print their tracebacks too
         # Accepted anywhere (`validate ROOT --debug` too): the command itself has no such option.
         args = ["--debug", *(a for a in args if a != "--debug")]
     exits, aborts, usage_errors = _click_exceptions("Exit"), _click_exceptions("Abort"), _click_exceptions("ClickException")

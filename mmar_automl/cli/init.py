@@ -55,5 +55,5 @@ def init_command(
     if result.datalist is None:
         console.print("no data yet: point DATA_ROOT and DATASET_JSON in config/environment.json at yours", soft_wrap=True)
     # quoted so that a folder with spaces still gives a command to paste
-    validate = shlex.quote(f"{result.root}/commands/validate.sh")
-    console.print(f"next: {validate}, then commands/train.sh or commands/automl.sh", soft_wrap=True)
+    check = shlex.quote(f"{result.root}/commands/check_config.sh")
+    console.print(f"next: {check}, then commands/train.sh or commands/automl.sh", soft_wrap=True)

@@ -50,6 +50,8 @@ def validate(
         console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only", soft_wrap=True)
     for note in report["notes"]:
         console.print(f"note: {note}", soft_wrap=True)
+    for warning in report["warnings"]:
+        console.print(f"warning: {warning}", soft_wrap=True)
     if as_json:
         import json
 
@@ -89,6 +91,7 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     return {
         "project": kind,
         "notes": no_effect_notes(automl) if automl is not None else [],
+        "warnings": interval_warnings(mmar.substituted_config(), train_path),
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.continuous],
@@ -96,6 +99,25 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
         "automl_config": str(automl_path) if automl_path is not None else None,
         "automl": automl.to_json() if automl is not None else None,
     }
+
+
+def interval_warnings(config: dict, train_path: Path) -> list[str]:
+    """A search whose jobs never reach their validation interval was wasted in Clara (every job "no
+    score"): say so. Here the final validation scores such jobs, unless final_validation is false."""
+    from mmar_automl.errors import format_json_path
+    from mmar_automl.train.config import validation_interval
+
+    found = validation_interval(config)
+    epochs = config.get("epochs")
+    if found is None or not isinstance(epochs, int) or isinstance(epochs, bool):
+        return []
+    interval, where = found
+    if epochs >= interval:
+        return []
+    tail = ("jobs get no score (final_validation is false)" if config.get("final_validation") is False
+            else "each job validates once, after its last epoch (final_validation)")
+    return [f"{train_path}: epochs {epochs} < validation interval {interval} ({format_json_path(where)}): "
+            f"training never reaches a validation; {tail}"]
 
 
 def _print_table(report: dict[str, Any]) -> None:

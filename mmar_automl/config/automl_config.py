@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -199,13 +200,16 @@ def load_automl_config(path: str | Path, mmar_root: str | Path | None = None) ->
     file = str(path)
     data = load_json(path)
     check_schema(data, file)
-    controller = _spec("controller", data["controller"], "controller", file)
-    executor = _spec("executor", data["executor"], "executor", file) if "executor" in data else None
-    handlers = [_spec("handlers", h, f"handlers[{i}]", file) for i, h in enumerate(data.get("handlers", []))]
+    controller = _spec("controller", data["controller"], "controller", file, mmar_root)
+    executor = _spec("executor", data["executor"], "executor", file, mmar_root) if "executor" in data else None
+    handlers = [_spec("handlers", h, f"handlers[{i}]", file, mmar_root) for i, h in enumerate(data.get("handlers", []))]
     return AutomlConfig(file, controller, executor, handlers, str(mmar_root) if mmar_root is not None else None)
 
 
-def _spec(kind: str, raw: dict[str, Any], json_path: str, file: str) -> ComponentSpec:
+def _spec(kind: str, raw: dict[str, Any], json_path: str, file: str, mmar_root: str | Path | None) -> ComponentSpec:
+    """One component, checked as far as is cheap: a built-in's name, and the arg names and value types of
+    its class. A ``path`` (bring your own) is imported when the MMAR is known (``mmar_root``: validate
+    and run), so that a module that is not there fails here, naming ``<json_path>.path``."""
     name, path = raw.get("name"), raw.get("path")
     if path is None:
         known = registry.KINDS[kind]
@@ -215,25 +219,105 @@ def _spec(kind: str, raw: dict[str, Any], json_path: str, file: str) -> Componen
                               f"unknown {what} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)} "
                               "(or give \"path\": \"module.Class\" for your own)")
     spec = ComponentSpec(kind, name, path, dict(raw.get("args", {})), json_path, file)
-    if path is None:
-        _check_arg_names(spec)
+    if path is None or mmar_root is not None:
+        cls = spec.load_class(mmar_root)
+        if kind == "executor":
+            base = registry.import_target(registry.EXECUTORS["MMARExecutor"])
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise ConfigError(file, json_path, f"{spec.label} must subclass mmar_automl.run.executor.MMARExecutor")
+        _check_arg_names(spec, cls)
+        _check_arg_values(spec, cls)
     return spec
 
 
-def _check_arg_names(spec: ComponentSpec) -> None:
-    """Args a built-in component does not take are errors now, not when ``run`` builds it. Only names are
-    checked (by signature: importing our modules is cheap, building an Optuna controller is not); each
-    component checks its values itself. A component taking ``**kwargs`` (Clara's extra args) takes any."""
+def _parameters(cls: Any) -> dict[str, Any]:
     import inspect
 
-    params = inspect.signature(spec.load_class()).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    try:
+        return dict(inspect.signature(cls).parameters)
+    except (TypeError, ValueError):  # a class whose signature cannot be read: nothing to check against
+        return {}
+
+
+def _check_arg_names(spec: ComponentSpec, cls: Any) -> None:
+    """Args a component does not take are errors now, not when ``run`` builds it (by signature: importing
+    our modules is cheap, building an Optuna controller is not). A component taking ``**kwargs`` (Clara's
+    extra args) takes any."""
+    params = _parameters(cls)
+    if not params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     for arg in spec.args:
         if arg not in params:
             raise ConfigError(spec.file, f"{spec.json_path}.args.{arg}",
                               f"{spec.label} takes no arg {arg!r}{did_you_mean(arg, params)}; "
                               f"its args: {', '.join(params)}")
+
+
+def _check_arg_values(spec: ComponentSpec, cls: Any) -> None:
+    """An arg value of the wrong JSON type for the class's annotation (or, unannotated, its default):
+    ``"max_rounds": "ten"`` for an int. What the annotation leaves open (Any, a class of the user's)
+    passes; ranges and choices stay with the component, which checks them when built. A Clara
+    ``{placeholder}`` string passes too (``"train_config_file": "{trainconf}"``)."""
+    import inspect
+    import typing
+
+    params = _parameters(cls)
+    try:
+        hints = typing.get_type_hints(cls.__init__ if inspect.isclass(cls) else cls)
+    except Exception:  # noqa: BLE001 - annotations that do not resolve: check by defaults only
+        hints = {}
+    for arg, value in spec.args.items():
+        if arg not in params or (isinstance(value, str) and _PLACEHOLDER.fullmatch(value)):
+            continue
+        hint = hints.get(arg)
+        default = params[arg].default
+        if hint is None and default is not inspect.Parameter.empty and default is not None:
+            hint = type(default)
+            if hint not in (bool, int, float, str, list, dict):
+                continue
+        if hint is not None and _json_type_ok(value, hint) is False:
+            raise ConfigError(spec.file, f"{spec.json_path}.args.{arg}",
+                              f"{spec.label}: {arg} must be {_shown(hint)}, got {json.dumps(value)}")
+
+
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")  # Clara's "{trainconf}"
+
+
+def _json_type_ok(value: Any, hint: Any) -> bool | None:
+    """Whether a JSON value fits an annotation: True, False, or None (cannot tell: passes)."""
+    import collections.abc
+    import types
+    import typing
+
+    if hint is Any or isinstance(hint, (str, typing.TypeVar)):
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_json_type_ok(value, h) for h in typing.get_args(hint)]
+        return True if True in verdicts else (None if None in verdicts else False)
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    target = origin or hint
+    if target is type(None):
+        return value is None
+    if target is bool:
+        return isinstance(value, bool)
+    if target is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if target is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if target is str:
+        return isinstance(value, str)
+    if isinstance(target, type) and issubclass(target, (dict, collections.abc.Mapping)):
+        return isinstance(value, dict)
+    if isinstance(target, type) and target is not str and issubclass(target, (list, tuple, collections.abc.Sequence)):
+        return isinstance(value, list)
+    return None
+
+
+def _shown(hint: Any) -> str:
+    text = hint.__name__ if isinstance(hint, type) else str(hint)
+    return text.replace("typing.", "").replace("NoneType", "None")
 
 
 @lru_cache(maxsize=1)
@@ -246,7 +330,10 @@ def check_schema(data: Any, file: str) -> None:
     import jsonschema  # imported here: only validate/run need it
 
     validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    # At one place, an unknown key goes first: "controler" is reported with its suggestion, not as a
+    # missing "controller".
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)),
+                                                                e.validator != "additionalProperties"))
     if errors:
         raise _translate(errors[0], file)
 

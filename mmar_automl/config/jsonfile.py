@@ -50,7 +50,9 @@ def loads_json(text: str, file: str | Path | None = None) -> Any:
     except json.JSONDecodeError as err:
         raise ConfigError(file, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     except _ConstantError as err:
-        raise ConfigError(file, None, f"invalid JSON: {err} is not a JSON number (use null or a finite number)") from None
+        line, column = _constant_position(text, str(err))
+        raise ConfigError(file, None, f"invalid JSON at line {line} column {column}: {err} is not a JSON number "
+                          "(use null or a finite number)") from None
     except RecursionError:
         raise ConfigError(file, None, "JSON nested too deeply (more than ~900 levels of [ or {)") from None
 
@@ -61,6 +63,26 @@ class _ConstantError(ValueError):
 
 class _Huge(str):
     """A number literal too large for a float (``1e400``), kept as text until _build knows its JSON path."""
+
+
+def _constant_position(text: str, name: str) -> tuple[int, int]:
+    """Line and column (1-based) of the first ``name`` (NaN, Infinity, -Infinity) outside a string: the
+    json module calls parse_constant without telling where."""
+    in_string = escaped = False
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif text.startswith(name, i):
+            before = text[:i]
+            return before.count("\n") + 1, i - (before.rfind("\n") + 1) + 1
+    return 1, 1
 
 
 def _reject_constant(name: str) -> Any:

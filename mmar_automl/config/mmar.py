@@ -35,6 +35,7 @@ root so that an MMAR can be zipped and moved.
 from __future__ import annotations
 
 import logging
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -114,6 +115,10 @@ class Mmar:
             if not isinstance(environment, dict):
                 raise ConfigError(mmar.label(env_file), None,
                                   f"expected a JSON object at the top level, got {type(environment).__name__}")
+            for key in PATH_VARIABLES:  # a number or list here would only fail deep inside a job
+                if key in environment and not isinstance(environment[key], str):
+                    raise ConfigError(mmar.label(env_file), (key,),
+                                      f"expected a path string, got {json.dumps(environment[key])}")
             mmar.environment = environment
         return mmar
 

@@ -6,6 +6,7 @@ Looked up before MONAI (components.SEARCH_MODULES), so keep this module to names
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -62,3 +63,120 @@ class ConfDict:
 
     def items(self):  # noqa: ANN201
         return self._config.items()
+
+
+def on_decollated(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A Clara 4.0 ``output_transform`` lambda (``lambda x: x['loss']``, ``lambda x: (x['pred'], x['label'])``)
+    was written for a batch dict; since MONAI 0.6 an engine's output is a list with one dict per item.
+    On such a list the lambda sees a view where ``x[key]`` is the per-item list (what MONAI's
+    ``from_engine`` gives) or, when every item holds the same number (the loss), that number."""
+
+    def transform(output: Any) -> Any:
+        if isinstance(output, list) and output and all(isinstance(o, dict) for o in output):
+            return fn(_Decollated(output))
+        return fn(output)
+
+    return transform
+
+
+class _Decollated:
+    """Read-only batch-dict view of a decollated engine output."""
+
+    def __init__(self, items: list[dict]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        values = [item[key] for item in self._items]
+        first = values[0]
+        if isinstance(first, (int, float)) and all(v == first for v in values):
+            return first
+        if getattr(first, "ndim", None) == 0 and all(v is first for v in values):
+            return first
+        return values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._items[0] else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items[0]
+
+    def keys(self):  # noqa: ANN201
+        return self._items[0].keys()
+
+
+# -- models for evaluation (train/evaluate.py) ------------------------------------------------------------
+
+
+def load_state(network: Any, ckpt_path: str | Path) -> Any:
+    """Load a checkpoint into ``network``: our ``model.pt`` ({"model": state_dict, ...}), a Clara/MONAI
+    CheckpointSaver file with a ``model`` key, or a bare state_dict."""
+    import torch
+
+    checkpoint = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+    state = checkpoint["model"] if isinstance(checkpoint, dict) and "model" in checkpoint else checkpoint
+    network.load_state_dict(state)
+    network._mmar_loaded_from = str(ckpt_path)  # evaluate: weights loaded, no CheckpointLoader needed
+    return network
+
+
+def load_torchscript(ts_path: str) -> Any:
+    """Clara's ``"model": {"ts_path": "{MMAR_TORCHSCRIPT}"}``."""
+    import torch
+
+    if not Path(ts_path).is_file():
+        raise FileNotFoundError(f"TorchScript model {ts_path} not found (run `mmar-automl export` first)")
+    return torch.jit.load(str(ts_path), map_location="cpu")
+
+
+def load_checkpoint_model(ckpt_path: str, mmar_root: str) -> Any:
+    """Clara's ``"model": {"ckpt_path": "{MMAR_CKPT}"}``: the network of the config the checkpoint was
+    trained with (``train_conf`` in it, as Clara saved) or else of the MMAR's config_train.json, with the
+    checkpoint's weights."""
+    import torch
+
+    from mmar_automl.config.mmar import Mmar
+    from mmar_automl.train.resolver import Builder
+    from mmar_automl.train.wiring import wire
+
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"checkpoint {ckpt_path} not found (train first)")
+    checkpoint = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+    mmar = Mmar.open(mmar_root)
+    conf, variables = mmar.substituted_config(), mmar.variables()
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("train_conf"), dict):
+        conf = checkpoint["train_conf"]
+    network = Builder(wire(conf, variables), str(mmar.train_config_file), mmar.root, "cpu", warn=lambda m: None).get(
+        "train", "model")
+    return load_state(network, ckpt_path)
+
+
+class SegmentationSaver:
+    """Clara's SegmentationSaver handler (MONAI removed it in 1.0): saves each prediction of an iteration
+    with MONAI's SaveImage; the image metadata travels with the prediction (MetaTensor), so
+    ``batch_transform`` is accepted and not needed."""
+
+    def __init__(self, output_dir: str = "./", output_postfix: str = "seg", output_ext: str = ".nii.gz",
+                 resample: bool = True, mode: str = "nearest", padding_mode: str = "border", scale: int | None = None,
+                 dtype: Any = None, output_dtype: Any = None, squeeze_end_dims: bool = True,
+                 data_root_dir: str = "", separate_folder: bool = True,
+                 batch_transform: Callable = lambda x: x, output_transform: Callable = lambda x: x,
+                 name: str | None = None) -> None:
+        import numpy as np
+        from monai.transforms import SaveImage
+
+        self.output_transform = output_transform
+        self.saver = SaveImage(output_dir=output_dir, output_postfix=output_postfix, output_ext=output_ext,
+                               resample=resample, mode=mode, padding_mode=padding_mode, scale=scale,
+                               dtype=dtype or np.float64, output_dtype=output_dtype or np.float32,
+                               squeeze_end_dims=squeeze_end_dims, data_root_dir=data_root_dir,
+                               separate_folder=separate_folder, print_log=False)
+
+    def attach(self, engine: Any) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Any) -> None:
+        preds = self.output_transform(engine.state.output)
+        for pred in preds if isinstance(preds, list) else [preds]:
+            self.saver(pred)

@@ -39,8 +39,16 @@ SEARCH_MODULES = (
     "ignite.handlers",
 )
 
-# Clara 4.1 component names that MONAI 1.6 no longer has: name -> (new name, args to add).
+# Clara 4.x component names that MONAI 1.6 no longer has: name -> (new name, args to add). Surveyed from
+# MONAI's CHANGELOG 0.5 -> 1.6 for the components Clara 4.0/4.1 MMARs used (docs/training.md lists them).
 RENAMED_COMPONENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "LoadNiftid": ("LoadImaged", {}),        # 0.5: the format-specific loaders became LoadImage(d)
+    "LoadNumpyd": ("LoadImaged", {}),
+    "LoadPNGd": ("LoadImaged", {}),
+    "LoadNifti": ("LoadImage", {}),
+    "LoadNumpy": ("LoadImage", {}),
+    "LoadPNG": ("LoadImage", {}),
+    "TorchVisionFullyConvModel": ("TorchVisionFCModel", {"use_conv": True}),  # 0.9 (pathology MMARs)
     "AddChanneld": ("EnsureChannelFirstd", {"channel_dim": "no_channel"}),
     "AddChannel": ("EnsureChannelFirst", {"channel_dim": "no_channel"}),
     "AsChannelFirstd": ("EnsureChannelFirstd", {}),
@@ -51,8 +59,12 @@ RENAMED_COMPONENTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 # Clara 4.1 names MONAI 1.6 dropped with no drop-in equivalent: the error says what to use instead.
 REMOVED_COMPONENTS: dict[str, str] = {
-    "SegmentationSaver": "removed from MONAI: save predictions with a SaveImaged post transform",
     "TransformInverter": "removed from MONAI: invert transforms with an Invertd post transform",
+}
+
+# Clara names MONAI 1.6 dropped that mmar-automl provides itself (train/clara_compat.py), with a note.
+REPLACED_COMPONENTS: dict[str, str] = {
+    "SegmentationSaver": "removed from MONAI 1.0: predictions saved with MONAI's SaveImage (mmar-automl's equivalent)",
 }
 
 # (component name or "*", old arg) -> new arg name.
@@ -68,6 +80,45 @@ RENAMED_ARGS: dict[tuple[str, str], str] = {
     ("AHNet", "dimensions"): "spatial_dims",
     ("SplitDimd", "channel_dim"): "dim",
     ("SplitDim", "channel_dim"): "dim",
+    ("SupervisedTrainer", "post_transform"): "postprocessing",  # 0.6
+    ("SupervisedEvaluator", "post_transform"): "postprocessing",
+    ("EnsembleEvaluator", "post_transform"): "postprocessing",
+    ("DiceCELoss", "ce_weight"): "weight",  # 1.2
+    ("DiceFocalLoss", "focal_weight"): "weight",
+    ("TorchVisionFCModel", "n_classes"): "num_classes",
+}
+
+# Args MONAI removed because they no longer do anything: dropped with a note when the MONAI class no
+# longer takes them. ``batched`` (deepgrow transforms): batches are decollated before post transforms
+# since 0.6; ``as_tensor_output`` (affine/elastic transforms): outputs are always tensors since 1.0;
+# ``meta_keys``/``meta_key_postfix`` (Spacingd, Orientationd, RandCropByPosNegLabeld...): MetaTensor
+# carries the metadata since 1.0.
+DROPPED_ARGS: dict[str, str] = {
+    "batched": "batches are decollated before transforms run since MONAI 0.6",
+    "as_tensor_output": "outputs are always tensors since MONAI 1.0",
+    "meta_keys": "images carry their metadata (MetaTensor) since MONAI 1.0",
+    "meta_key_postfix": "images carry their metadata (MetaTensor) since MONAI 1.0",
+}
+
+# Args Clara configs used that MONAI dropped while changing what the component does: no translation
+# keeps the meaning, so the error says what to write instead.
+_WSI = ("was MONAI 0.8's pathology PatchWSIDataset (a region cut into a grid of patches); MONAI 1.6's "
+        "takes patch_size, patch_level and reader: rewrite the dataset's args")
+_DICE = "was removed from MONAI's MeanDice in 0.5: put Activationsd/AsDiscreted in post_transforms instead"
+CHANGED_ARGS: dict[tuple[str, str], str] = {
+    ("PatchWSIDataset", "region_size"): _WSI,
+    ("PatchWSIDataset", "grid_shape"): _WSI,
+    ("PatchWSIDataset", "image_reader_name"): _WSI,
+    ("MeanDice", "mutually_exclusive"): _DICE,
+    ("MeanDice", "sigmoid"): _DICE,
+    ("MeanDice", "logit_thresh"): _DICE,
+    ("MeanDice", "to_onehot_y"): _DICE,
+}
+
+# Clara's deepgrow MMARs import their transforms as ``deepgrow.transforms.X``: the package moved into
+# MONAI. Used only when no such module can be imported (an MMAR shipping its own copy keeps it).
+RENAMED_MODULES: dict[str, str] = {
+    "deepgrow": "monai.apps.deepgrow",
 }
 
 
@@ -79,6 +130,8 @@ def _warn(warn: Callable[[str], None] | None, message: str) -> None:
 def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | None = None) -> tuple[str, dict]:
     """Rewrite a Clara 4.1 (name, args) into MONAI 1.6 spelling, calling ``warn`` for each rewrite."""
     args = dict(args)
+    if name in REPLACED_COMPONENTS:
+        _warn(warn, f"Clara name {name}: {REPLACED_COMPONENTS[name]}")
     if name in RENAMED_COMPONENTS:
         new, extra = RENAMED_COMPONENTS[name]
         _warn(warn, f"Clara name {name} is {new} in MONAI 1.6: translated")
@@ -91,12 +144,16 @@ def translate(name: str, args: dict[str, Any], warn: Callable[[str], None] | Non
             args.setdefault(new, args.pop(old))
     if name in ("AsDiscreted", "AsDiscrete"):
         args = _as_discrete(name, args, warn)
+    if name == "TorchVisionFCModel" and ("pool_size" in args or "pool_stride" in args):
+        size, stride = args.pop("pool_size", 7), args.pop("pool_stride", 1)
+        _warn(warn, f"{name}: pool_size/pool_stride is pool=('avg', {{kernel_size, stride}}) in MONAI 1.6: translated")
+        args.setdefault("pool", ["avg", {"kernel_size": size, "stride": stride}])
     return name, args
 
 
 # Arg renames MONAI made across many classes: applied to any class that takes the new name and not the
 # old one (AttentionUnet, Regressor... took ``dimensions`` in Clara 4.1, as UNet did).
-SIGNATURE_RENAMES = {"dimensions": "spatial_dims"}
+SIGNATURE_RENAMES = {"dimensions": "spatial_dims", "ndims": "spatial_dims", "n_classes": "num_classes"}  # 0.7
 
 
 def translate_by_signature(factory: Any, name: str, args: dict, warn: Callable[[str], None] | None = None) -> dict:
@@ -109,6 +166,12 @@ def translate_by_signature(factory: Any, name: str, args: dict, warn: Callable[[
         if old in args and old not in params and new in params and new not in args:
             _warn(warn, f"{name}: arg {old!r} is {new!r} in MONAI 1.6: translated")
             args = {(new if k == old else k): v for k, v in args.items()}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if str(getattr(factory, "__module__", "")).startswith("monai.") and not takes_any:
+        for old, why in DROPPED_ARGS.items():
+            if old in args and old not in params:
+                _warn(warn, f"{name}: arg {old!r} was removed from MONAI ({why}): dropped")
+                args = {k: v for k, v in args.items() if k != old}
     return args
 
 
@@ -151,17 +214,23 @@ def lookup_name(name: str, file: str | None, path: JsonPath) -> Any:
     raise ConfigError(file, (*path, "name"), f"unknown component {name!r}: not in MONAI, torch.optim or ignite{hint}")
 
 
-def import_path(target: str, file: str | None, path: JsonPath, key: str = "path") -> Any:
+def import_path(target: str, file: str | None, path: JsonPath, key: str = "path",
+                warn: Callable[[str], None] | None = None) -> Any:
     """Import ``package.module.Class`` (the MMAR's root, custom/ and BYOC/ are on sys.path meanwhile)."""
     module_name, _, attr = target.rpartition(".")
     if not module_name:
         raise ConfigError(file, (*path, key), f"{target!r} must be module.Class")
+    moved = _moved_module(module_name)
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(moved)
     except ImportError as err:
-        raise ConfigError(file, (*path, key), f"cannot import {module_name!r}: {err}") from None
+        where = f" (nor {moved!r}, where MONAI moved Clara's {module_name.partition('.')[0]})" if moved != module_name else ""
+        raise ConfigError(file, (*path, key), f"cannot import {module_name!r}{where}: {err}") from None
     except Exception as err:  # noqa: BLE001 - user code failing at import time is their config's problem
         raise ConfigError(file, (*path, key), f"importing {module_name!r} failed: {type(err).__name__}: {err}") from None
+    if moved != module_name:
+        _warn(warn, f"Clara module {module_name} is {moved} in MONAI 1.6: translated")
+        module_name = moved
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -169,6 +238,21 @@ def import_path(target: str, file: str | None, path: JsonPath, key: str = "path"
         suggestion = difflib.get_close_matches(attr, names, n=1)
         hint = f" (did you mean {suggestion[0]!r}?)" if suggestion else ""
         raise ConfigError(file, (*path, key), f"module {module_name!r} has no {attr!r}{hint}") from None
+
+
+def _moved_module(module_name: str) -> str:
+    """``deepgrow.transforms`` -> ``monai.apps.deepgrow.transforms`` when the old package is not importable."""
+    import importlib.util
+
+    top = module_name.partition(".")[0]
+    if top in RENAMED_MODULES:
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return RENAMED_MODULES[top] + module_name[len(top):]
+    return module_name
 
 
 def _all_names() -> set[str]:
@@ -188,6 +272,9 @@ def check_args(cls: Any, name: str, args: dict, file: str | None, path: JsonPath
     except (TypeError, ValueError):
         return
     params = sig.parameters
+    for arg in args:
+        if arg not in params and (name, arg) in CHANGED_ARGS:  # even where **kwargs would swallow it
+            raise ConfigError(file, (*path, "args", arg), f"{name}: {arg!r} {CHANGED_ARGS[name, arg]}")
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

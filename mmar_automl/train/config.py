@@ -22,7 +22,7 @@ REF_IN_EXPR = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 # Component keys besides name/path/args. search/apply belong to the search space and are ignored here
 # (a rendered config has none; an unrendered one trains at its own values).
 COMPONENT_KEYS = frozenset(
-    {"name", "path", "args", "disabled", "rank", "search", "apply", "log_label", "ref",
+    {"name", "path", "args", "disabled", "rank", "search", "apply", "log_label", "ref", "is_key_metric",
      "data_list_file_path", "data_file_base_dir", "data_list_key"}
 )
 
@@ -90,3 +90,24 @@ def skipped_by_rank(node: dict, file: str | None = None, path: JsonPath = (), ra
 def is_skipped(node: dict, file: str | None, path: JsonPath) -> bool:
     """Whether a component is left out: ``disabled``, or meant for another ``rank``."""
     return is_disabled(node, file, path) or skipped_by_rank(node, file, path)
+
+
+def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
+    """The epoch interval of the train section's enabled ValidationHandler and its JSON path (after
+    substitution), or None when there is no such handler or its interval is not a whole number."""
+    handlers = (config.get("train") or {}).get("handlers") if isinstance(config.get("train"), dict) else None
+    for i, handler in enumerate(handlers if isinstance(handlers, list) else []):
+        if not is_component(handler) or str(handler.get("name") or handler.get("path")).rpartition(".")[2] != "ValidationHandler":
+            continue
+        try:
+            if is_skipped(handler, None, ("train", "handlers", i)):
+                continue
+        except ConfigError:
+            continue
+        args = handler.get("args") if isinstance(handler.get("args"), dict) else {}
+        if args.get("epoch_level", True) is False:
+            return None
+        interval = args.get("interval", 1)
+        if isinstance(interval, int) and not isinstance(interval, bool):
+            return interval, ("train", "handlers", i, "args", "interval")
+    return None

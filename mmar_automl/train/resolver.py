@@ -206,6 +206,7 @@ class Builder:
                 raise ConfigError(self.file, (*path, "args"), f"args must be an object, got {type(raw).__name__}")
             if "path" in node:
                 factory, label = import_path(str(node["path"]), self.file, path), str(node["path"])
+                raw = translate_by_signature(factory, label.rpartition(".")[2], raw)
             else:
                 if not isinstance(node["name"], str):
                     raise ConfigError(self.file, (*path, "name"), "name must be a string")
@@ -257,8 +258,10 @@ class Builder:
             target = node["path"]
             if not isinstance(target, str):
                 raise ConfigError(self.file, (*path, "path"), "path must be a string module.Class")
-            label, raw = target, dict(raw_args)
-            factory = import_path(target, self.file, path)
+            label = target
+            factory = import_path(target, self.file, path, warn=lambda m: self.warn(f"note: {m}"))
+            raw = translate_by_signature(factory, target.rpartition(".")[2], dict(raw_args),
+                                         warn=lambda m: self.warn(f"note: {m}"))
         else:
             name = node["name"]
             if not isinstance(name, str):
@@ -305,8 +308,10 @@ class Builder:
         except ConfigError:
             raise
         except Exception as err:  # noqa: BLE001 - the component's own message, with where it came from
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise ConfigError(self.file, path, f"{short}: {type(err).__name__}: {msg}") from err
+            from mmar_automl.train.failures import failure_reason, root_cause
+
+            # The real cause: a CacheDataset's "applying transform <LoadImaged>" hides the corrupt file.
+            raise ConfigError(self.file, path, f"{short}: {failure_reason(root_cause(err))}") from err
         obj = self._to_device(obj)
         for k, pending in later:
             self._deferred.setdefault(pending, []).append(getattr(obj, f"set_{k}"))
@@ -356,7 +361,12 @@ class Builder:
             if cfg.is_expression(node):
                 return self.expression(node[1:], section, path)
             if cfg.is_lambda(node):
-                return self.expression(node, section, path)
+                fn = self.expression(node, section, path)
+                if path and path[-1] in ("output_transform", "batch_transform"):
+                    from mmar_automl.train.clara_compat import on_decollated
+
+                    return on_decollated(fn)  # Clara 4.0's ``lambda x: x['loss']`` on MONAI's decollated output/batch
+                return fn
             name = unresolved_variable(node)
             if name:
                 raise ConfigError(self.file, path, f"unknown variable {{{name}}} (set it in environment.json or with --set)")

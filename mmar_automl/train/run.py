@@ -10,6 +10,7 @@ Exit codes: 0 trained (with or without a score), 1 failed (exception, NaN/inf lo
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.errors import ConfigError, MmarAutomlError, UsageError
+from mmar_automl.train.failures import failure_reason, log_traceback, root_cause
 
 # Heavy modules a job needs; imported (never run) by preload() so that forked children start fast.
 PRELOAD_MODULES = (
@@ -102,16 +104,21 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md). ``nproc`` > 1 (or
     ``multi_gpu: true`` with several visible GPUs) trains as that many DDP ranks (train/distributed.py)."""
     from mmar_automl.config.mmar import Mmar
+    from mmar_automl.config.suggest import did_you_mean
+    from mmar_automl.train.wiring import wire
 
     mmar = Mmar.open(mmar_root, config, overrides=overrides or [])
     for key in ("run_id", "workers"):
         if getattr(mmar.run_keys, key) is not None:
             _out(f"note: --set {key}: a run option of `mmar-automl run`; no effect on train")
-    conf = mmar.substituted_config()
+    conf = wire(mmar.substituted_config(), mmar.variables())  # Clara 4.0's implicit args written out (train/wiring.py)
     file = mmar.label(mmar.train_config_file)
-    for section in ("train",):
-        if not isinstance(conf.get(section), dict) or "trainer" not in conf[section]:
-            raise ConfigError(file, (section, "trainer"), "missing: a Clara 4.x config needs train.trainer")
+    if not isinstance(conf.get("train"), dict):
+        raise ConfigError(file, ("train",), "missing: a Clara 4.x config needs a train section"
+                          f"{did_you_mean('train', [k for k, v in conf.items() if isinstance(v, dict)])}")
+    if "trainer" not in conf["train"]:
+        raise ConfigError(file, ("train", "trainer"), "missing: a Clara 4.x config needs train.trainer"
+                          f"{did_you_mean('trainer', conf['train'])}")
 
     from mmar_automl.train import distributed
 
@@ -165,13 +172,21 @@ def _train_process(mmar: Any, conf: dict, file: str, device: str | None, compile
             builder.fast_paths = fast
             builder.check()  # config mistakes in a second, before any data is loaded
             trainer = builder.get("train", "trainer")
+            final = _final_validation(conf, file)
             evaluator = builder.built.get(("validate", "evaluator"))
+            if evaluator is None and final and builder.has("validate", "evaluator"):
+                evaluator = builder.get("validate", "evaluator")  # no ValidationHandler: validate at the end
             if recorder is not None:
                 recorder.attach(trainer, evaluator, builder.checkpoint_dict)
                 recorder.extra = {"device": chosen, "amp": builder.amp, "fast_paths": fast.summary(),
                                   "world_size": me.world_size}
                 recorder.probes.append(fast.memory_probe)  # peak_gpu_memory_bytes on every line (packing.py)
-            trainer.run()
+            with one_line_logs():
+                trainer.run()
+                if final and evaluator is not None and _last_epoch_unvalidated(trainer, evaluator):
+                    _out(f"final validation: epoch {trainer.state.epoch} was not validated "
+                         f"(set final_validation=false to skip)")
+                    evaluator.run(trainer.state.epoch)
         except ConfigError as err:
             if recorder is not None:
                 recorder.finish("failed", str(err))
@@ -185,10 +200,11 @@ def _train_process(mmar: Any, conf: dict, file: str, device: str | None, compile
         except torch.cuda.OutOfMemoryError as err:
             return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
         except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
-            cause = _root_cause(err)
+            log_traceback()
+            cause = root_cause(err)
             if isinstance(cause, NonFiniteLoss):
                 return _failed(recorder, f"stopped: {cause}")
-            return _failed(recorder, f"{type(cause).__name__}: {cause}")
+            return _failed(recorder, failure_reason(cause))
         finally:
             distributed.destroy_process_group()
     if recorder is None:
@@ -200,6 +216,12 @@ def _train_process(mmar: Any, conf: dict, file: str, device: str | None, compile
         _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
              f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
     return 0
+
+
+def _last_epoch_unvalidated(trainer: Any, evaluator: Any) -> bool:
+    """Whether training ended on an epoch the evaluator did not run for (MONAI's ``Evaluator.run(epoch)``
+    leaves its state at that epoch). Decided from the engines, so every rank of a DDP job agrees."""
+    return trainer.state.epoch > 0 and getattr(evaluator.state, "epoch", 0) != trainer.state.epoch
 
 
 def _failed(recorder: Any, reason: str) -> int:
@@ -214,16 +236,13 @@ def _failed(recorder: Any, reason: str) -> int:
     return 1
 
 
-def _root_cause(err: BaseException) -> BaseException:
-    """ignite/MONAI may wrap a handler's exception; report the innermost one."""
-    seen = set()
-    while (err.__cause__ or err.__context__) is not None and id(err) not in seen:
-        seen.add(id(err))
-        inner = err.__cause__ or err.__context__
-        if inner is None:
-            break
-        err = inner
-    return err
+def _final_validation(conf: dict, file: str) -> bool:
+    """First-level ``final_validation`` (default true): validate once more after the last epoch when
+    that epoch did not validate, so that a job shorter than ``num_interval_per_valid`` still has a score."""
+    value = conf.get("final_validation", True)
+    if not isinstance(value, bool):
+        raise ConfigError(file, ("final_validation",), f"must be true or false, got {value!r}")
+    return value
 
 
 def _device(conf: dict, requested: str | None, file: str) -> str:
@@ -276,7 +295,6 @@ def _inside_mmar(root: Path):
     """Paths in configs are relative to the MMAR root, and ``path`` components import from its root,
     ``custom/`` and ``BYOC/``: set cwd and sys.path for the run, then restore both and forget the
     modules imported from the MMAR (the next call in this process may train another MMAR)."""
-    import logging
 
     old_cwd, old_path = os.getcwd(), list(sys.path)
     before = set(sys.modules)
@@ -285,6 +303,7 @@ def _inside_mmar(root: Path):
     ignite_log = logging.getLogger("ignite")
     old_propagate = ignite_log.propagate
     to_stdout = logging.StreamHandler(sys.stdout)
+    to_stdout.addFilter(_first_line)  # its "terminating due to exception" repeats a worker's whole traceback
     ignite_log.addHandler(to_stdout)
     ignite_log.propagate = False
     # Library warnings (MONAI deprecations...) likewise go to the log on stdout.
@@ -307,6 +326,34 @@ def _inside_mmar(root: Path):
             origin = getattr(sys.modules.get(name), "__file__", None) or ""
             if origin and Path(origin).resolve().is_relative_to(root):
                 del sys.modules[name]
+
+
+def _first_line(record: logging.LogRecord) -> bool:
+    """A log record keeps the first line of its message and, unless --debug, drops its traceback: the
+    traceback is printed once, by log_traceback, where it belongs (the job's log.txt, or --debug)."""
+    message = record.getMessage()
+    if "\n" in message:
+        record.msg, record.args = message.splitlines()[0] + " [...]", None
+    if record.exc_info and not os.environ.get("MMAR_AUTOML_DEBUG"):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+@contextmanager
+def one_line_logs():
+    """While engines run: every logging handler then installed (ignite's, MONAI's StatsHandler's) logs
+    an exception in one line. StatsHandler logs each exception with its whole traceback, a DataLoader
+    worker's error with the worker's traceback inside its message: ~50 lines for one failure."""
+    loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    handlers = {h for lg in loggers for h in lg.handlers}
+    for handler in handlers:
+        handler.addFilter(_first_line)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(_first_line)
 
 
 def _warning_to_stdout(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -129,7 +129,7 @@ def _names_scores(run_dir):
 
 @pytest.mark.parametrize("work_dir,message", [
     ("config/config_train.json/runs", "which cannot be created"),
-    (17, "handlers[0].args.work_dir: expected the folder that holds the runs (a path), got 17"),
+    (17, "handlers[0].args.work_dir: MMARHandler: work_dir must be str | None, got 17"),  # the arg type check, first
 ])
 def test_a_bad_work_dir_is_one_line_and_creates_nothing(tmp_path, work_dir, message):
     automl = {"controller": {"name": "GridController"},

@@ -16,8 +16,9 @@ from mmar_automl.scaffold.init import TEMPLATES_DIR, init_mmar, list_templates, 
 TEMPLATES = ["classification_2d", "segmentation_3d"]
 REQUIRED = [
     "config/config_train.json", "config/config_automl.json", "config/config_validation.json",
-    "config/environment.json", "commands/set_env.sh", "commands/train.sh", "commands/automl.sh",
-    "commands/validate.sh", "docs/Readme.md", "resources/log.config",
+    "config/environment.json", "config/config_inference.json", "commands/set_env.sh", "commands/train.sh",
+    "commands/automl.sh", "commands/check_config.sh", "commands/validate.sh", "commands/infer.sh",
+    "commands/export.sh", "docs/Readme.md", "resources/log.config",
 ]
 
 
@@ -124,12 +125,12 @@ def test_help_lists_the_templates():
 
 
 def test_commands_run_without_mmar_automl_on_path(tmp_path):
-    """validate.sh from another cwd, PATH without the venv: set_env.sh falls back to init's Python."""
+    """check_config.sh from another cwd, PATH without the venv: set_env.sh falls back to init's Python."""
     root = init_mmar(tmp_path / "moved_later", "segmentation_3d").root
     env = {k: v for k, v in os.environ.items() if k not in ("MMAR_AUTOML", "VIRTUAL_ENV")}
     env["PATH"] = "/usr/bin:/bin"
     proc = subprocess.run(
-        ["bash", str(root / "commands" / "validate.sh"), "--json"], cwd=tmp_path, env=env,
+        ["bash", str(root / "commands" / "check_config.sh"), "--json"], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -150,7 +151,7 @@ def test_templates_validate_every_epoch(template):
 def test_the_next_step_is_a_command_to_paste_even_with_spaces(tmp_path, capsys):
     root = tmp_path / "my data" / "mmar"
     assert main(["init", str(root)]) == 0
-    assert f"next: '{root}/commands/validate.sh', then" in capsys.readouterr().err
+    assert f"next: '{root}/commands/check_config.sh', then" in capsys.readouterr().err
 
 
 def test_scripts_are_executable_even_from_a_template_without_mode_bits(tmp_path, monkeypatch):

@@ -134,3 +134,75 @@ def tiny_config(**top) -> dict:
     }
     config.update(top)
     return config
+
+
+def clara40_config(**top) -> dict:
+    """A Clara 4.0-style config (our own, in the shape of Clara's federated-learning MMARs): engines,
+    optimizer, scheduler, dataset and loader name none of their objects; save_dict is a list of names;
+    the key metric is flagged in a ``metrics`` list; output transforms are batch-dict lambdas; the
+    loaders and AddChanneld are the MONAI 0.4 names."""
+    roi = [32, 32, 32]
+    config = {
+        "epochs": 2, "use_gpu": False, "amp": False, "num_interval_per_valid": 1, "learning_rate": 1e-3,
+        "determinism": {"random_seed": 1},
+        "train": {
+            "loss": {"name": "DiceCELoss", "args": {"to_onehot_y": True, "softmax": True}},
+            "optimizer": {"name": "SGD", "args": {"lr": "{learning_rate}", "momentum": 0.9}},
+            "lr_scheduler": {"name": "StepLR", "args": {"step_size": 100, "gamma": 0.5}},
+            "model": {"name": "BasicUNet", "args": {"dimensions": 3, "in_channels": 1, "out_channels": 2,
+                                                    "features": [4, 4, 8, 8, 16, 4]}},
+            "pre_transforms": [
+                {"name": "LoadNiftid", "args": {"keys": ["image", "label"]}},
+                {"name": "AddChanneld", "args": {"keys": ["image", "label"]}},
+                {"name": "ScaleIntensityd", "args": {"keys": "image"}},
+                {"name": "RandSpatialCropd", "args": {"keys": ["image", "label"], "roi_size": roi, "random_size": False}},
+                {"name": "ToTensord", "args": {"keys": ["image", "label"]}},
+            ],
+            "dataset": {"name": "CacheDataset", "data_list_file_path": "{DATASET_JSON}",
+                        "data_file_base_dir": "{DATA_ROOT}", "data_list_key": "training",
+                        "args": {"cache_rate": 1.0, "num_workers": 0}},
+            "dataloader": {"name": "DataLoader", "args": {"batch_size": 2, "shuffle": True, "num_workers": 0}},
+            "inferer": {"name": "SimpleInferer"},
+            "handlers": [
+                {"name": "LrScheduleHandler", "args": {"print_lr": False}},
+                {"name": "ValidationHandler", "args": {"interval": "{num_interval_per_valid}", "epoch_level": True}},
+                {"name": "CheckpointSaver", "rank": 0, "args": {"save_dir": "{MMAR_CKPT_DIR}",
+                                                                "save_dict": ["model", "optimizer", "lr_scheduler"],
+                                                                "save_final": True}},
+                {"name": "StatsHandler", "rank": 0, "args": {"tag_name": "train_loss",
+                                                             "output_transform": "lambda x: x['loss']"}},
+            ],
+            "post_transforms": [
+                {"name": "Activationsd", "args": {"keys": "pred", "softmax": True}},
+                {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False],
+                                                 "to_onehot": True, "n_classes": 2}},
+            ],
+            "metrics": [{"name": "MeanDice", "log_label": "train_dice", "is_key_metric": True,
+                         "args": {"include_background": False,
+                                  "output_transform": "lambda x: (x['pred'], x['label'])"}}],
+            "trainer": {"name": "SupervisedTrainer"},
+        },
+        "validate": {
+            "pre_transforms": [{"ref": "LoadNiftid"}, {"ref": "AddChanneld"}, {"ref": "ScaleIntensityd"},
+                               {"name": "CenterSpatialCropd", "args": {"keys": ["image", "label"], "roi_size": roi}},
+                               {"ref": "ToTensord"}],
+            "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}",
+                        "data_file_base_dir": "{DATA_ROOT}", "data_list_key": "validation"},
+            "dataloader": {"name": "DataLoader", "args": {"batch_size": 1, "shuffle": False, "num_workers": 0}},
+            "inferer": {"name": "SimpleInferer"},
+            "handlers": [{"name": "CheckpointSaver", "rank": 0, "args": {"save_dir": "{MMAR_CKPT_DIR}",
+                                                                         "save_dict": ["model"],
+                                                                         "save_key_metric": True}}],
+            "post_transforms": [{"ref": "Activationsd"}, {"ref": "AsDiscreted"}],
+            # The key metric is second on purpose: Clara flagged it, MONAI takes the first.
+            "metrics": [
+                {"name": "Accuracy", "log_label": "val_acc",
+                 "args": {"output_transform": "lambda x: (x['pred'], x['label'])"}},
+                {"name": "MeanDice", "log_label": "val_mean_dice", "is_key_metric": True,
+                 "args": {"include_background": False, "output_transform": "lambda x: (x['pred'], x['label'])"}},
+            ],
+            "evaluator": {"name": "SupervisedEvaluator"},
+        },
+    }
+    config.update(top)
+    return config

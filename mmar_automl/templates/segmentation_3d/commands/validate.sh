@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Check config/config_train.json and config/config_automl.json and print the search space they define
-# (dimensions, grid size) without training anything.
+# Clara's validate.sh: evaluate the trained model (MMAR_CKPT) with config/config_validation.json over the
+# validation datalist; metrics go to MMAR_EVAL_OUTPUT_PATH, the key metric is printed.
+# Extra arguments go to `mmar-automl evaluate`, e.g. ./validate.sh --set MMAR_CKPT=models/other.pt
 set -eu
 . "$(dirname "${BASH_SOURCE[0]}")/set_env.sh"
-mmar_automl validate "$MMAR_ROOT" "$@"
+mmar_automl evaluate "$MMAR_ROOT" --config config/config_validation.json "$@"
