@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,8 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
     # The MMAR trainer's process hygiene, shared rather than copied: cwd and sys.path in the project (undone
     # afterwards, the launcher's next job may be another), library logs to stdout, one failure line.
-    from mmar_automl.train.run import _failed, _inside_mmar, _out, _root_cause
+    from mmar_automl.train.failures import failure_reason, log_traceback, root_cause
+    from mmar_automl.train.run import _failed, _inside_mmar, _last_epoch_unvalidated, _out, one_line_logs
 
     recorder = JobRecorder(bundle.ckpt_dir)
     _out(f"train bundle {bundle.root} config {bundle.config_name} with monai.bundle.ConfigWorkflow")
@@ -112,7 +112,12 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
             from mmar_automl.train.fastpaths import decide
 
             recorder.probes.append(decide({}, device_type, enabled=False).memory_probe)
-            workflow.run()
+            with one_line_logs():
+                workflow.run()
+                if evaluator is not None and _last_epoch_unvalidated(trainer, evaluator):
+                    # e.g. val_interval 5 with --set epochs=2: the job would have no score at all
+                    _out(f"final validation: epoch {trainer.state.epoch} was not validated")
+                    evaluator.run(trainer.state.epoch)
             workflow.finalize()
         except ConfigError as err:
             recorder.finish("failed", str(err))
@@ -125,10 +130,11 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
         except torch.cuda.OutOfMemoryError as err:
             return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
         except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
-            cause = _root_cause(err)
+            log_traceback()
+            cause = root_cause(err)
             if isinstance(cause, NonFiniteLoss):
                 return _failed(recorder, f"stopped: {cause}")
-            return _failed(recorder, _one_line(cause))
+            return _failed(recorder, failure_reason(cause))
     stats = recorder.finish("complete")
     if stats["best_validation_metric"] is None:
         _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
@@ -136,22 +142,6 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
         _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
              f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
     return 0
-
-
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
-
-
-def _one_line(err: BaseException) -> str:
-    """The failure reason on one line. A DataLoader worker's error carries the worker's whole traceback
-    in its message; its first exception line is the root cause ("ValueError: The size of the proposed
-    random crop ROI is larger than the image size ...")."""
-    text = str(err)
-    if "Traceback" in text:
-        hits = [line for line in text.splitlines() if _EXCEPTION_LINE.match(line)]
-        if hits:
-            return hits[0][:500]
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return f"{type(err).__name__}: {first}"[:500]
 
 
 def _saves_best(evaluator: Any, ckpt_dir: Path) -> bool:

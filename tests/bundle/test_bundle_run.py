@@ -86,7 +86,7 @@ def test_yaml_bundle_resumes_after_kill_9(tmp_path):
     write(root / "configs" / "automl.json", {"controller": {"name": "RandomController", "args": {"max_jobs": 3}}})
     synthetic_data(root / "data", 4)
     args = [sys.executable, "-m", "mmar_automl", "run", str(root), "--workers", "cpu", "--seed", "7",
-            "--run-id", "cut", "--set", "epochs=2", "--no-mlflow"]
+            "--run-id", "cut", "--set", "epochs=2", "--set", "val_interval=3", "--no-mlflow"]
     cut = subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not _ended(root, "cut") and time.time() < deadline and cut.poll() is None:
@@ -100,6 +100,8 @@ def test_yaml_bundle_resumes_after_kill_9(tmp_path):
     assert sorted(j["recommendation"]["rec_id"] for j in complete) == [0, 1, 2]   # each point trained once
     for job in complete:
         assert json.loads((Path(job["folder"]) / "configs" / "train.json").read_text())["epochs"] == 2
+        # val_interval 3 > 2 epochs: the job validates its last epoch once more, so it has a score
+        assert job["score"] is not None and "final validation: epoch 2" in (Path(job["folder"]) / "log.txt").read_text()
 
 
 @pytest.mark.timeout(600)
