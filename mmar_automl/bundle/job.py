@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.bundle.project import ID_SEP
 from mmar_automl.errors import ConfigError, MmarAutomlError, UsageError
 
 
@@ -142,6 +143,77 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
         _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
              f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
     return 0
+
+
+EVALUATE_NAMES = ("configs/evaluate.json", "configs/evaluate.yaml", "configs/evaluate.yml")
+
+
+def evaluate(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
+             device: str | None = None) -> Any:
+    """``mmar-automl evaluate BUNDLE``: the trained bundle's evaluator over its validation data, as
+    ``python -m monai.bundle run --config_file "['configs/train.json','configs/evaluate.json']"`` runs it
+    (the evaluate config's ids written over the train config: MONAI's merge; its CheckpointLoader loads
+    models/model.pt), the ``--set`` ids last. Returns train/evaluate.py's EvaluationResult."""
+    from mmar_automl.bundle.files import load_config_file
+    from mmar_automl.bundle.project import Bundle, apply_ids, evaluator_id, find_id
+    from mmar_automl.config.overrides import parse_overrides
+    from mmar_automl.search import markers as mk
+    from mmar_automl.search.render import strip_markers
+
+    bundle = Bundle.at(root)
+    if config is not None:
+        eval_file = Path(config) if Path(config).is_absolute() or Path(config).exists() else bundle.root / config
+    else:
+        eval_file = next((bundle.root / n for n in EVALUATE_NAMES if (bundle.root / n).is_file()), None)
+        if eval_file is None:
+            raise ConfigError(bundle.root, None, "no configs/evaluate.json (or .yaml): the bundle's evaluation "
+                              "config, whose CheckpointLoader loads the trained model; name one with --config")
+    eval_name = bundle.label(eval_file)
+    evaluation = load_config_file(eval_file, eval_name)
+    if not isinstance(evaluation, dict):
+        raise ConfigError(eval_name, None, "a bundle config must be a mapping of ids at the top level")
+    from monai.bundle import ConfigParser
+
+    merged = ConfigParser(bundle.load_config())
+    for key, value in evaluation.items():
+        if ID_SEP in key:
+            find_id(merged.get(), key.rpartition(ID_SEP)[0], eval_name, what=key)  # its parent must exist
+        merged[key] = value
+    conf = merged.get()
+    strip_markers(conf, mk.BUNDLE)
+    values = parse_overrides(list(overrides or []))
+    for key in values:
+        find_id(conf, key, bundle.config_name, what=f"--set {key}")
+    conf = apply_ids(conf, values)
+    if device is not None:
+        conf["device"] = f"$torch.device({device!r})"
+    conf["bundle_root"] = str(bundle.root)
+    at = evaluator_id(conf)
+    if at is None:
+        raise ConfigError(eval_name, "validate#evaluator", "missing: no evaluator to run")
+
+    import torch
+    from monai.bundle import ConfigWorkflow
+
+    from mmar_automl.train.evaluate import EvaluationResult
+    from mmar_automl.train.outputs import _number
+    from mmar_automl.train.run import _inside_mmar, one_line_logs
+
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+    with _inside_mmar(bundle.root):
+        workflow = ConfigWorkflow(config_file=str(bundle.train_config_file), meta_file=str(bundle.meta_file),
+                                  workflow_type=None)
+        workflow.parser.read_config(f=conf)
+        workflow.initialize()
+        evaluator = workflow.parser.get_parsed_content(at)
+        with one_line_logs():
+            evaluator.run()
+        workflow.finalize()
+    metrics = {k: _number(v) for k, v in (evaluator.state.metrics or {}).items()}
+    key = getattr(evaluator.state, "key_metric_name", None) or next(iter(metrics), None)
+    items = len(getattr(evaluator.data_loader, "dataset", []) or [])
+    return EvaluationResult(key, metrics.get(key) if key else None, metrics, items)
 
 
 def _saves_best(evaluator: Any, ckpt_dir: Path) -> bool:

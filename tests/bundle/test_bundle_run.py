@@ -133,3 +133,10 @@ def test_spleen_ct_segmentation_as_published_on_small_synthetic_volumes(tmp_path
         import torch
 
         assert "model.0.conv.unit0.conv.weight" in torch.load(Path(job["folder"]) / "models" / "model.pt")
+
+    # The best job folder is a trained bundle: its evaluate.json (CheckpointLoader on models/model.pt) scores it.
+    best = max(jobs, key=lambda j: j["score"])
+    evaluated = cli("evaluate", best["folder"])
+    assert evaluated.returncode == 0, evaluated.stderr
+    key, value = evaluated.stdout.strip().splitlines()[-1].split()[:2]   # the result line comes last
+    assert key == "val_mean_dice" and abs(float(value) - best["score"]) < 1e-3
