@@ -34,7 +34,7 @@ class ContextKey:
     RESUMED = "RESUMED"                # this session continues a run (run --resume)
     PREVIOUS_JOBS = "PREVIOUS_JOBS"    # on resume: JobRecords of earlier sessions, at start_automl
     METRICS = "METRICS"                # new metrics.jsonl records of a running job, at job_metrics
-    OPTIONS = "OPTIONS"                # the run's options as a dict (setup.RunPlan.to_json())
+    OPTIONS = "OPTIONS"                # the run's options as a dict (run.plan.RunPlan.options_json())
     CONTROLLER = "CONTROLLER"          # the controller's label from config_automl.json
     STOP_REASON = "STOP_REASON"        # why the run stopped (None: it ran out of work), at end_automl
     INTERRUPTED = "INTERRUPTED"        # the run was interrupted (Ctrl-C, SIGTERM), at end_automl

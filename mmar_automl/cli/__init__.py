@@ -25,9 +25,19 @@ app = typer.Typer(
 _state = {"debug": bool(os.environ.get("MMAR_AUTOML_DEBUG"))}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from mmar_automl import __version__
+
+        typer.echo(f"mmar-automl {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     if debug:
         _state["debug"] = True

@@ -22,14 +22,14 @@ def _help() -> str:
 def init_command(
     directory: Path = typer.Argument(..., metavar="DIR", help="Folder of the new MMAR (created if missing)."),
     template: str = typer.Option(
-        DEFAULT_TEMPLATE, "--template", "-t", help=f"Template name: {', '.join(list_templates())}."
+        DEFAULT_TEMPLATE, "--template", "-t", metavar="NAME", help=f"Template name: {', '.join(list_templates())}."
     ),
     synthetic_data: int = typer.Option(
         0, "--synthetic-data", metavar="N",
         help="Also write N synthetic image/label pairs (NIfTI) and a Decathlon-style dataset.json.",
     ),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder (template files are overwritten)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic data."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the synthetic data."),
 ) -> None:
     from mmar_automl.scaffold.init import init_mmar
 

@@ -11,33 +11,34 @@ from mmar_automl.cli import app
 
 @app.command("run", context_settings={"allow_interspersed_args": True})
 def run(
-    mmar: str = typer.Argument(..., help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
+    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="Name of the run (automl/<run_id>); default: a timestamp."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", metavar="RUN_ID", help="Name of the run (automl/<run_id>); default: a timestamp."),
     resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue a stopped run."),
-    train_config: Optional[str] = typer.Option(None, "--train-config", help="Default: config/config_train.json."),
-    automl_config: Optional[str] = typer.Option(None, "--automl-config", help="Default: config/config_automl.json."),
+    train_config: Optional[str] = typer.Option(None, "--train-config", metavar="FILE", help="Default: config/config_train.json."),
+    automl_config: Optional[str] = typer.Option(None, "--automl-config", metavar="FILE", help="Default: config/config_automl.json."),
     workers: Optional[str] = typer.Option(
-        None, "--workers", help="Clara syntax: 0:0:1:1 (4 workers on GPUs 0,0,1,1), 0,1:2,3, cpu:cpu, or a CPU "
+        None, "--workers", metavar="SPEC", help="Clara syntax: 0:0:1:1 (4 workers on GPUs 0,0,1,1), 0,1:2,3, cpu:cpu, or a CPU "
         "worker count on a machine without GPUs. Default: one worker per GPU (NVML), else one CPU worker."),
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Override a first-level config key, an environment.json variable or "
         "a JSON path (train.model.args.channels=[8,16]) in every job's config; several pairs may follow one --set. "
         "Clara's run_id=, workers=, trainconf= (a file in config/) and traceout= set the run options."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the controller (default: random, journaled)."),
-    max_jobs: Optional[int] = typer.Option(None, "--max-jobs", help="Stop after this many recommendations started."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Seed of the controller (default: random, journaled)."),
+    max_jobs: Optional[int] = typer.Option(None, "--max-jobs", metavar="N", help="Stop after this many recommendations started."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", metavar="SECONDS", help="Stop after this long (running jobs are aborted)."),
     job_timeout: Optional[float] = typer.Option(None, "--job-timeout", metavar="SECONDS", help="Kill a job running longer (TIMED_OUT)."),
-    max_retries: Optional[int] = typer.Option(None, "--max-retries", help="Re-runs of a failed job (default 0)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default: the MMAR folder name)."),
-    log_models: Optional[str] = typer.Option(None, "--log-models", help="best | all | none"),
+    max_retries: Optional[int] = typer.Option(None, "--max-retries", metavar="N", help="Re-runs of a failed job (default 0)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", metavar="URI", help="MLflow tracking URI."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", metavar="NAME", help="MLflow experiment (default: the MMAR folder name)."),
+    log_models: Optional[str] = typer.Option(None, "--log-models", metavar="best|all|none",
+                                              help="Models logged to MLflow: the best job's (default), every job's, none."),
     no_mlflow: Optional[bool] = typer.Option(None, "--no-mlflow/--mlflow", help="Do not track in MLflow (default: track)."),
     launcher: Optional[bool] = typer.Option(
         None, "--launcher/--no-launcher", help="Fork jobs from a preloaded launcher (fast, the default) or start each cold."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="Where jobs run: local (this machine, the default) or "
-                                          "ray (a Ray cluster, pip install 'mmar-automl[ray]'; docs/ray.md)."),
+    backend: Optional[str] = typer.Option(None, "--backend", metavar="local|ray", help="Where jobs run: local (this machine, "
+                                          "the default) or ray (a Ray cluster, pip install 'mmar-automl[ray]'; docs/ray.md)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDR", help="With --backend ray: auto "
                                               "(default: the running cluster), local (a private Ray instance) or HOST:PORT."),
     jobs_per_gpu: Optional[str] = typer.Option(

@@ -11,12 +11,12 @@ from mmar_automl.cli import app
 
 @app.command("sync")
 def sync(
-    mmar: Path = typer.Argument(..., help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
-    run_id: str = typer.Argument(..., help="The AutoML run (a folder under MMAR/automl/, or MMARHandler work_dir)."),
-    tracking_uri: str = typer.Option(None, "--tracking-uri",
+    mmar: Path = typer.Argument(..., metavar="MMAR", help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The AutoML run (a folder under MMAR/automl/, or MMARHandler work_dir)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", metavar="URI",
                                      help="Send the pending writes to this MLflow instead of the run's own "
                                           "(the server moved); the writes already sent stay where they are."),
-    experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default: the run's own)."),
+    experiment: str = typer.Option(None, "--experiment", metavar="NAME", help="MLflow experiment (default: the run's own)."),
 ) -> None:
     """Replay a run's pending MLflow writes, idempotently (never a second run for a job), and mark KILLED
     the runs a crashed orchestrator left RUNNING."""

@@ -1,4 +1,4 @@
-"""`mmar-automl train MMAR_ROOT [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]`: one training
+"""`mmar-automl train MMAR [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]`: one training
 run of a Clara 4.x config_train.json with MONAI. Thin: the work is ``mmar_automl.train.run.main``, which
 the outer loop's job processes call too; torch and monai are imported only when the command runs.
 """
@@ -15,18 +15,18 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def train(
-    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json), or a MONAI bundle (configs/train.json|yaml, docs/bundles.md)."),
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json), or a MONAI bundle (configs/train.json|yaml, docs/bundles.md)."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     config: Optional[Path] = typer.Option(
-        None, "--config", help="The train config [default: MMAR_ROOT/config/config_train.json]."),
+        None, "--config", metavar="FILE", help="The train config [default: MMAR/config/config_train.json]."),
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE",
         help="Override a first-level config key or environment.json variable (epochs=2), or a JSON path "
         "(train.model.args.channels=[8,16,32]); several pairs may follow one --set. Values are JSON when they "
         "parse, else strings. An unknown key is an error."),
     device: Optional[str] = typer.Option(
-        None, "--device", help="cpu or cuda [default: cuda when use_gpu is true and a GPU is visible]."),
+        None, "--device", metavar="cpu|cuda", help="cpu or cuda [default: cuda when use_gpu is true and a GPU is visible]."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the trained network (docs/gpu.md)."),
     fast_paths: bool = typer.Option(
         True, "--fast-paths/--no-fast-paths",

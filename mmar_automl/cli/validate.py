@@ -1,4 +1,4 @@
-"""`mmar-automl validate MMAR_ROOT`: check config_train.json (search space) and config_automl.json.
+"""`mmar-automl validate MMAR`: check config_train.json (search space) and config_automl.json.
 
 Prints the space as a table (or JSON with --json) on stdout; any problem is one line on stderr and
 exit code 2 (raised as ConfigError, printed by ``cli.main``). Imports only light modules: no torch,
@@ -18,14 +18,14 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def validate(
-    mmar_root: Path = typer.Argument(..., help="The MMAR folder (holds config/config_train.json), or a MONAI "
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json), or a MONAI "
                                      "bundle (configs/train.json|yaml, docs/bundles.md)."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     train_config: Optional[Path] = typer.Option(
-        None, "--train-config", help="config_train.json to check [default: MMAR_ROOT/config/config_train.json]."),
+        None, "--train-config", metavar="FILE", help="config_train.json to check [default: MMAR/config/config_train.json]."),
     automl_config: Optional[Path] = typer.Option(
-        None, "--automl-config", help="config_automl.json to check [default: MMAR_ROOT/config/config_automl.json, "
+        None, "--automl-config", metavar="FILE", help="config_automl.json to check [default: MMAR/config/config_automl.json, "
         "skipped when missing]."),
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Check --set values as `run` and `train` do (a key must exist; a "

@@ -76,6 +76,15 @@ def locate(root: Path, given: str | Path | None, default: str) -> Path:
     return root / path
 
 
+def _in_config_dir_hint(root: Path, given: str | Path | None) -> str:
+    """A train config named as Clara's ``trainconf`` names it (``other.json``, relative to config/) but given
+    to ``--train-config`` (relative to the current folder or the MMAR root): say where it is."""
+    if given is None or Path(given).is_absolute() or not (root / CONFIG_DIR / given).is_file():
+        return ""
+    return (f" (there is {CONFIG_DIR}/{given}: --train-config {CONFIG_DIR}/{given}, or Clara's "
+            f"--set trainconf={given})")
+
+
 def ckpt_dir_name(environment: Mapping[str, Any]) -> str:
     """``MMAR_CKPT_DIR`` as written in environment.json, else ``models``."""
     value = environment.get("MMAR_CKPT_DIR")
@@ -134,9 +143,9 @@ class Mmar:
         parsed = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
         run_keys, values = RunKeys.split(parsed)
         if run_keys.trainconf is not None:
-            trainconf = f"{CONFIG_DIR}/{run_keys.trainconf}"
+            trainconf = (Path(root) / CONFIG_DIR / run_keys.trainconf).absolute()  # never the current folder's
             if train_config is not None and locate(Path(root), train_config, TRAIN_CONFIG).resolve() != (
-                    Path(root) / trainconf).resolve():
+                    trainconf.resolve()):
                 raise UsageError(f"--set trainconf={run_keys.trainconf} and --train-config {train_config} "
                                  "name different files: give one")
             train_config = trainconf
@@ -145,8 +154,8 @@ class Mmar:
         mmar = cls.at(root, train_config, automl_config, relative_labels=relative_labels)
         file = mmar.label(mmar.train_config_file)
         if not mmar.train_config_file.is_file():
-            raise ConfigError(file, None, "file not found" if not mmar.train_config_file.exists()
-                              else "is a folder, expected a JSON file")
+            raise ConfigError(file, None, "is a folder, expected a JSON file" if mmar.train_config_file.exists()
+                              else "file not found" + _in_config_dir_hint(mmar.root, train_config))
         config = load_json(mmar.train_config_file, file)
         if not isinstance(config, dict):
             raise ConfigError(file, None, f"expected a JSON object at the top level, got {type(config).__name__}")

@@ -1,19 +1,32 @@
-"""Progress on the terminal: a rich live view on a TTY (workers with GPU, job, epoch, latest metric;
-finished jobs with scores; best so far; progress and ETA), plain lines when stderr is not a terminal."""
+"""Progress on the terminal: a rich live view on a TTY (workers with GPU, job, epoch of the total,
+latest metric, the job's parameters; finished jobs with scores; the best job with its parameters;
+progress and ETA), plain lines when stderr is not a terminal.
+
+Progress counts recommendations, as ``--max-jobs`` does: N = those whose job ended for good (an
+ABORTED job runs again on resume, a retried failure counts once), M = the jobs the search will run
+(``--max-jobs``, capped by what the controller says it will recommend: a grid's size, Optuna's
+``n_trials``, Random's ``num_samples``), unknown when neither says. The ETA is the time per finished
+job of this session times the jobs left, less the time since the last one ended: it counts down
+between job ends and moves only when a job ends.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
+from mmar_automl.recommendation import JobState
 from mmar_automl.run.job import JobRecord, is_better
-from mmar_automl.search.format import format_point_value, format_value
+from mmar_automl.search.format import display_name, format_point_value, format_value
 
 
 def format_point(point: dict[str, Any]) -> str:
-    return " ".join(f"{k}={format_point_value(v)}" for k, v in point.items())
+    return " ".join(f"{display_name(k)}={format_point_value(v)}" for k, v in point.items())
 
 
 def _score(value: float | None) -> str:
@@ -24,7 +37,8 @@ class ConsoleHandler(Handler):
     """``live``: None = decide from the terminal; ``console``: the rich Console it prints to (None: the
     run's, ctx CONSOLE, given at start_automl; else a plain one on stderr)."""
 
-    def __init__(self, live: bool | None = None, console: Any = None, **kwargs: Any):
+    def __init__(self, live: bool | None = None, console: Any = None, clock: Callable[[], float] = time.monotonic,
+                 **kwargs: Any):
         self._console = console
         self._live_wanted = live
         self._live = None
@@ -32,10 +46,16 @@ class ConsoleHandler(Handler):
         self.running: dict[str, dict[str, Any]] = {}
         self.finished: list[JobRecord] = []
         self.best: JobRecord | None = None
-        self.total = 0
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.workers: list[str] = []
-        self.previous = 0  # jobs of earlier sessions (resume): not part of this session's throughput
+        self.planned: int | None = None       # M: the jobs the search will run, None = unknown
+        self.done_recs: set[int] = set()      # recommendations whose job ended for good (N = its size)
+        self.previous = 0                     # of those, ended in earlier sessions (not this session's pace)
+        self.last_end: float | None = None    # clock() when the last job of this session ended
+        self.recommended = 0
+        self.overrides: dict[str, Any] = {}
+        self._header: dict[str, Any] = {}
 
     @property
     def console(self) -> Any:
@@ -51,13 +71,18 @@ class ConsoleHandler(Handler):
 
     # -- events ----------------------------------------------------------------------------------
     def start_automl(self, ctx: Context) -> None:
+        from mmar_automl.run.journal import JOURNAL_NAME, read_header
+
         if self._console is None:
             self._console = ctx.get_prop(ContextKey.CONSOLE)
         self.workers = list(ctx.get_prop(ContextKey.WORKERS) or [])
+        header = read_header(Path(str(ctx.get_prop(ContextKey.RUN_DIR) or ".")) / JOURNAL_NAME)
+        self.overrides = dict(header.get("overrides") or {})
+        self._header = header
         for job in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []:
             if job.state.is_finished():
                 self._finished(job)
-                self.previous += 1
+        self.previous = len(self.done_recs)
         resumed = " (resumed)" if ctx.get_prop(ContextKey.RESUMED) else ""
         self._line(f"run {ctx.get_prop(ContextKey.RUN_ID)}{resumed}: {len(self.workers)} worker(s) "
                    f"[{' '.join(self.workers)}], folder {ctx.get_prop(ContextKey.RUN_DIR)}")
@@ -70,16 +95,17 @@ class ConsoleHandler(Handler):
     def search_space_available(self, ctx: Context) -> None:
         space = ctx.get_prop(ContextKey.SEARCH_SPACE)
         if space is not None:
-            self._line(f"search space: {len(space)} dimension(s), grid of {space.grid_size}: {', '.join(space.names)}")
+            self.planned = planned_jobs(self._header, space)
+            names = ", ".join(display_name(n) for n in space.names)
+            self._line(f"search space: {len(space)} dimension(s), grid of {space.grid_size}: {names}")
 
     def recommendations_available(self, ctx: Context) -> None:
-        recs = ctx.get_prop(ContextKey.RECOMMENDATIONS) or []
-        self.total += len(recs)
+        self.recommended += len(ctx.get_prop(ContextKey.RECOMMENDATIONS) or [])
         self._refresh()
 
     def start_job(self, ctx: Context) -> None:
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
-        self.running[job.job_uid] = {"job": job, "epoch": None, "metric": None}
+        self.running[job.job_uid] = {"job": job, "epoch": None, "metric": None, "epochs": self._epochs(job)}
         retry = f" (retry {job.attempt})" if job.attempt else ""
         self._line(f"[{job.name}] start on {self._gpu(job)}{retry}: {format_point(dict(job.recommendation.point))}")
 
@@ -101,10 +127,12 @@ class ConsoleHandler(Handler):
         job: JobRecord = ctx.get_prop(ContextKey.JOB)
         self.running.pop(job.job_uid, None)
         self._finished(job)
+        if job.state is not JobState.ABORTED:
+            self.last_end = self.clock()
         duration = f" ({job.duration:.1f} s)" if job.duration is not None else ""
         why = f": {job.reason}" if job.reason and job.state.value != "COMPLETE" else ""
         best = f"; best {self.best.name} {_score(self.best.score)}" if self.best else ""
-        self._line(f"[{job.name}] {job.state.value} {_score(job.score)}{duration}{why}{best}")
+        self._line(f"[{job.name}] {job.state.value} {_score(job.score)}{duration}{why}; {self._count()} finished{best}")
 
     def end_automl(self, ctx: Context) -> None:
         if self._live is not None:
@@ -115,14 +143,46 @@ class ConsoleHandler(Handler):
         for job in self.finished:
             states[job.state.value] = states.get(job.state.value, 0) + 1
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no jobs"
-        best = f"; best {self.best.name} score {_score(self.best.score)}" if self.best else "; no scored job"
+        if states.get(JobState.ABORTED.value):
+            summary += " (aborted jobs run again on resume)"
+        best = (f"; best {self.best.name} score {_score(self.best.score)}: {format_point(dict(self.best.recommendation.point))}"
+                if self.best else "; no scored job")
         self._line(f"finished: {summary}{best}", live_too=True)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _finished(self, job: JobRecord) -> None:
         self.finished.append(job)
+        if job.state is not JobState.ABORTED:
+            self.done_recs.add(job.recommendation.rec_id)
         if is_better(job, self.best):
             self.best = job
+
+    def _count(self) -> str:
+        """``N/M`` (or ``N`` while M is unknown)."""
+        n = len(self.done_recs)
+        return f"{n}/{max(self.planned, n)}" if self.planned is not None else str(n)
+
+    def eta(self) -> float | None:
+        """Seconds left, from this session's pace; None while unknown (no job ended yet, M unknown)."""
+        done_here = len(self.done_recs) - self.previous
+        if self.planned is None or done_here <= 0 or self.last_end is None:
+            return None
+        left = max(self.planned - len(self.done_recs), 0)
+        per_job = (self.last_end - self.started) / done_here
+        return max(0.0, left * per_job - (self.clock() - self.last_end))
+
+    def _epochs(self, job: JobRecord) -> int | None:
+        """The job's epoch total: ``epochs`` of its concrete config, or the run's ``--set epochs=``."""
+        value = self.overrides.get("epochs")
+        if value is None:
+            try:
+                value = json.loads((Path(job.folder) / "config" / "config_train.json").read_text()).get("epochs")
+            except (OSError, ValueError, AttributeError):
+                value = None
+        try:
+            return int(value) if value is not None and not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            return None
 
     @staticmethod
     def _gpu(job: JobRecord) -> str:
@@ -148,22 +208,42 @@ class ConsoleHandler(Handler):
         workers = Table(title="workers", expand=False)
         for col in ("worker", "gpu", "job", "epoch", "latest metric"):
             workers.add_column(col)
+        workers.add_column("parameters", overflow="fold")
         for k, label in enumerate(self.workers, 1):
             slots = [s for s in self.running.values() if s["job"].worker == k]
             for slot in slots:
-                workers.add_row(str(k), label, slot["job"].name, str(slot["epoch"] or "-"), slot["metric"] or "-")
+                epoch = f"{slot['epoch'] or '-'}/{slot['epochs']}" if slot["epochs"] else str(slot["epoch"] or "-")
+                workers.add_row(str(k), label, slot["job"].name, epoch, slot["metric"] or "-",
+                                format_point(dict(slot["job"].recommendation.point)))
             if not slots:
-                workers.add_row(str(k), label, "idle", "-", "-")
+                workers.add_row(str(k), label, "idle", "-", "-", "")
         done = Table(title="finished jobs (latest 8)")
         for col in ("job", "state", "score", "seconds"):
             done.add_column(col)
         for job in self.finished[-8:]:
             done.add_row(job.name, job.state.value, _score(job.score), f"{job.duration:.1f}" if job.duration else "-")
-        n_done = len(self.finished)
-        elapsed = time.monotonic() - self.started
-        remaining = max(self.total - n_done, len(self.running))
-        done_here = n_done - self.previous
-        eta = f", ETA {remaining * elapsed / done_here:.0f} s" if done_here > 0 else ""  # this session's throughput
-        best = f"best: {self.best.name} {_score(self.best.score)}" if self.best else "best: -"
-        progress = f"{n_done}/{max(self.total, n_done)} jobs finished, {len(self.running)} running, {elapsed:.0f} s elapsed{eta}"
+        elapsed = self.clock() - self.started
+        eta = self.eta()
+        shown_eta = f", ETA {eta:.0f} s" if eta is not None else ""
+        best = (f"best: {self.best.name} {_score(self.best.score)}  {format_point(dict(self.best.recommendation.point))}"
+                if self.best else "best: -")
+        progress = f"{self._count()} jobs finished, {len(self.running)} running, {elapsed:.0f} s elapsed{shown_eta}"
         return Group(workers, done, Text(best), Text(progress))  # Text: no markup in names like [8,16]
+
+
+def planned_jobs(header: dict[str, Any], space: Any) -> int | None:
+    """M: ``--max-jobs``, capped by the number of jobs the controller will recommend when its args say it
+    (a grid's size; Optuna's ``n_trials``; Random's ``num_samples``/``max_jobs``); None when unknown."""
+    controller = header.get("controller") or {}
+    args = controller.get("args") or {}
+    budget = None
+    name = controller.get("name")
+    if name == "GridController" and space is not None:
+        budget = space.grid_size
+    elif name == "OptunaController":
+        budget = args.get("n_trials")
+    elif name == "RandomController":
+        budget = args.get("num_samples") or args.get("max_jobs")
+    max_jobs = (header.get("options") or {}).get("max_jobs")
+    known = [v for v in (budget, max_jobs) if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return min(known) if known else None

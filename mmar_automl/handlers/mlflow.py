@@ -4,7 +4,19 @@ never raise (an MLflow problem never stops a search).
 
 Layout in MLflow: experiment = the MMAR's folder name (or ``experiment``); one parent run per AutoML
 run (named after the run id) and one nested child per job (named after the job folder, a retry being
-a new child); params = the job's concrete search values under their readable names, PRLs as tags.
+a new child). What the runs hold (params, descriptions) is composed in ``tracking/content.py``: the
+parent's params say how the search ran, a child's what the job trained with (searched values under
+the report's names, fixed first-level keys, ``--set``); PRLs are tags; every number of metrics.jsonl
+is a metric. At the end the best job's model is logged as an MLflow PyTorch model (in a subprocess:
+the orchestrator never imports torch) and the HTML report is attached to the parent.
+
+The parent's ``best_score`` is stepped in completion order: step k = the k-th job that ended, value =
+the best score among the jobs ended so far. It never goes down and each point is true when logged;
+stepping by job number cannot be both, as job 4 may end before job 3 (``job_score`` is stepped by
+job number: it is that job's own score).
+
+Durations: a child's MLflow duration is the job's duration (``JobRecord.duration``, the one the
+console and the report show): its end time is its start time plus that duration.
 Settings come from config_automl.json args, overridden by the ``OPTIONS`` context property
 (``tracking_uri``, ``experiment``, ``log_models``: best|all|none, ``resume``) that the CLI sets.
 """
@@ -20,6 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mmar_automl.config.mmar import TRAIN_CONFIG
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
@@ -28,6 +41,8 @@ from mmar_automl.run.outputs import METRIC_KINDS
 log = logging.getLogger("mmar_automl.mlflow")
 
 STATE_NAME = "mlflow.json"
+REPORT_NAME = "report.html"
+MODEL_EXPORT_TIMEOUT = 300.0  # seconds the writer may spend saving the best model at the end
 LOG_MODELS = ("best", "all", "none")
 _RUN_STATUS = {JobState.COMPLETE: "FINISHED", JobState.FAILED: "FAILED", JobState.TIMED_OUT: "FAILED",
                JobState.PRUNED: "KILLED", JobState.ABORTED: "KILLED"}
@@ -55,6 +70,9 @@ class MLflowHandler(Handler):
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}   # job uid -> metrics.jsonl records already queued live
         self._console: Any = None         # the CLI's console (ctx CONSOLE): messages for the user
+        self._opened: dict[str, int] = {}  # job uid -> the start time (ms) its MLflow run was given
+        self._header: dict[str, Any] = {}  # the journal's run_started event
+        self._model_pending = False
 
     @staticmethod
     def check_options(mmar_root: str | Path, tracking_uri: str | None = None, log_models: str | None = None) -> str:
@@ -80,7 +98,7 @@ class MLflowHandler(Handler):
         from mmar_automl.tracking.spool import Spool
 
         self._console = ctx.get_prop(ContextKey.CONSOLE)
-        from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, ui_hint
+        from mmar_automl.tracking.uri import prepare_store, resolve_tracking_uri, sqlite_experiment_id, ui_hint
         from mmar_automl.tracking.writer import TrackingWriter
 
         mmar_root = Path(ctx.get_prop(ContextKey.MMAR_ROOT) or ".").resolve()
@@ -98,6 +116,9 @@ class MLflowHandler(Handler):
         experiment = (_option(ctx, "experiment") or self.experiment or self._state.get("experiment")
                       or mmar_root.name)
         self._controller = _controller_name(ctx)
+        from mmar_automl.run.journal import JOURNAL_NAME, read_header
+
+        self._header = read_header(run_dir / JOURNAL_NAME)
         prepare_store(uri)  # before any job starts: a new SQLite store must be created once
         self.run_uid = self._state.get("run_uid") or uuid.uuid4().hex
         self.parent_uid = f"run:{self.run_uid}"
@@ -109,62 +130,82 @@ class MLflowHandler(Handler):
         if not spool.try_lock():
             log.warning("MLflow: another process owns %s; this run is not tracked", spool.path)
             return
-        self.writer = TrackingWriter(spool, _sink_factory(uri, experiment), retry_interval=self.retry_interval)
+        self.writer = TrackingWriter(spool, _sink_factory(uri, experiment, self._experiment_known),
+                                     retry_interval=self.retry_interval)
         self.writer.start()
+        from mmar_automl.tracking.content import parent_params
+        from mmar_automl.tracking.limits import fit_params
+
+        workers = " ".join(map(str, ctx.get_prop(ContextKey.WORKERS) or []))
+        # Params are written once (MLflow refuses to change one): the first session's, from the journal.
+        params, full = fit_params(parent_params(self._header, _option(ctx, "backend"))) if not resumed else ({}, {})
         self.writer.submit({
             "op": "open_run", "uid": self.parent_uid, "name": run_id, "parent": None,
-            "start_time": int(time.time() * 1000),
+            "start_time": int(time.time() * 1000), "params": params, "full_values": full,
             "tags": {"mmar_automl.run_id": run_id, "mmar_automl.mmar": str(mmar_root),
-                     "mmar_automl.controller": self._controller, "mmar_automl.status": "RUNNING"},
+                     "mmar_automl.controller": self._controller, "mmar_automl.status": "RUNNING",
+                     "mmar_automl.workers": workers},
         })
         if resumed or _option(ctx, "resume"):
             # Jobs left RUNNING by the orchestrator that died are over; the parent runs again.
-            self.writer.submit({"op": "reap", "run_uid": self.run_uid})
+            durations = {j.job_uid: j.duration for j in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or [] if j.duration is not None}
+            self.writer.submit({"op": "reap", "run_uid": self.run_uid, "durations": durations})
             self.writer.submit({"op": "reopen", "uid": self.parent_uid})
             self._previous_best(ctx)
         from mmar_automl.tracking.gpu import GpuSampler
 
         self.sampler = GpuSampler(self._emit_gpu, interval=self.gpu_interval)
-        self.ui_hint = ui_hint(uri)
-        ctx.set_prop("MLFLOW_UI_HINT", self.ui_hint)
+        self.ui_hint = ui_hint(uri, self._state.get("experiment_id") or sqlite_experiment_id(uri, experiment))
         _say(self._console, f"MLflow: tracking to {uri} (experiment {experiment!r}); browse with: {self.ui_hint}")
 
     def search_space_available(self, ctx: Context) -> None:
         self._space = ctx.get_prop(ContextKey.SEARCH_SPACE)
         if self.writer is None or self._space is None:
             return
+        from mmar_automl.tracking.content import DESCRIPTION_TAG, parent_description
+
         text = json.dumps(self._space.to_json(), indent=1, default=str)
+        description = parent_description(str(self._state.get("run_id")), str(self._state.get("mmar_root")),
+                                         self._header, self._space)
         self.writer.submit({"op": "open_run", "uid": self.parent_uid, "name": self._state.get("run_id"),
-                            "parent": None, "tags": {}, "full_values": {"search_space.json": text}})
+                            "parent": None, "tags": {DESCRIPTION_TAG: description},
+                            "full_values": {"search_space.json": text}})
 
     def start_job(self, ctx: Context) -> None:
+        from mmar_automl.search.format import display_name
+        from mmar_automl.tracking.content import DESCRIPTION_TAG, fixed_params, job_description, searched_params
         from mmar_automl.tracking.limits import fit_params, fit_tags, safe_key
 
         job = ctx.get_prop(ContextKey.JOB)
         if self.writer is None or job is None:
             return
         space = self._space or ctx.get_prop(ContextKey.SEARCH_SPACE)
-        params, prl_tags = {}, {}
-        for name, value in job.recommendation.point.items():
-            key = safe_key(name)
-            params[key] = _param_value(space, name, value)
+        point = dict(job.recommendation.point)
+        concrete = _read_json(Path(job.folder) / TRAIN_CONFIG)
+        params = {**fixed_params(concrete, self._header.get("overrides") or {}, space), **searched_params(point)}
+        params = {safe_key(k): v for k, v in params.items()}
+        prl_tags = {}
+        for name in point:
             prl = _prl(space, name)
             if prl:
-                prl_tags[f"prl.{key}"] = prl
+                prl_tags[f"prl.{safe_key(display_name(name))}"] = prl
         tags = {
             **prl_tags, "mmar_automl.run_uid": self.run_uid, "mmar_automl.worker": str(job.worker),
             "mmar_automl.gpus": ",".join(map(str, job.gpus)) or "cpu", "mmar_automl.folder": job.folder,
             "mmar_automl.status": JobState.RUNNING.value, "mmar_automl.controller": self._controller,
             "mmar_automl.job_number": str(job.number), "mmar_automl.attempt": str(job.attempt),
-            "mmar_automl.rec_id": str(job.recommendation.rec_id),
+            "mmar_automl.rec_id": str(job.recommendation.rec_id), DESCRIPTION_TAG: job_description(job),
         }
         if job.retry_of:
             tags["mmar_automl.retry_of"] = job.retry_of
         params, full = fit_params(params)
         tags, full_tags = fit_tags(tags)
+        start_ms = int((job.started_at or time.time()) * 1000)
+        with self._lock:
+            self._opened[job.job_uid] = start_ms
         self.writer.submit({
             "op": "open_run", "uid": f"job:{job.job_uid}", "name": job.name, "parent": self.parent_uid,
-            "start_time": int((job.started_at or time.time()) * 1000), "tags": tags, "params": params,
+            "start_time": start_ms, "tags": tags, "params": params,
             "full_values": {**full, **full_tags},
         })
         if self.sampler is not None and job.gpus:
@@ -184,6 +225,7 @@ class MLflowHandler(Handler):
             self.writer.submit({"op": "log", "uid": f"job:{job.job_uid}", "metrics": metrics})
 
     def end_job(self, ctx: Context) -> None:
+        from mmar_automl.tracking.content import DESCRIPTION_TAG, job_description
         from mmar_automl.tracking.limits import fit_tags
 
         job = ctx.get_prop(ContextKey.JOB)
@@ -192,8 +234,11 @@ class MLflowHandler(Handler):
         uid = f"job:{job.job_uid}"
         if self.sampler is not None:
             self.sampler.remove(uid)
-        end_ms = int((job.ended_at or time.time()) * 1000)
-        tags = {"mmar_automl.status": job.state.value}
+        end_ms = self._end_ms(job)
+        tags = {"mmar_automl.status": job.state.value,
+                DESCRIPTION_TAG: job_description(job, job.state.value, job.score, job.duration, job.reason)}
+        if job.duration is not None:
+            tags["mmar_automl.duration_s"] = f"{job.duration:.1f}"
         if job.exit_code is not None:
             tags["mmar_automl.exit_code"] = str(job.exit_code)
         if job.reason:
@@ -211,7 +256,7 @@ class MLflowHandler(Handler):
                                 "tags": {}, "full_values": full})
         self.writer.submit({"op": "close_run", "uid": uid, "status": _RUN_STATUS.get(job.state, "FINISHED"),
                             "end_time": end_ms})
-        if job.score is not None and job.state is JobState.COMPLETE:
+        if job.state is not JobState.ABORTED:  # an aborted job runs again on resume: it has not ended
             self._parent_best(job, end_ms)
 
     def end_automl(self, ctx: Context) -> None:
@@ -219,20 +264,26 @@ class MLflowHandler(Handler):
             return
         best = self._state.get("best")
         if self.log_models == "best" and best:
-            from mmar_automl.run.outputs import JobOutputs
-
-            self.writer.submit({"op": "artifacts", "uid": f"job:{best['job_uid']}",
-                                "files": [[str(JobOutputs.of(best["folder"]).model_file), "model"]]})
+            self.writer.submit({"op": "pytorch_model", "uid": f"job:{best['job_uid']}", "folder": best["folder"],
+                                "overrides": self._header.get("overrides") or {}})
+            self._model_pending = True
         # An interrupted run (Ctrl-C) is KILLED until `run --resume` reopens it.
         interrupted = bool(ctx.get_prop(ContextKey.INTERRUPTED))
-        stop_reason = ctx.get_prop(ContextKey.STOP_REASON)
+        reason = ctx.get_prop(ContextKey.STOP_REASON)
         tags = {"mmar_automl.status": "INTERRUPTED" if interrupted else "COMPLETE"}
-        if isinstance(stop_reason, str):
-            tags["mmar_automl.stop_reason"] = stop_reason[:500]
+        if isinstance(reason, str):
+            tags["mmar_automl.stop_reason"] = reason[:500]
+        report = self._html_report(ctx, reason)
+        if report is not None:
+            self.writer.submit({"op": "artifacts", "uid": self.parent_uid, "files": [[str(report), ""]]})
         self.writer.submit({"op": "log", "uid": self.parent_uid, "tags": tags})
         self.writer.submit({"op": "close_run", "uid": self.parent_uid,
                             "status": "KILLED" if interrupted else "FINISHED", "end_time": int(time.time() * 1000)})
         self._close()
+        if self._state.get("experiment_id"):
+            from mmar_automl.tracking.uri import ui_hint
+
+            _say(self._console, f"MLflow: this search's runs: {ui_hint(self._state['tracking_uri'], self._state['experiment_id'])}")
 
     def shutdown(self, ctx: Context) -> None:
         self._close()
@@ -244,32 +295,73 @@ class MLflowHandler(Handler):
         if self.writer is None:
             return
         writer, self.writer = self.writer, None
-        left = writer.close(self.flush_timeout)
+        # Saving the best model (a subprocess importing torch and monai) takes longer than the usual flush.
+        timeout = self.flush_timeout + (MODEL_EXPORT_TIMEOUT if self._model_pending else 0)
+        left = writer.close(timeout)
         if left:
             state = self._state
             _say(self._console, f"MLflow: {left} writes could not be sent ({writer.last_error}); they are kept in "
                  f"{writer.spool.path}: run `mmar-automl sync {state.get('mmar_root')} {state.get('run_id')}`")
 
     def _parent_best(self, job: Any, end_ms: int) -> None:
-        """Log the job's score and the best so far on the parent. The best is chosen as the engine, the
-        report and ``export-best`` choose it (the highest score of a COMPLETE job, a tie going to the
-        lower job number), whatever order the jobs end in, so that the model logged is the one exported."""
+        """On the parent: ``job_score`` at step = job number, and ``best_score`` at step k = this is the
+        k-th job that ended (any state but ABORTED), value = the best score of the jobs ended so far.
+        The best is chosen as the engine, the report and ``export-best`` choose it (``is_better``), so
+        that the model logged is the one exported."""
         with self._lock:
-            best = self._consider_best(job)
-            metrics = [["job_score", float(job.score), job.number, end_ms],
-                       ["best_score", best["score"], job.number, end_ms]]
-            self.writer.submit({"op": "log", "uid": self.parent_uid, "metrics": metrics,
-                                "tags": {"mmar_automl.best_job": best["job"],
-                                         "mmar_automl.best_job_uid": best["job_uid"]}})
+            self._state["ended"] = int(self._state.get("ended", 0)) + 1
+            scored = job.score is not None and job.state is JobState.COMPLETE
+            best = self._consider_best(job) if scored else self._state.get("best")
+            self._save_state()
+            metrics = [["job_score", float(job.score), job.number, end_ms]] if scored else []
+            if best is not None:
+                metrics.append(["best_score", best["score"], self._state["ended"], end_ms])
+            tags = {"mmar_automl.best_job": best["job"], "mmar_automl.best_job_uid": best["job_uid"]} if best else {}
+            self.writer.submit({"op": "log", "uid": self.parent_uid, "metrics": metrics, "tags": tags})
+
+    def _end_ms(self, job: Any) -> int:
+        """The end time MLflow gets: its start time plus the job's duration (one definition everywhere)."""
+        with self._lock:
+            start_ms = self._opened.pop(job.job_uid, None)
+        if start_ms is not None and job.duration is not None:
+            return start_ms + int(round(job.duration * 1000))
+        return int((job.ended_at or time.time()) * 1000)
+
+    def _experiment_known(self, experiment_id: str) -> None:
+        """Called by the sink (writer thread) once it knows the experiment: kept for the UI link."""
+        with self._lock:
+            if self._state.get("experiment_id") != experiment_id and self._state_path is not None:
+                self._state["experiment_id"] = experiment_id
+                self._save_state()
+
+    def _html_report(self, ctx: Context, reason: Any) -> Path | None:
+        """The run's HTML report (``report --html``) written as ``report.html`` in the run folder, for the
+        parent run. The journal's run_ended event comes after this: the stop reason stands in for it."""
+        try:
+            from mmar_automl.report.data import best_config_diff, learning_curves, load_report
+            from mmar_automl.report.html import render_html, write_html
+            from mmar_automl.report.importance import parameter_importance
+
+            data = load_report(self._state["mmar_root"], self._state["run_id"])
+            if data.ended is None and isinstance(reason, str):
+                data.ended = {"reason": reason}
+            diff, note = best_config_diff(data)
+            key_metric, curves = learning_curves(data)
+            importance = parameter_importance(data, "ped-anova")
+            html = render_html(data, key_metric=key_metric, curves=curves, importance=importance, diff=diff,
+                               diff_note=note, top=50)
+            return write_html(data.run_dir / REPORT_NAME, html)
+        except Exception as err:  # noqa: BLE001 - the report is a courtesy: tracking goes on without it
+            log.warning("MLflow: no HTML report for the parent run: %s: %s", type(err).__name__, err)
+            return None
 
     def _consider_best(self, job: Any) -> dict[str, Any]:
-        """The best job after ``job`` (a scored COMPLETE job), saved in the state file; caller holds _lock."""
+        """The best job after ``job`` (a scored COMPLETE job), kept in the state; caller holds _lock and saves."""
         best = self._state.get("best")
         if best is None or (job.score, -job.number) > (best["score"], -best.get("number", job.number)):
             best = {"score": float(job.score), "job_uid": job.job_uid, "job": job.name, "folder": job.folder,
                     "number": job.number}
             self._state["best"] = best
-            self._save_state()
         return best
 
     def _previous_best(self, ctx: Context) -> None:
@@ -281,8 +373,14 @@ class MLflowHandler(Handler):
                 if job.state is JobState.COMPLETE and job.score is not None:
                     self._consider_best(job)
             best = self._state.get("best")
-        if best is not None and best != before:
-            self.writer.submit({"op": "log", "uid": self.parent_uid,
+            ended = sum(1 for j in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []
+                        if j.state.is_finished() and j.state is not JobState.ABORTED)
+            grew = ended > int(self._state.get("ended", 0))
+            self._state["ended"] = max(ended, int(self._state.get("ended", 0)))
+            self._save_state()
+        if best is not None and (best != before or grew):
+            metrics = [["best_score", best["score"], self._state["ended"], int(time.time() * 1000)]]
+            self.writer.submit({"op": "log", "uid": self.parent_uid, "metrics": metrics,
                                 "tags": {"mmar_automl.best_job": best["job"], "mmar_automl.best_job_uid": best["job_uid"]}})
 
     def _emit_gpu(self, uid: str, metrics: list[list[Any]]) -> None:
@@ -299,11 +397,11 @@ class MLflowHandler(Handler):
         os.replace(tmp, self._state_path)
 
 
-def _sink_factory(uri: str, experiment: str):
+def _sink_factory(uri: str, experiment: str, on_experiment=None):
     def make():
         from mmar_automl.tracking.sync import MlflowSink
 
-        return MlflowSink(uri, experiment)
+        return MlflowSink(uri, experiment, on_experiment=on_experiment)
 
     return make
 
@@ -325,7 +423,7 @@ def _controller_name(ctx: Context) -> str:
 
 
 def _nvml_indices(ctx: Context, gpus: list[int]) -> dict[int, int]:
-    """``{CUDA index: NVML index}`` from the engine's GPU list (matched by PCI bus id when it was built);
+    """``{CUDA index: NVML index}`` from the run's GPU list (matched by PCI bus id when it was built);
     without it, the indices are taken to be the same."""
     known = {g.index: g.nvml_index for g in ctx.get_prop(ContextKey.GPU_DEVICES) or []
              if hasattr(g, "index") and hasattr(g, "nvml_index")}
@@ -344,13 +442,11 @@ def _prl(space: Any, name: str) -> str | None:
     return getattr(dim, "prl", None)
 
 
-def _param_value(space: Any, name: str, value: Any) -> str:
-    """A float as written; an enum choice as JSON, unwrapped when the dimension has a single arg
-    (``[0.5]`` reads better as ``0.5``)."""
-    dim = _dimension(space, name)
-    if getattr(dim, "type", None) == "enum" and isinstance(value, (list, tuple)) and len(value) == 1:
-        value = value[0]
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _say(console: Any, message: str) -> None:

@@ -18,6 +18,18 @@ from mmar_automl.recommendation import JobState
 
 log = logging.getLogger("mmar_automl.handlers.mmar")
 
+BEST_DIR = "best"             # automl/<run_id>/best/: written here only
+BEST_INFO = "best.json"       # which job best/ holds
+
+
+def read_best_info(run_dir: Path) -> dict[str, Any] | None:
+    """best/best.json of a run (``job``, ``job_uid``, ``score``, ``folder``...), None when there is none."""
+    try:
+        info = json.loads((Path(run_dir) / BEST_DIR / BEST_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
 
 class MMARHandler(Handler):
     """Args (Clara's): ``num_mmars_to_keep`` (models of the best N jobs are kept; None/0 keeps all),
@@ -51,11 +63,7 @@ class MMARHandler(Handler):
             self._note(job)
         if self.best is not None and Path(self.best.folder).is_dir():
             run_dir = Path(ctx.get_prop(ContextKey.RUN_DIR))
-            try:
-                current = json.loads((run_dir / "best" / "best.json").read_text()).get("job_uid")
-            except (OSError, ValueError):
-                current = None
-            if current != self.best.job_uid:
+            if (read_best_info(run_dir) or {}).get("job_uid") != self.best.job_uid:
                 write_best(run_dir, self.best)
 
     def end_job(self, ctx: Context) -> None:
@@ -88,14 +96,14 @@ def write_best(run_dir: Path, job: JobRecord) -> Path:
     src = Path(job.folder)
     tmp = run_dir / f".best.tmp.{int(time.time() * 1000)}"
     outputs = JobOutputs.of(src)
-    config_dir = outputs.config_file.parent
+    config_dir = outputs.config_file.parent   # config/, or a bundle job's configs/
     shutil.copytree(config_dir, tmp / config_dir.name)
     outputs.copy_results(tmp)
-    (tmp / "best.json").write_text(json.dumps({
+    (tmp / BEST_INFO).write_text(json.dumps({
         "job": job.name, "job_uid": job.job_uid, "score": job.score, "folder": job.folder,
         "point": dict(job.recommendation.point), "rec_id": job.recommendation.rec_id,
     }, indent=2, default=list) + "\n")
-    best = run_dir / "best"
+    best = run_dir / BEST_DIR
     old = run_dir / f".best.old.{int(time.time() * 1000)}"
     if best.exists():
         best.rename(old)

@@ -308,36 +308,77 @@ def best_config_diff(report: RunReport) -> tuple[list[dict[str, Any]] | None, st
     return config_diff(base, concrete, report.mmar_root), note
 
 
+# -- what to know about the best job ---------------------------------------------------------------
+
+# Two scores closer than this (relative) are a near tie: validation values of small medical sets move by
+# more than 0.1% between seeds and epochs, so the ranking between such jobs is noise (issue 16: 0.919754
+# vs 0.919717 shown as a clear winner).
+NEAR_TIE = 1e-3
+
+
+def best_job_flags(report: RunReport, curves: dict[str, list[tuple[int, float]]] | None = None) -> list[str]:
+    """Warnings about the best job a reader must see next to it: a near tie with the runner-up, a curve
+    that fell at the end (the score is the best epoch's; the model saved is that epoch's), a retry."""
+    best = report.best
+    if best is None:
+        return []
+    flags = []
+    tolerance = NEAR_TIE * max(abs(best.score), 1e-12)  # type: ignore[arg-type]
+    close = [r for r in report.scored() if r is not best and best.score - r.score <= tolerance]  # type: ignore[operator]
+    if close:
+        names = ", ".join(f"{r.name} {r.score:.6g}" for r in close[:3]) + (" ..." if len(close) > 3 else "")
+        flags.append(f"near tie: {names} within {NEAR_TIE:.1%} of the best {best.score:.6g}; "
+                     "the ranking between them is within noise")
+    points = (curves.get(best.name) if curves is not None else job_curve(report, best)[1]) or []
+    if len(points) >= 2:
+        peak_epoch, peak = max(points, key=lambda p: (p[1], -p[0]))
+        last_epoch, last = points[-1]
+        if last < peak - tolerance:
+            flags.append(f"its curve fell at the end: {peak:.6g} at epoch {peak_epoch}, {last:.6g} at its last "
+                         f"epoch {last_epoch} (the score and model.pt are epoch {peak_epoch}'s)")
+    if best.record.attempt:
+        flags.append(f"it is a retry (attempt {best.record.attempt + 1}) of a failed job")
+    return flags
+
+
+def retry_label(row: JobRow, report: RunReport) -> str | None:
+    """``retry 1 of W1_1_J1`` for a re-run of a failed or interrupted job, else None."""
+    r = row.record
+    if not r.attempt and not r.retry_of:
+        return None
+    of = next((j.name for j in report.jobs if j.record.job_uid == r.retry_of), r.retry_of)
+    return f"retry {r.attempt} of {of}" if of else f"retry {r.attempt}"
+
+
 # -- learning curves -------------------------------------------------------------------------------
 
 def learning_curves(report: RunReport) -> tuple[str | None, dict[str, list[tuple[int, float]]]]:
-    """(key metric name, {job name: [(epoch, value)]}) from each job's ``metrics.jsonl``; a job
-    without the file falls back to the intermediate values its journal record holds."""
+    """(key metric name, {job name: [(epoch, value)]}) from each job's ``metrics.jsonl`` (read by
+    run/outputs.py, the one reader of job outputs); a job without the file falls back to the intermediate values its journal record holds."""
     key_metric = None
     curves: dict[str, list[tuple[int, float]]] = {}
     for row in report.jobs:
-        points: list[tuple[int, float]] = []
-        path = JobOutputs.of(row.record.folder).metrics_file if row.record.folder else None
-        try:
-            text = path.read_text(encoding="utf-8") if path is not None else None
-        except OSError:
-            text = None
-        if text is not None:
-            for line in text.splitlines():
-                if '"validation"' not in line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                metrics = rec.get("metrics") if isinstance(rec, dict) else None
-                key = rec.get("key_metric") if isinstance(rec, dict) else None
-                value = metrics.get(key) if isinstance(metrics, dict) else None
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-                    key_metric = key_metric or key
-                    points.append((int(rec.get("epoch") or len(points) + 1), float(value)))
-        else:
-            points = [(int(s), float(v)) for s, v in row.record.intermediate]
+        key, points = job_curve(report, row)
+        key_metric = key_metric or key
         if points:
             curves[row.name] = points
     return key_metric, curves
+
+
+def job_curve(report: RunReport, row: JobRow) -> tuple[str | None, list[tuple[int, float]]]:
+    """(key metric, [(epoch, value)]) of one job: its ``metrics.jsonl`` (read by run/outputs.py), else its
+    journaled values."""
+    key_metric = None
+    points: list[tuple[int, float]] = []
+    outputs = JobOutputs.of(row.record.folder) if row.record.folder else None
+    if outputs is None or not outputs.metrics_file.is_file():
+        return None, [(int(s), float(v)) for s, v in row.record.intermediate]
+    for rec in outputs.metrics():
+        if rec.get("kind") != "validation":
+            continue
+        metrics, key = rec.get("metrics"), rec.get("key_metric")
+        value = metrics.get(key) if isinstance(metrics, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            key_metric = key_metric or key
+            points.append((int(rec.get("epoch") or len(points) + 1), float(value)))
+    return key_metric, points

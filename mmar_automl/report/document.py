@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmar_automl.report.data import RunReport, best_config_diff
+from mmar_automl.report.data import RunReport, best_config_diff, best_job_flags
 
 FORMAT = "mmar-automl-report/1"
 
@@ -17,7 +17,8 @@ def build_document(report: RunReport, importance: Any = None, diff: list[dict[st
         diff, diff_note = best_config_diff(report)
     best = None
     if report.best is not None:
-        best = {**report.best.to_json(), "config_diff": diff, "config_diff_note": diff_note}
+        best = {**report.best.to_json(), "config_diff": diff, "config_diff_note": diff_note,
+                "flags": best_job_flags(report)}
     header = report.header
     return {
         "format": FORMAT,
@@ -44,6 +45,9 @@ def build_document(report: RunReport, importance: Any = None, diff: list[dict[st
 
 
 def _dimension(dim: Any) -> dict[str, Any]:
+    from mmar_automl.search.format import display_name
+
     data = dim.to_json()
     data.pop("consumers", None)
+    data["display"] = display_name(dim.name)  # the name the table, the HTML page and MLflow show
     return data

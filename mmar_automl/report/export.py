@@ -25,8 +25,10 @@ from typing import Any
 
 from mmar_automl.config.mmar import ENVIRONMENT_FILE, TRAIN_CONFIG
 from mmar_automl.errors import UsageError
+from mmar_automl.handlers.mmar import BEST_DIR, read_best_info
 from mmar_automl.report.data import best_config_diff, diff_label, load_report
 from mmar_automl.run.outputs import JobOutputs
+from mmar_automl.search.format import display_name
 from mmar_automl.train.outputs import MODEL_FILE
 
 
@@ -142,10 +144,9 @@ def _checkpoint(report: Any, job_model: Path) -> Path | None:
     """The job's model.pt, else the copy in ``automl/<run>/best/`` when best/ holds that job."""
     if job_model.is_file():
         return job_model
-    best_dir = report.run_dir / "best"
-    info = _read_json(best_dir / "best.json")
-    if isinstance(info, dict) and info.get("job_uid") == report.best.record.job_uid:
-        candidate = JobOutputs.of(best_dir).model_file
+    info = read_best_info(report.run_dir)
+    if info is not None and info.get("job_uid") == report.best.record.job_uid:
+        candidate = JobOutputs.of(report.run_dir / BEST_DIR).model_file
         if candidate.is_file():
             return candidate
     return None
@@ -167,7 +168,7 @@ def _write_docs(report: Any, root: Path, model_rel: str | None, notes: list[str]
     lines = [f"# Best job of AutoML run {report.run_id}", "",
              f"Exported from `{report.mmar_root}`, job `{best.name}` (score {best.score:.6g}).", "",
              "Continue training: `mmar-automl train <this folder>` (or `commands/train.sh`).", "",
-             "## Parameters", "", *[f"- `{k}` = `{v}`" for k, v in best.params.items()], "",
+             "## Parameters", "", *[f"- `{display_name(k)}` = `{v}`" for k, v in best.params.items()], "",
              "## Config difference from the base config", ""]
     lines += [f"- `{diff_label(d)}`: {_md_value(d, 'old')} -> {_md_value(d, 'new')}" for d in diff or []]
     lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]

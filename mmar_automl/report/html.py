@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.report import svg
-from mmar_automl.report.data import RunReport, diff_label, format_duration
+from mmar_automl.report.data import RunReport, best_job_flags, diff_label, format_duration, retry_label
+from mmar_automl.search.format import display_name
 from mmar_automl.search.space import FloatDimension
 
 CSS = """
@@ -30,7 +31,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .COMPLETE{color:#2a7d2a}.FAILED,.TIMED_OUT{color:#c0392b}.PRUNED{color:#b7950b}.ABORTED{color:#8e44ad}
-.inactive{color:#aaa}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+.caveat{color:#8a5a00;background:#fff6e0;padding:4px 8px;border-left:3px solid #e0a000}.inactive{color:#aaa}.retry{font-size:11px;color:#fff;background:#8e44ad;border-radius:3px;padding:0 4px;white-space:nowrap}pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
 code{font-size:12px}.wrap{overflow-x:auto}
 """
 
@@ -59,21 +60,28 @@ def render_html(report: RunReport, *, key_metric: str | None, curves: dict[str, 
 
     parts.append("<h2>Parallel coordinates</h2>")
     parts.append(_parallel(report, metric) or _empty("no scored job yet"))
+    if scored:
+        parts.append('<p class="muted">One line per scored job across the searched values and the score; '
+                     'its colour is its score (the scale right of the score axis).</p>')
 
     parts.append("<h2>Parameter importance</h2>")
     if importance is not None and importance.values:
-        parts.append(svg.importance_plot(importance.values))
-        parts.append(f'<p class="muted">{escape(importance.evaluator)} over {importance.jobs} scored jobs '
+        parts.append(svg.importance_plot({display_name(k): v for k, v in importance.values.items()}))
+        parts.append(f'<p class="muted">Method: {escape(importance.evaluator)}, over {importance.jobs} scored jobs '
                      "(normalised to sum to 1).</p>")
+        if importance.caveat:
+            parts.append(f'<p class="caveat">{escape(importance.caveat)}.</p>')
+        if importance.note:
+            parts.append(_empty(importance.note))
     else:
         note = importance.note if importance is not None else "not computed"
         parts.append(_empty(f"no parameter importance: {note}"))
 
     parts.append("<h2>Learning curves</h2>")
     parts.append(svg.curves_plot(curves, metric, best_name) or _empty("no validation values recorded"))
-    parts.append(f'<p class="muted">{escape(metric)} at each validation, one line per job; the best job in red.</p>')
+    parts.append(f'<p class="muted">{escape(metric)} at each validation, one line per job.</p>')
 
-    parts.append(_best(report, diff, diff_note))
+    parts.append(_best(report, diff, diff_note, best_job_flags(report, curves)))
     parts.append(_jobs(report, top))
     parts.append(_failures(report))
     title = f"mmar-automl report: {report.run_id}"
@@ -125,12 +133,12 @@ def _parallel(report: RunReport, metric: str) -> str:
     axes: list[dict[str, Any]] = []
     for dim in report.space:
         if isinstance(dim, FloatDimension):
-            axes.append({"name": dim.name, "kind": "float", "low": dim.low, "high": dim.high})
+            axes.append({"name": dim.name, "label": display_name(dim.name), "kind": "float", "low": dim.low, "high": dim.high})
         else:
             from mmar_automl.report.data import format_dimension_value
 
             labels = list(dict.fromkeys(format_dimension_value(dim, list(c)) for c in dim.choices))
-            axes.append({"name": dim.name, "kind": "enum", "labels": labels})
+            axes.append({"name": dim.name, "label": display_name(dim.name), "kind": "enum", "labels": labels})
     rows = []
     for row in scored:
         point = row.record.recommendation.point
@@ -146,12 +154,13 @@ def _parallel(report: RunReport, metric: str) -> str:
     return svg.parallel_plot(axes, rows, metric)
 
 
-def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None) -> str:
+def _best(report: RunReport, diff: list[dict[str, Any]] | None, note: str | None, flags: list[str]) -> str:
     if report.best is None:
         return "<h2>Best job</h2>" + _empty("no job has a score")
     best = report.best
-    rows = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>" for k, v in best.params.items())
+    rows = "".join(f"<tr><td>{escape(display_name(k))}</td><td><code>{escape(v)}</code></td></tr>" for k, v in best.params.items())
     out = [f"<h2>Best job: {escape(best.name)} (score {best.score:.6g})</h2>",
+           *(f'<p class="caveat flag">{escape(flag)}.</p>' for flag in flags),
            f'<p class="muted">{escape(best.record.folder)}</p><table><tr><th>parameter</th><th>value</th></tr>{rows}</table>']
     if report.overrides:
         shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
@@ -175,12 +184,15 @@ def _jobs(report: RunReport, top: int | None) -> str:
     ranked = report.ranked()
     shown = ranked if not top or top <= 0 else ranked[:top]
     names = report.dimension_names
-    head = "".join(f"<th>{escape(n)}</th>" for n in ["#", "job", "worker", "status", "score", "duration", *names])
+    head = "".join(f"<th>{escape(n)}</th>" for n in ["#", "job", "worker", "status", "score", "duration",
+                                                      *map(display_name, names)])
     body = []
     for rank, row in enumerate(shown, 1):
         r = row.record
         scored = r.score is not None and r.state.value == "COMPLETE"
-        cells = [f'<td class="num">{rank if scored else ""}</td>', f"<td>{escape(row.name)}</td>",
+        retry = retry_label(row, report)
+        name = escape(row.name) + (f' <span class="retry">{escape(retry)}</span>' if retry else "")
+        cells = [f'<td class="num">{rank if scored else ""}</td>', f"<td>{name}</td>",
                  f'<td class="num">{r.worker}</td>', f'<td class="{r.state.value}">{r.state.value}</td>',
                  f'<td class="num">{"-" if r.score is None else f"{r.score:.4f}"}</td>',
                  f'<td class="num">{format_duration(r.duration)}</td>']

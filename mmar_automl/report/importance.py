@@ -15,10 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmar_automl.report.data import RunReport, format_dimension_value
+from mmar_automl.search.format import display_name
 from mmar_automl.search.space import EnumDimension, FloatDimension
 
 EVALUATORS = ("ped-anova", "fanova")
 MIN_JOBS = 3
+# Below this many scored jobs the values are shown with a low-confidence caveat. PED-ANOVA compares
+# the top 10% of the jobs (Optuna's target_quantile 0.1) with all of them, and Optuna pads that top
+# group to at least 2 jobs: up to 20 jobs the "top" is 2 jobs, so an importance near 1 only says
+# how two jobs differ from the rest (issue 16: 0.986 over 6 jobs where fANOVA said 0.27). From 21
+# jobs on the top group grows with the run. fANOVA's forest over so few points is no steadier.
+LOW_CONFIDENCE_JOBS = 21
 
 
 @dataclass
@@ -26,10 +33,23 @@ class Importance:
     evaluator: str
     values: dict[str, float] = field(default_factory=dict)   # dimension name -> importance, sums to ~1
     jobs: int = 0
-    note: str | None = None                                  # why there are no values
+    note: str | None = None                                  # why there are no values, what was left out
+
+    @property
+    def low_confidence(self) -> bool:
+        return bool(self.values) and self.jobs < LOW_CONFIDENCE_JOBS
+
+    @property
+    def caveat(self) -> str | None:
+        """The low-confidence note shown with the values, or None."""
+        if not self.low_confidence:
+            return None
+        return (f"low confidence: {self.jobs} scored jobs (fewer than {LOW_CONFIDENCE_JOBS}); the values "
+                "describe these jobs, not the search space, and another method may rank the parameters differently")
 
     def to_json(self) -> dict[str, Any]:
-        return {"evaluator": self.evaluator, "values": self.values, "jobs": self.jobs, "note": self.note}
+        return {"evaluator": self.evaluator, "values": self.values, "jobs": self.jobs, "note": self.note,
+                "low_confidence": self.low_confidence, "caveat": self.caveat}
 
 
 def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Importance:
@@ -63,9 +83,9 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
             (dims if _varies(dim) and len(seen) > 1 else constant).append(dim)
     notes = []
     if constant:
-        notes.append("left out (one value over the scored jobs): " + ", ".join(d.name for d in constant))
+        notes.append("left out (one value over the scored jobs): " + ", ".join(display_name(d.name) for d in constant))
     if partial:
-        notes.append("left out (inactive in some scored jobs): " + ", ".join(d.name for d in partial))
+        notes.append("left out (inactive in some scored jobs): " + ", ".join(display_name(d.name) for d in partial))
     result.note = "; ".join(notes) or None
     if not dims:
         result.note = "no dimension took more than one value over the scored jobs"
@@ -108,7 +128,9 @@ def parameter_importance(report: RunReport, evaluator: str = "ped-anova") -> Imp
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             result.note = f"could not be computed: {err}"
             return result
-    result.values = {name: round(float(v), 6) for name, v in values.items()}
+    # Most important first; equal values by name, so that tied bars keep their order between invocations.
+    rounded = {name: round(float(v), 6) for name, v in values.items()}
+    result.values = dict(sorted(rounded.items(), key=lambda kv: (-kv[1], kv[0])))
     return result
 
 

@@ -43,6 +43,12 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
+def whole_ticks(lo: int, hi: int) -> list[float]:
+    """Ticks of a count axis (job number, epoch): whole numbers only, never "1.25"."""
+    ticks = [t for t in nice_ticks(lo, hi, 8) if float(t).is_integer()]
+    return ticks if len(ticks) >= 2 or hi <= lo else [float(lo), float(hi)]
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
@@ -115,7 +121,7 @@ def history_plot(points: Sequence[tuple[int, float, str]], metric: str) -> str:
     ys = [p[1] for p in points]
     (y0, y1), yticks = _value_axis(min(ys), max(ys))
     f = _Frame(_span(min(xs), max(xs)), (y0, y1))
-    body = [f.axes("job number", metric, nice_ticks(min(xs), max(xs), 8), yticks)]
+    body = [f.axes("job number", metric, whole_ticks(min(xs), max(xs)), yticks)]
     lo, hi = min(ys), max(ys)
     for x, y, name in points:
         t = (y - lo) / ((hi - lo) or 1)
@@ -169,7 +175,10 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
     body, labels = [], []  # labels go last, on top of the lines, with a white halo (CSS .halo)
     for axis, x in zip(all_axes, xs):
         body.append(f'<line class="axis" x1="{x}" y1="{top}" x2="{x}" y2="{bottom}"/>')
-        labels.append(f'<text class="al" x="{x}" y="{PAD_T + 6}" text-anchor="middle">{escape(axis["name"])}</text>')
+        # the first and last names are anchored inwards, so that a long name is not cut at the edge
+        anchor = "start" if x == xs[0] else "end" if x == xs[-1] else "middle"
+        labels.append(f'<text class="al" x="{x - 6 if anchor == "start" else x + 6 if anchor == "end" else x}" '
+                      f'y="{PAD_T + 6}" text-anchor="{anchor}">{escape(axis.get("label", axis["name"]))}</text>')
         if axis["kind"] == "enum":
             for label in axis["labels"]:
                 y = pos(axis, label)
@@ -187,14 +196,30 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
         t = (score - lo) / ((hi - lo) or 1)
         body.append(f'<polyline class="line" points="{" ".join(pts)}" stroke="{color(t)}">'
                     f"<title>{escape(name)}: {_fmt(score)}</title></polyline>")
-    return _svg("parallel", "".join(body + labels), width=width, label="parallel coordinates")
+    labels.append(colour_scale(xs[-1] + 16, top, bottom, lo, hi, metric))
+    return _svg("parallel", "".join(body + labels), width=width + 70, label="parallel coordinates")
+
+
+def colour_scale(x: float, top: float, bottom: float, lo: float, hi: float, metric: str) -> str:
+    """A vertical viridis bar from ``lo`` (bottom) to ``hi`` (top) with its end values: how to read the
+    line colours (class ``scale``, not a counted mark)."""
+    steps = 24  # stacked bands rather than a gradient: no url(#id) reference, nothing to resolve
+    band = (bottom - top) / steps
+    bands = "".join(f'<rect x="{x + 34}" y="{round(top + i * band, 2)}" width="12" height="{round(band + 0.5, 2)}" '
+                    f'fill="{color(1 - (i + 0.5) / steps)}"/>' for i in range(steps))
+    mid = (top + bottom) / 2
+    return (f'<g class="scale">{bands}<rect x="{x + 34}" y="{top}" width="12" height="{bottom - top}" fill="none" '
+            f'stroke="#999" stroke-width=".5"><title>line colour = {escape(metric)}</title></rect>'
+            f'<text class="tl" x="{x + 50}" y="{top + 9}">{_fmt(hi)}</text>'
+            f'<text class="tl" x="{x + 50}" y="{bottom}">{_fmt(lo)}</text>'
+            f'<text class="tl" transform="translate({x + 64},{mid}) rotate(90)" text-anchor="middle">colour: {escape(metric)}</text></g>')
 
 
 def importance_plot(values: dict[str, float]) -> str:
     """Horizontal bars, most important first (one ``bar`` per dimension)."""
     if not values:
         return ""
-    items = sorted(values.items(), key=lambda kv: -kv[1])
+    items = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))  # ties by name: a stable order
     bar_h, gap, label_w = 22, 8, 240
     height = PAD_T + len(items) * (bar_h + gap) + 10
     top_value = max(v for _, v in items) or 1.0
@@ -217,7 +242,7 @@ def curves_plot(curves: dict[str, list[tuple[int, float]]], metric: str, highlig
     ys = [v for pts in curves.values() for _, v in pts]
     (y0, y1), yticks = _value_axis(min(ys), max(ys))
     f = _Frame(_span(min(xs), max(xs)), (y0, y1))
-    body = [f.axes("epoch", metric, nice_ticks(min(xs), max(xs), 8), yticks)]
+    body = [f.axes("epoch", metric, whole_ticks(min(xs), max(xs)), yticks)]
     order = sorted(curves, key=lambda n: n == highlight)
     # many jobs: fainter lines, so that the bundle shows its density instead of a grey block
     body.append(f"<style>.curve polyline{{stroke-opacity:{max(0.06, min(0.6, 25 / len(curves))):.2f}}}"
@@ -229,4 +254,21 @@ def curves_plot(curves: dict[str, list[tuple[int, float]]], metric: str, highlig
         dots = "".join(f'<circle class="cdot" cx="{f.px(e)}" cy="{f.py(v)}" r="2"/>' for e, v in pts) if len(pts) == 1 else ""
         body.append(f'<g class="{cls}"><polyline points="{path}"/>{dots}'
                     f"<title>{escape(name)}: last {_fmt(pts[-1][1])}</title></g>")
+    body.append(_curves_legend(highlight if highlight in curves else None, len(curves)))
     return _svg("curves", "".join(body), label="learning curves")
+
+
+def _curves_legend(best: str | None, count: int) -> str:
+    """Top right, on a white box: the best job's line and the others'."""
+    x, y = W - PAD_R - 210, PAD_T + 6
+    rows = []
+    if best:
+        rows.append(('stroke="#d62728" stroke-width="2.5"', f"best job {best}"))
+    others = count - (1 if best else 0)
+    if others:
+        rows.append(('stroke="#9ab" stroke-width="1.5"', f"other jobs ({others})"))
+    items = "".join(f'<line x1="{x + 8}" y1="{y + 12 + 16 * i}" x2="{x + 32}" y2="{y + 12 + 16 * i}" {style}/>'
+                    f'<text class="tl" x="{x + 38}" y="{y + 16 + 16 * i}">{escape(text)}</text>'
+                    for i, (style, text) in enumerate(rows))
+    return (f'<g class="legend"><rect x="{x}" y="{y}" width="204" height="{8 + 16 * len(rows)}" fill="#fff" '
+            f'fill-opacity=".9" stroke="#ccc"/>{items}</g>')

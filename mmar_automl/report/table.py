@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mmar_automl.report.data import RunReport, diff_label, format_duration
+from mmar_automl.report.data import RunReport, best_job_flags, diff_label, format_duration, retry_label
+from mmar_automl.search.format import display_name
 
 STATE_STYLE = {"COMPLETE": "green", "FAILED": "red", "TIMED_OUT": "red", "PRUNED": "yellow",
                "ABORTED": "magenta", "RUNNING": "cyan", "PENDING": "dim"}
@@ -31,14 +32,15 @@ def jobs_table(report: RunReport, top: int | None) -> Table:
     table.add_column("duration", justify="right", no_wrap=True)
     names = report.dimension_names
     for name in names:
-        table.add_column(name, overflow="fold")
+        table.add_column(display_name(name), overflow="fold")
     best_name = report.best.name if report.best else None
     for rank, row in enumerate(shown, 1):
         r = row.record
         score = "-" if r.score is None else f"{r.score:.4f}"
+        retry = retry_label(row, report)
         cells: list[Any] = [
             str(rank) if row.score is not None and r.state.value == "COMPLETE" else "",
-            Text(row.name, style="bold" if row.name == best_name else ""),
+            Text(row.name + (f" ({retry})" if retry else ""), style="bold" if row.name == best_name else ""),
             str(r.worker), Text(r.state.value, style=STATE_STYLE.get(r.state.value, "")),
             score, format_duration(r.duration),
         ]
@@ -73,8 +75,10 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
     if report.best is not None:
         best = report.best
         console.print(f"\nbest job {best.name}: score {best.score:.6g} ({best.record.folder})", soft_wrap=True)
+        for flag in best_job_flags(report):
+            console.print(f"  ! {flag}", soft_wrap=True)
         for name, value in best.params.items():
-            console.print(f"  {name} = {value}", soft_wrap=True)
+            console.print(f"  {display_name(name)} = {value}", soft_wrap=True)
         if report.overrides:
             shown = " ".join(f"{k}={v}" for k, v in report.overrides.items())
             console.print(f"  --set (every job, written in its config): {shown}", soft_wrap=True)
@@ -86,9 +90,11 @@ def print_report(console: Console, report: RunReport, *, top: int | None = 20, l
                 console.print(f"  {diff_label(item)}: {_short(item, 'old')} -> {_short(item, 'new')}", soft_wrap=True)
     if importance is not None:
         if importance.values:
-            shown = ", ".join(f"{n} {v:.2f}" for n, v in importance.values.items())
+            shown = ", ".join(f"{display_name(n)} {v:.2f}" for n, v in importance.values.items())
             console.print(f"\nparameter importance ({importance.evaluator}, {importance.jobs} jobs): {shown}",
                           soft_wrap=True)
+            if importance.caveat:
+                console.print(f"  {importance.caveat}", soft_wrap=True)
             if importance.note:
                 console.print(f"  {importance.note}", soft_wrap=True)
         elif importance.note:

@@ -409,7 +409,7 @@ class Engine:
     # -- the end -------------------------------------------------------------------------------------
     def _finish(self, reason: str, error_code: int | None) -> RunResult:
         self._stop_jobs()
-        self.ctx.set_prop(ContextKey.STOP_REASON, self.stopping)
+        self.ctx.set_prop(ContextKey.STOP_REASON, self.stopping or reason)
         self.ctx.set_prop(ContextKey.INTERRUPTED, self.interrupts() > 0)
         self._fire(EventType.END_AUTOML)
         try:

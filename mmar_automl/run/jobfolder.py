@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, ENVIRONMENT_FILE, RUNS_DIR, TRAIN_CONFIG
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, ENVIRONMENT_FILE, RUNS_DIR, TRAIN_CONFIG, ckpt_dir_name
 from mmar_automl.errors import UsageError
 
 # Folders that make up an MMAR's key content; anything else at the root holding Python code is BYOC.
@@ -85,6 +85,13 @@ def absolutize_environment(env: dict[str, Any], mmar_root: Path) -> dict[str, An
         if isinstance(value, str) and value and "{" not in value and not os.path.isabs(value):
             out[key] = str((mmar_root / value).resolve())
     return out
+
+
+def job_ckpt_subdir(environment: dict[str, Any], mmar_root: Path) -> str:
+    """``MMAR_CKPT_DIR`` of the job folders written from the run's environment (relative to each job
+    folder): what ``JobOutputs.of(job folder).ckpt_subdir`` will read, known before any folder exists
+    (a Ray node follows a job's metrics.jsonl there)."""
+    return ckpt_dir_name(absolutize_environment(environment, mmar_root))
 
 
 def absolutize_config_paths(config: Any, mmar_root: Path, job_dir: Path) -> Any:

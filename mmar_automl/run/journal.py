@@ -179,6 +179,17 @@ def replay(events: list[dict[str, Any]], source: str = "journal") -> RunState:
     return state
 
 
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The run_started event alone (the journal's first line: seed, controller, workers, --set, options),
+    without replaying the rest; {} when the journal is missing or its first line is not that event."""
+    try:
+        with open(path, "rb") as f:
+            event = json.loads(f.readline())
+    except (OSError, ValueError):
+        return {}
+    return event if isinstance(event, dict) and event.get("op") == Op.RUN_STARTED.value else {}
+
+
 def load_run_state(path: str | Path) -> RunState:
     return replay(read_events(path), str(path))
 

@@ -75,7 +75,7 @@ class JobOutputs:
     def ckpt_subdir(self) -> str:
         """The checkpoint folder relative to the job folder (``models``, ``ckpt``...), as a Ray node or a
         copy of the job (``best/``) needs it; a checkpoint folder outside the job folder gives ``models``
-        (jobfolder.job_environment keeps it inside)."""
+        (jobfolder.absolutize_environment keeps a job's inside)."""
         try:
             return str(self.ckpt_dir.relative_to(self.folder))
         except ValueError:

@@ -58,13 +58,21 @@ def settle_interrupted(job: JobRecord) -> tuple[JobRecord, bool]:
     if stats is not None and str(stats.get("status", "")).lower() == "complete":
         state, score, reason = judge(0, stats, "")
         job.state, job.score, job.reason = state, score, (reason or "") + " (finished while the orchestrator was down)"
-        job.ended_at = job.ended_at or time.time()
+        # It ended when it wrote train_stats.json, not now: its duration must not include the downtime.
+        job.ended_at = job.ended_at or _mtime(outputs.stats_file) or time.time()
         return job, True
     job.state = JobState.ABORTED
     job.reason = "interrupted: the orchestrator stopped while it ran"
     job.log_tail = outputs.log_tail()
     job.ended_at = time.time()
     return job, False
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _canon(recs: list[Recommendation]) -> str:

@@ -3,7 +3,8 @@ is created under ``automl/`` (a run that fails validation leaves no trace), then
 
 ``prepare_run`` is a few named steps, in this order:
 
-1. ``check_options``       the command line alone (limits, backend, --jobs-per-gpu): UsageError
+1. ``check_options``       the command line alone (limits, backend, --jobs-per-gpu; --set parsed once, Clara's
+                           run_id=/workers= taken as --run-id/--workers): UsageError
 2. ``read_resumed``        ``--resume``: the journal's state; options left out default to the journaled
                            ones (``plan.journaled_defaults``), a different value is used with a note
 3. ``load_inputs``         the MMAR as ``config.mmar.Mmar`` opened it (train config with --set written in,
@@ -30,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar, ckpt_dir_name
-from mmar_automl.config.overrides import RunKeys, check_not_searched
+from mmar_automl.config.mmar import AUTOML_CONFIG, TRAIN_CONFIG, Mmar
+from mmar_automl.config.overrides import RUN_KEYS, RunKeys, check_not_searched, parse_overrides
 from mmar_automl.errors import ConfigError, JournalError, UsageError
 
 DEFAULT_TRIALS = 30
@@ -132,13 +133,14 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     from mmar_automl.context import ContextKey
     from mmar_automl.run.engine import run_context
 
+    given = parse_overrides(opts.overrides)
+    opts = _with_run_keys(opts, RunKeys.split(given)[0])  # before a resume's defaults: given, not journaled
     check_options(opts)
     state = read_resumed(opts, project_at(opts.mmar))
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
-    mmar = open_project(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(opts, state))
-    opts = _with_run_keys(opts, mmar.run_keys)
+    mmar = open_project(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(given, state))
     inputs = load_inputs(opts, mmar)
     session = check_resume(opts, inputs, state) if state is not None else new_run(opts, inputs)
     plan = resolve_plan(opts, inputs, session, gpus)
@@ -196,20 +198,25 @@ def _with_journaled(opts: RunOptions, state: Any) -> tuple[RunOptions, list[str]
 
     opts, notes = journaled_defaults(opts, state.options, state.header.get("run_id", opts.resume))
     header = state.header
+    # The header names the files as Mmar.label wrote them: relative to the MMAR root (or absolute). Made
+    # absolute here, or locate() would take a same-named file in the current folder first.
     if opts.train_config is None and header.get("train_config") not in (None, TRAIN_CONFIG):
-        opts = replace(opts, train_config=header["train_config"])
+        opts = replace(opts, train_config=str((Path(opts.mmar) / header["train_config"]).absolute()))
     if opts.automl_config is None and header.get("automl_config") not in (None, AUTOML_CONFIG):
-        opts = replace(opts, automl_config=header["automl_config"])
+        opts = replace(opts, automl_config=str((Path(opts.mmar) / header["automl_config"]).absolute()))
     return opts, notes
 
 
-def _overrides_of(opts: RunOptions, state: Any) -> Any:
-    """The --set values: those given, or on ``--resume`` without any, the ones the run was started with
-    (its journal header), so that resumed jobs train as the first ones did."""
-    if opts.overrides or state is None:
-        return opts.overrides
+def _overrides_of(given: dict[str, Any], state: Any) -> dict[str, Any]:
+    """The --set values: those given, or on ``--resume`` without config values, the ones the run was
+    started with (its journal header), so that resumed jobs train as the first ones did. Clara's run keys
+    (``trainconf=``, ``workers=``...) are options, not config values: given alone, they keep the journaled
+    values too."""
+    run_keys = {k: v for k, v in given.items() if k in RUN_KEYS}
+    if len(run_keys) < len(given) or state is None:
+        return given
     saved = state.header.get("overrides")
-    return saved if isinstance(saved, dict) else {}
+    return {**(saved if isinstance(saved, dict) else {}), **run_keys}
 
 
 def _with_run_keys(opts: RunOptions, keys: RunKeys) -> RunOptions:
@@ -306,7 +313,7 @@ def check_resume(opts: RunOptions, inputs: RunInputs, state: Any) -> RunSession:
     seed = int(header["seed"])
     if opts.seed is not None and opts.seed != seed:
         raise UsageError(f"--seed {opts.seed}: run {run_id} was started with seed {seed}")
-    if opts.overrides and overrides != header.get("overrides", {}):
+    if overrides != header.get("overrides", {}):  # none given: _overrides_of took the journaled ones
         raise UsageError(f"--set differs from run {run_id}'s ({header.get('overrides', {})}); "
                          "resume without --set to keep them")
     return RunSession(run_id, inputs.mmar.run_dir(run_id), seed, dict(overrides), state)
@@ -450,10 +457,10 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
     use_launcher = plan.launcher and os.environ.get("MMAR_AUTOML_NO_LAUNCHER") != "1"
     if plan.backend == "ray":
         from mmar_automl.backends import connect_ray
-        from mmar_automl.run.jobfolder import absolutize_environment
+        from mmar_automl.run.jobfolder import job_ckpt_subdir
         from mmar_automl.run.outputs import METRICS_FILE
 
-        job_ckpt = ckpt_dir_name(absolutize_environment(inputs.mmar.environment, inputs.root))  # as job folders have it
+        job_ckpt = job_ckpt_subdir(inputs.mmar.environment, inputs.root)
         backend, workers = connect_ray(plan.ray_address, plan.workers_text, use_launcher=use_launcher,
                                        metrics=f"{job_ckpt}/{METRICS_FILE}")
         plan = replace(plan, workers=tuple(workers))

@@ -18,18 +18,26 @@ from mmar_automl.tracking.limits import safe_key
 Metric = list  # [key: str, value: float, step: int, timestamp_ms: int]
 
 
+_NOT_METRICS = ("kind", "epoch", "iteration", "time", "key_metric", "metrics", "status", "reason")
+
+
 def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | None) -> list[Metric]:
-    """Train records give ``train_loss`` and ``lr``, validation records each of their metrics; step = epoch."""
+    """Every number of every train and validation record, step = epoch: a train record's own fields
+    (``train_loss``, ``lr``, ``epoch_time``, GPU memory, ...) and its ``metrics`` (``train_acc``), with
+    its ``time`` as ``elapsed_time``; a validation record's ``metrics`` (``val_mean_dice``, ``val_acc``)."""
     base = started_at or 0.0
     out: list[Metric] = []
     for rec in records:
         kind = rec.get("kind")
         step = int(rec.get("epoch") or rec.get("iteration") or 0)
         ts = int(round((base + float(rec.get("time") or 0.0)) * 1000))
+        nested = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
         if kind == "train":
-            values = {k: rec.get(k) for k in ("train_loss", "lr")}
+            values = {k: v for k, v in rec.items() if k not in _NOT_METRICS}
+            values["elapsed_time"] = rec.get("time")
+            values.update(nested)
         elif kind == "validation":
-            values = dict(rec.get("metrics") or {})
+            values = dict(nested)
         else:
             continue
         for key, value in values.items():

@@ -13,9 +13,12 @@ Operations (dicts, as stored in the spool):
   job_files uid, folder, started_at, with_model, skip_records  (metrics.jsonl less the records sent
                                                  live, + config, log, stats, model)
   artifacts uid, files [[local file, artifact folder]]
+  pytorch_model uid, folder, overrides                     (the job's model.pt as an MLflow PyTorch model, artifact
+                                                  folder ``model``; the raw file when it cannot be loaded)
   close_run uid, status (FINISHED|FAILED|KILLED), end_time (ms)
   reopen    uid                                   (a resumed AutoML run is RUNNING again)
-  reap      run_uid                               (children left RUNNING by a dead orchestrator -> KILLED)
+  reap      run_uid, durations {job uid: s}       (children left RUNNING by a dead orchestrator -> KILLED,
+                                                  or FINISHED when their folder says they completed)
 A uid is ``run:<run uid>`` for the parent and ``job:<job uid>`` for a child.
 """
 
@@ -36,6 +39,9 @@ log = logging.getLogger("mmar_automl.mlflow")
 TAG_JOB_UID = "mmar_automl.job_uid"
 TAG_RUN_UID = "mmar_automl.run_uid"
 TAG_ROLE = "mmar_automl.role"
+# The experiment kind MLflow's UI reads (values of its ExperimentKind: genai_development, custom_model_development)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 _TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "RESOURCE_EXHAUSTED", "REQUEST_LIMIT_EXCEEDED"}
 
@@ -66,12 +72,13 @@ def is_transient(err: BaseException) -> bool:
 class MlflowSink:
     """Applies operations through one MlflowClient (never the fluent API, which is process-global)."""
 
-    def __init__(self, tracking_uri: str, experiment: str):
+    def __init__(self, tracking_uri: str, experiment: str, on_experiment=None):
         configure_http_client()
         from mlflow.tracking import MlflowClient  # lazy: ~3 s
 
         self.uri = tracking_uri
         self.experiment = experiment
+        self.on_experiment = on_experiment  # called with the experiment id once known (the UI link)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self._experiment_id: str | None = None
         self._run_ids: dict[str, str] = {}
@@ -108,6 +115,8 @@ class MlflowSink:
             self._job_files(op)
         elif kind == "artifacts":
             self._artifacts(op["uid"], op["files"])
+        elif kind == "pytorch_model":
+            self._pytorch_model(op["uid"], op["folder"], op.get("overrides"))
         elif kind == "close_run":
             self._flush_or_warn(op["uid"])  # a refused value must not leave the run RUNNING
             run_id = self.run_id(op["uid"])
@@ -118,7 +127,7 @@ class MlflowSink:
             if run_id:
                 self.client.update_run(run_id, status="RUNNING")
         elif kind == "reap":
-            self.reap(op["run_uid"])
+            self.reap(op["run_uid"], durations=op.get("durations"))
         else:
             log.warning("unknown spool operation %r skipped", kind)
 
@@ -132,6 +141,13 @@ class MlflowSink:
                 if exp.lifecycle_stage == "deleted":
                     self.client.restore_experiment(exp.experiment_id)
                 self._experiment_id = exp.experiment_id
+                if EXPERIMENT_KIND_TAG not in (exp.tags or {}):
+                    self.client.set_experiment_tag(self._experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            if self.on_experiment is not None:
+                try:
+                    self.on_experiment(self._experiment_id)
+                except Exception as err:  # noqa: BLE001 - a callback never blocks the stream
+                    log.warning("on_experiment failed: %s", err)
         return self._experiment_id
 
     def _create_experiment(self) -> str:
@@ -139,7 +155,8 @@ class MlflowSink:
         # A SQLite store's default artifact root is the current folder: keep artifacts beside the db.
         location = (db.parent / "mlartifacts" / self.experiment).resolve().as_uri() if db else None
         try:
-            return self.client.create_experiment(self.experiment, artifact_location=location)
+            return self.client.create_experiment(self.experiment, artifact_location=location,
+                                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         except Exception as err:  # noqa: BLE001 - someone else created it meanwhile
             exp = self.client.get_experiment_by_name(self.experiment)
             if exp is None:
@@ -188,11 +205,15 @@ class MlflowSink:
         for artifact_file, text in (op.get("full_values") or {}).items():
             self.client.log_text(self.run_id(uid), text, artifact_file)
 
-    def reap(self, run_uid: str, include_parent: bool = False) -> int:
+    def reap(self, run_uid: str, include_parent: bool = False, durations: dict[str, float] | None = None) -> int:
         """Close the runs of this AutoML run still RUNNING (their orchestrator died); returns how many.
 
         A job that finished while its orchestrator was down (its train_stats.json says complete) is
-        completed from its folder (FINISHED, with score and artifacts); any other is KILLED."""
+        completed from its folder (FINISHED, with score and artifacts); any other is KILLED. Its end
+        time is its start plus its journaled duration (``durations``, from a resume), else plus the time
+        until it wrote train_stats.json: never the time of the reap."""
+        import json
+
         count = 0
         for run in self.find_runs({TAG_RUN_UID: run_uid}, status="RUNNING"):
             tags, run_id = run.data.tags, run.info.run_id
@@ -209,11 +230,15 @@ class MlflowSink:
                 self._run_ids[uid] = run_id
                 self._job_files({"uid": uid, "folder": folder, "started_at": (run.info.start_time or 0) / 1000})
                 score = stats.get("best_validation_metric")
-                end_ms = int(run.info.start_time or 0) + int(1000 * float(stats.get("total_time") or 0))
+                start_ms = int(run.info.start_time or 0)
+                duration = (durations or {}).get(tags[TAG_JOB_UID])
+                stats_file = JobOutputs.of(folder).stats_file
+                end_ms = (start_ms + int(round(1000 * duration)) if duration is not None
+                          else max(start_ms, int(stats_file.stat().st_mtime * 1000)))
                 metrics = [["score", float(score), 0, end_ms]] if isinstance(score, (int, float)) else []
                 self._buffer(uid, metrics, {}, {"mmar_automl.status": "COMPLETE"})
                 self._flush(uid)
-                self.client.set_terminated(run_id, status="FINISHED")
+                self.client.set_terminated(run_id, status="FINISHED", end_time=end_ms)
             else:
                 self.client.set_tag(run_id, "mmar_automl.status", "KILLED")
                 self.client.set_terminated(run_id, status="KILLED")
@@ -264,6 +289,26 @@ class MlflowSink:
         for local, where in files:
             if Path(local).is_file():
                 self.client.log_artifact(run_id, local, where or None)
+
+    def _pytorch_model(self, uid: str, folder: str, overrides: dict[str, str] | None = None) -> None:
+        """The job's best checkpoint as an MLflow PyTorch model under the artifact folder ``model`` (so
+        that it can be registered from the UI), saved once into the job's checkpoint folder by a
+        subprocess (``tracking/pytorch_model.py``: torch and monai stay out of the orchestrator). A
+        checkpoint that cannot be turned into a model (a custom network that no longer imports) is
+        logged as the raw file, with a warning."""
+        from mmar_automl.tracking.pytorch_model import save_in_subprocess
+
+        run_id = self.run_id(uid)
+        if run_id is None:
+            return
+        saved, why = save_in_subprocess(folder, overrides)
+        if saved is not None:
+            self.client.log_artifacts(run_id, str(saved), "model")
+            self.client.set_tag(run_id, "mmar_automl.model", "mlflow.pytorch")
+            return
+        log.warning("MLflow: the best model of %s is logged as a raw file, not an MLflow model: %s", folder, why)
+        self._artifacts(uid, [[str(JobOutputs.of(folder).model_file), "model"]])
+        self.client.set_tag(run_id, "mmar_automl.model", f"raw model.pt ({why})"[:500])
 
     def _job_files(self, op: dict[str, Any]) -> None:
         uid, folder = op["uid"], op["folder"]

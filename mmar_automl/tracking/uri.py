@@ -70,8 +70,48 @@ def prepare_store(uri: str) -> None:
         marker.unlink()
 
 
-def ui_hint(uri: str) -> str:
-    """The command that browses this store, e.g. ``mlflow ui --backend-store-uri sqlite:////x/mlflow.db``."""
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+# MLflow 3.x's UI opens an experiment on its GenAI pages unless the workflow type says otherwise; the
+# type comes from the URL (``workflowType=machine_learning``) or the user's last choice (the "Model
+# training" switch, kept in the browser). The experiment's ``mlflow.experimentKind`` tag is read only
+# when that switch is off (in 3.17.2 it is always on): both are set, the URL is what lands on the runs.
+WORKFLOW_QUERY = "workflowType=machine_learning"
+
+
+def experiment_url(base: str, experiment_id: str | None) -> str:
+    """The page listing the experiment's runs in the "Model training" view, e.g.
+    ``http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning``."""
+    base = base.rstrip("/")
+    if experiment_id is None:
+        return f"{base}/#/experiments?{WORKFLOW_QUERY}"
+    return f"{base}/#/experiments/{experiment_id}/runs?{WORKFLOW_QUERY}"
+
+
+def ui_hint(uri: str, experiment_id: str | None = None) -> str:
+    """How to browse this store: ``mlflow ui --backend-store-uri sqlite:////x/mlflow.db, then open
+    http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning``."""
     if sqlite_path(uri) is not None:
-        return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+        return f"mlflow ui --backend-store-uri {shlex.quote(uri)}, then open {experiment_url(UI_ADDRESS, experiment_id)}"
+    if uri.lower().startswith(("http://", "https://")):
+        return f"open {experiment_url(uri, experiment_id)}"
     return f"open {uri} in a browser"
+
+
+def sqlite_experiment_id(uri: str, experiment: str) -> str | None:
+    """The id of an experiment in an existing SQLite store, read with the standard library (no mlflow
+    import at start-up); None when the store or the experiment does not exist yet."""
+    import sqlite3
+
+    db = sqlite_path(uri)
+    if db is None or not db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+        try:
+            row = conn.execute("SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+                               (experiment,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None

@@ -74,7 +74,10 @@ def test_one_resolver_for_config_paths_from_the_command_line(tmp_path, monkeypat
     # relative to the current folder when it exists there
     monkeypatch.chdir(root / "config")
     assert Mmar.open(root, "other.json").train_config["epochs"] == 5
-    # Clara's trainconf=NAME: relative to config/
+    # Clara's trainconf=NAME: relative to config/, never to the current folder's config/
+    assert Mmar.open(root, overrides=["trainconf=other.json"]).train_config["epochs"] == 5
+    (root / "config" / "config").mkdir()
+    (root / "config" / "config" / "other.json").write_text(json.dumps({"epochs": 6}))
     assert Mmar.open(root, overrides=["trainconf=other.json"]).train_config["epochs"] == 5
     with pytest.raises(UsageError, match="trainconf=other.json and --train-config .* name different files"):
         Mmar.open(root, str(root / "config" / "config_train.json"), overrides=["trainconf=other.json"])
@@ -165,3 +168,17 @@ def test_a_searched_key_cannot_be_fixed_by_any_of_its_spellings(clara_mmar):
         with pytest.raises(UsageError, match=f"--set {re.escape(key)}: this key is searched"):
             check_not_searched({key: 1}, space, "config_train.json")
     check_not_searched({"train.model.args.in_channels": 1, "epochs": 2}, space, "config_train.json")  # not searched
+
+
+def test_a_train_config_named_as_trainconf_names_it_gets_a_hint(tmp_path, monkeypatch):
+    """``--train-config other.json`` is relative to the current folder or the MMAR root; Clara's
+    ``trainconf`` is relative to config/. Given the config/ name, the error says where the file is."""
+    root = _mmar(tmp_path / "m", CONFIG)
+    (root / "config" / "other.json").write_text(json.dumps({"epochs": 5}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(
+            "other.json: file not found (there is config/other.json: --train-config config/other.json, "
+            "or Clara's --set trainconf=other.json)")):
+        Mmar.open(root, "other.json")
+    with pytest.raises(ConfigError, match=r"^none\.json: file not found$"):
+        Mmar.open(root, "none.json")

@@ -34,7 +34,7 @@ def test_bad_num_samples():
 @pytest.mark.parametrize("cls_name", ["GridController", "RandomController", "ReinforcementController",
                                       "OptunaController"])
 def test_unknown_args_are_refused(cls_name):
-    # runsetup turns this TypeError into a one-line ConfigError naming controller.args
+    # run/setup.py turns this TypeError into a one-line ConfigError naming controller.args
     import mmar_automl.controllers as controllers
 
     with pytest.raises(TypeError):

@@ -38,4 +38,91 @@ def test_two_jobs_on_one_worker_both_show_until_each_ends():
     handler.end_job(ctx)
     text = _text(handler)
     assert "1 running" in text
-    assert "W1_2_J2" in [line.split("│")[3].strip() for line in text.splitlines() if line.count("│") == 6]
+    assert "W1_2_J2" in [line.split("│")[3].strip() for line in text.splitlines() if line.count("│") == 7]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run_dir(tmp_path, max_jobs=None, controller="OptunaController", args=None):
+    """A run folder whose journal starts with the run_started event the console reads."""
+    import json
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "journal.jsonl").write_text(json.dumps({
+        "op": "run_started", "controller": {"name": controller, "args": args or {"n_trials": 30}},
+        "options": {"max_jobs": max_jobs}, "overrides": {"epochs": 3}}) + "\n")
+    return run_dir
+
+
+def _start(handler, ctx, job):
+    ctx.set_prop(ContextKey.JOB, job)
+    handler.start_job(ctx)
+
+
+def _end(handler, ctx, job, state, score=None, at=None):
+    job.state, job.score, job.ended_at = state, score, 2.0
+    ctx.set_prop(ContextKey.JOB, job)
+    handler.end_job(ctx)
+
+
+def test_progress_counts_against_max_jobs_and_the_eta_counts_down(tmp_path):
+    """Issue 16: with --max-jobs 4 the line read 0/2 -> 2/4 -> 3/5 -> 4/6 and the ETA grew."""
+    from mmar_automl.search.space import FloatDimension, SearchSpace
+
+    clock = Clock()
+    out = io.StringIO()
+    handler = ConsoleHandler(live=False, console=Console(file=out, markup=False, width=200), clock=clock)
+    ctx = Context()
+    ctx.set_prop(ContextKey.RUN_DIR, str(_run_dir(tmp_path, max_jobs=4)))
+    ctx.set_prop("WORKERS", ["cpu", "cpu"])
+    handler.start_automl(ctx)
+    ctx.set_prop(ContextKey.SEARCH_SPACE, SearchSpace((FloatDimension("p", "lr", "lr", ("lr",), 0.0, 1.0),)))
+    handler.search_space_available(ctx)
+    jobs = [_job(str(n), n, n) for n in range(1, 5)]
+    for job in jobs[:2]:
+        ctx.set_prop(ContextKey.RECOMMENDATIONS, [job.recommendation])
+        handler.recommendations_available(ctx)
+        _start(handler, ctx, job)
+    assert "0/4 jobs finished" in _text(handler) and "ETA" not in _text(handler)
+    assert "-/3" in _text(handler)  # the epoch total (--set epochs=3)
+    assert "lr=0.1" in _text(handler)  # the running job's parameters
+    clock.now = 110.0
+    _end(handler, ctx, jobs[1], JobState.COMPLETE, 0.7)
+    assert "1/4 finished" in out.getvalue()
+    etas = []
+    for now in (110.0, 113.0, 116.0):
+        clock.now = now
+        etas.append(float(_text(handler).split("ETA ")[1].split(" s")[0]))
+    assert etas == [30.0, 27.0, 24.0]  # 3 left x 10 s per job, counting down
+    _start(handler, ctx, jobs[2])
+    clock.now = 120.0
+    _end(handler, ctx, jobs[0], JobState.COMPLETE, 0.9)
+    assert "2/4 jobs finished" in _text(handler)
+    assert "best: W1_1_J1 0.9000  lr=0.1" in _text(handler)  # the best job with its parameters
+
+
+def test_aborted_jobs_are_not_finished(tmp_path):
+    """After Ctrl-C the aborted jobs run again on resume: they do not count as finished."""
+    handler = ConsoleHandler(live=False, console=Console(file=io.StringIO(), markup=False), clock=Clock())
+    ctx = Context()
+    ctx.set_prop(ContextKey.RUN_DIR, str(_run_dir(tmp_path, max_jobs=None, controller="GridController", args={})))
+    ctx.set_prop("WORKERS", ["cpu"])
+    handler.start_automl(ctx)
+    from mmar_automl.search.space import EnumDimension, SearchSpace
+
+    ctx.set_prop(ContextKey.SEARCH_SPACE, SearchSpace((EnumDimension("p", "a", "net", ("a",), ((1,), (2,), (3,))),)))
+    handler.search_space_available(ctx)
+    first, second = _job("a", 1, 1), _job("b", 2, 2)
+    second.recommendation = Recommendation(1, {"lr": 0.2})
+    _start(handler, ctx, first)
+    _end(handler, ctx, first, JobState.COMPLETE, 0.5)
+    _start(handler, ctx, second)
+    _end(handler, ctx, second, JobState.ABORTED)
+    assert "1/3 jobs finished" in _text(handler)

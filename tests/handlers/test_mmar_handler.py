@@ -38,3 +38,24 @@ def test_only_the_best_n_jobs_keep_a_model_whatever_the_state_of_the_others(tmp_
     assert all((Path(j.folder) / "models" / "metrics.jsonl").exists() for j in jobs)  # metrics stay
     assert json.loads((tmp_path / "best" / "best.json").read_text())["job"] == "W1_4_J4"
     assert (tmp_path / "best" / "models" / "model.pt").exists()
+
+
+def test_resume_catches_best_up_with_a_job_that_ended_while_the_orchestrator_was_down(tmp_path):
+    """best/ names its job in best.json (read_best_info, also read by export-best): on resume the handler
+    rewrites best/ when the journal's best job is another one, and leaves it when it is the same."""
+    from mmar_automl.handlers.mmar import read_best_info, write_best
+
+    assert read_best_info(tmp_path) is None
+    first, second = _job(tmp_path, 1, JobState.COMPLETE, 0.3), _job(tmp_path, 2, JobState.COMPLETE, 0.6)
+    write_best(tmp_path, first)
+    assert read_best_info(tmp_path)["job_uid"] == "u1"
+    ctx = Context()
+    ctx.set_prop(ContextKey.RUN_DIR, str(tmp_path))
+    ctx.set_prop(ContextKey.PREVIOUS_JOBS, [first, second])
+    MMARHandler().start_automl(ctx)
+    assert read_best_info(tmp_path)["job_uid"] == "u2" and (tmp_path / "best" / "models" / "model.pt").is_file()
+    stamp = (tmp_path / "best" / "best.json").stat().st_mtime_ns
+    MMARHandler().start_automl(ctx)
+    assert (tmp_path / "best" / "best.json").stat().st_mtime_ns == stamp  # the same job: not rewritten
+    (tmp_path / "best" / "best.json").write_text("not json")
+    assert read_best_info(tmp_path) is None

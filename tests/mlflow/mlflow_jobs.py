@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from mmar_automl.context import Context
+from mmar_automl.context import Context, ContextKey
 from mmar_automl.run.job import JobRecord
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.search.space import Consumer, EnumDimension, FloatDimension, SearchSpace
@@ -43,8 +43,9 @@ class JobFactory:
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def ctx(self, **options) -> Context:
-        return Context(RUN_ID=self.run_id, RUN_DIR=str(self.run_dir), MMAR_ROOT=str(self.root),
-                       SEARCH_SPACE=SPACE, OPTIONS=dict(options), CONTROLLER="GridController")
+        return Context(**{ContextKey.RUN_ID: self.run_id, ContextKey.RUN_DIR: str(self.run_dir),
+                          ContextKey.MMAR_ROOT: str(self.root), ContextKey.SEARCH_SPACE: SPACE,
+                          "OPTIONS": dict(options), "CONTROLLER": "GridController"})
 
     def job(self, number: int, score: float | None = None, worker: int = 1, seq: int | None = None,
             epochs: int = 3, point_value: dict | None = None, state: JobState = JobState.COMPLETE,
@@ -82,7 +83,7 @@ class JobFactory:
 
 def fire(handler, ctx: Context, event: str, **props) -> None:
     for key, value in props.items():
-        ctx.set_prop(key, value)
+        ctx.set_prop(getattr(ContextKey, key, key), value)  # JOB -> ContextKey.JOB, whatever its value
     handler.handle_event(event, ctx)
 
 

@@ -33,7 +33,7 @@ def test_best_job_is_the_engines_best_whatever_order_jobs_end_in(jobs):
     assert handler._state["best"]["job"] == first.name
     fire(handler, ctx, "end_automl")
     assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == first.job_uid
-    model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "artifacts"]
+    model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "pytorch_model"]
     assert [op["uid"] for op in model_ops] == [f"job:{first.job_uid}"]
 
 
@@ -121,5 +121,5 @@ def test_resume_takes_the_best_from_jobs_that_ended_while_the_orchestrator_was_d
     fire(resumed, ctx, "start_automl")
     fire(resumed, ctx, "end_automl")
     assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == settled.job_uid
-    model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "artifacts"]
+    model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "pytorch_model"]
     assert [op["uid"] for op in model_ops] == [f"job:{settled.job_uid}"]

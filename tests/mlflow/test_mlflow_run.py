@@ -47,6 +47,13 @@ def test_embedded_sqlite_store_ctrl_c_then_resume(tmp_path):
     db = mmar / "automl" / "mlflow.db"
     assert db.is_file()
     assert f"mlflow ui --backend-store-uri sqlite:///{db}" in stderr
+    # the console does not count the jobs Ctrl-C aborted as finished (they run again on resume)
+    ends = [line for line in stderr.splitlines() if line.startswith("[W") and " finished" in line]
+    complete = 0
+    for line in ends:
+        complete += " COMPLETE " in line
+        assert line.rsplit("; ", 2)[-1 if "best" not in line else -2].startswith(f"{complete}/4 finished"), line
+    assert any(" ABORTED " in line for line in ends)
     assert "View run" not in stdout
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     parents, children = _runs(client, "lightmmar")  # experiment = the MMAR folder name

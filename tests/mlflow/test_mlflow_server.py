@@ -70,10 +70,12 @@ def test_four_jobs_one_parent_four_children(live_server, jobs, tmp_path):
     for child, job in zip(children, records):
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED"
+        # the searched values as the report spells them (floats in full), then the config's fixed keys
         assert child.data.params == {
-            "learning_rate": json.dumps(job.recommendation.point["learning_rate"]),
-            "model.channels": json.dumps(job.recommendation.point["model.channels"][0]),
+            "learning_rate": repr(job.recommendation.point["learning_rate"]),
+            "model.channels": json.dumps(job.recommendation.point["model.channels"][0], separators=(",", ":")),
             "RandGaussianNoised.disabled": json.dumps(job.recommendation.point["RandGaussianNoised.@disabled"][0]),
+            "job": job.name,
         }
         tags = child.data.tags
         assert tags["prl.model.channels"] == "net.enum.train.model$0:channels"

@@ -94,7 +94,9 @@ def test_uri_order_and_no_bare_file_store(tmp_path, monkeypatch):
     uri = resolve_tracking_uri(tmp_path)
     assert uri == f"sqlite:///{tmp_path.resolve()}/automl/mlflow.db"
     assert sqlite_path(uri) == tmp_path.resolve() / "automl" / "mlflow.db"
-    assert ui_hint(uri) == f"mlflow ui --backend-store-uri {uri}"
+    assert ui_hint(uri) == (f"mlflow ui --backend-store-uri {uri}, then open "
+                            "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning")
+    assert ui_hint(uri, "3").endswith("/#/experiments/3/runs?workflowType=machine_learning")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert resolve_tracking_uri(tmp_path) == "http://127.0.0.1:5000"
     assert resolve_tracking_uri(tmp_path, "http://h:1") == "http://h:1"
@@ -105,14 +107,19 @@ def test_uri_order_and_no_bare_file_store(tmp_path, monkeypatch):
 
 # -- records ----------------------------------------------------------------------------------------
 def test_metrics_from_records_are_deterministic(tmp_path):
-    recs = [{"kind": "train", "epoch": 1, "iteration": 8, "train_loss": 0.7, "lr": 2e-4, "time": 3.2},
+    """Every number of the file is a metric (issue 16: train_acc, epoch_time were left out), the train
+    record's ``time`` as ``elapsed_time``; an infinite loss is not."""
+    recs = [{"kind": "train", "epoch": 1, "iteration": 8, "train_loss": 0.7, "lr": 2e-4, "time": 3.2,
+             "epoch_time": 1.5, "metrics": {"train_acc": 0.8}},
             {"kind": "validation", "epoch": 1, "iteration": 8, "key_metric": "val_mean_dice",
              "metrics": {"val_mean_dice": 0.41, "val_acc": 0.93}, "time": 4.0},
             {"kind": "train", "epoch": 2, "train_loss": float("inf"), "lr": 1e-4, "time": 5.0},
             {"kind": "end", "status": "complete", "time": 9.1}]
     got = records.metrics_from_records(recs, 1000.0)
-    assert got == [["train_loss", 0.7, 1, 1003200], ["lr", 2e-4, 1, 1003200],
-                   ["val_mean_dice", 0.41, 1, 1004000], ["val_acc", 0.93, 1, 1004000], ["lr", 1e-4, 2, 1005000]]
+    assert got == [["train_loss", 0.7, 1, 1003200], ["lr", 2e-4, 1, 1003200], ["epoch_time", 1.5, 1, 1003200],
+                   ["elapsed_time", 3.2, 1, 1003200], ["train_acc", 0.8, 1, 1003200],
+                   ["val_mean_dice", 0.41, 1, 1004000], ["val_acc", 0.93, 1, 1004000],
+                   ["lr", 1e-4, 2, 1005000], ["elapsed_time", 5.0, 2, 1005000]]
     assert records.metrics_from_records(recs, 1000.0) == got  # same records, same metrics: replay-safe
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"kind": "tr')

@@ -58,7 +58,8 @@ def test_init_run_report_export_train(template, tmp_path, monkeypatch, capsys, c
     assert main(["report", str(mmar)]) == 0
     table = capsys.readouterr().out
     assert "run e2e" in table and "2 COMPLETE" in table and "best job W" in table
-    searched = ["skipDiceLoss,skipDiceCELoss", "learning_rate"] if template == "segmentation_3d" else ["skipAugmentation"]
+    # the names as MLflow spells them too (issue 16): a multi-arg dimension's args joined by "/"
+    searched = ["skipDiceLoss/skipDiceCELoss", "learning_rate"] if template == "segmentation_3d" else ["skipAugmentation"]
     assert all(name in table for name in searched)
     assert main(["report", str(mmar), "--run", "e2e", "--json", "--html", str(tmp_path / "e2e.html")]) == 0
     doc = json.loads(capsys.readouterr().out)

@@ -5,6 +5,7 @@ codes), driven by first-level keys of its concrete config:
 - ``score``: the validation value reached at the last epoch (the job's score); ``null`` = never validates
 - ``mode``: ok | raise | hang | stubborn (hangs, ignores SIGTERM) | abort | exit3 | nan
 - ``epochs``, ``sleep`` (seconds per epoch)
+- ``fall_at_end``: true = the last validation value is half the score (a curve that falls at the end)
 Each start and end is appended to the file named by $LIGHTJOB_LEDGER (one JSON line, O_APPEND).
 """
 
@@ -72,6 +73,8 @@ def main(argv: list[str]) -> int:
                 return 1
             if score is not None:
                 value = float(score) * epoch / epochs
+                if config.get("fall_at_end") and epoch == epochs and epochs > 1:  # the curve drops at the end
+                    value = float(score) * 0.5
                 best = value if best is None else max(best, value)
                 validations.append({"epoch": epoch, "iteration": epoch * 2, "metrics": {"val_mean_dice": value}})
                 metrics.write(json.dumps({"kind": "validation", "epoch": epoch, "iteration": epoch * 2,

@@ -54,3 +54,20 @@ def test_job_folder(tmp_path):
     assert (job / "models").is_dir()
     with pytest.raises(FileExistsError):
         write_job_folder(root, job, config, env)
+
+
+@pytest.mark.parametrize("ckpt", ["ckpt", "out/deep/ckpt", "/abs/ckpt", "../shared/ckpt", None])
+def test_job_ckpt_subdir_is_where_the_job_folders_reader_looks(tmp_path, ckpt):
+    """The Ray backend learns a job's checkpoint folder before the folder exists (job_ckpt_subdir); it must
+    be the one run/outputs.py reads in the written folder."""
+    from mmar_automl.run.jobfolder import job_ckpt_subdir
+    from mmar_automl.run.outputs import JobOutputs
+
+    mmar = tmp_path / "mmar"
+    (mmar / "config").mkdir(parents=True)
+    env = {"DATA_ROOT": "data"} if ckpt is None else {"DATA_ROOT": "data", "MMAR_CKPT_DIR": ckpt}
+    job = tmp_path / "mmar" / "automl" / "r" / "W1_1_J1"
+    write_job_folder(mmar, job, {"epochs": 1}, env)
+    expected = {"ckpt": "ckpt", "out/deep/ckpt": "out/deep/ckpt"}.get(ckpt, "models")
+    assert job_ckpt_subdir(env, mmar) == JobOutputs.of(job).ckpt_subdir == expected
+    assert JobOutputs.of(job).ckpt_dir.is_dir()

@@ -73,3 +73,50 @@ def test_a_resume_from_an_older_journal_without_options_keeps_the_command_line(t
     assert code == 0, err
     assert "note:" not in err
     assert [e for e in journal(mmar / "automl" / "o") if e["op"] == "resumed"][-1]["workers"] == ["cpu"] * 2
+
+
+def test_resume_reads_the_journaled_config_files_in_the_mmar_not_the_current_folder(tmp_path, light_env, capsys,
+                                                                                   monkeypatch):
+    """A run started with ``--train-config config/other.json`` resumed from a folder that holds a file of
+    the same relative name (another MMAR): the journaled name is the resumed MMAR's file."""
+    mmar = write_mmar(tmp_path / "mmar", light_config(sleep=0.05))
+    (mmar / "config" / "other.json").write_text((mmar / "config" / "config_train.json").read_text())
+    (mmar / "config" / "other_automl.json").write_text(json.dumps({"controller": {"name": "GridController"}}))
+    elsewhere = write_mmar(tmp_path / "elsewhere", light_config(sleep=0.05, epochs=7))
+    (elsewhere / "config" / "other.json").write_text((elsewhere / "config" / "config_train.json").read_text())
+    (elsewhere / "config" / "other_automl.json").write_text(json.dumps({"controller": {"name": "RandomController"}}))
+    code, err = _run(capsys, str(mmar), "--run-id", "r", "--no-mlflow", "--seed", "1", "--workers", "cpu",
+                     "--train-config", "config/other.json", "--automl-config", "config/other_automl.json",
+                     "--max-jobs", "1")
+    assert code == 0, err
+    monkeypatch.chdir(elsewhere)
+    code, err = _run(capsys, str(mmar), "--resume", "r", "--max-jobs", "2")
+    assert code == 0, err
+    run_dir = mmar / "automl" / "r"
+    assert len([e for e in journal(run_dir) if e["op"] == "job_started"]) == 2
+    assert {json.loads((p / "config" / "config_train.json").read_text())["epochs"] for p in run_dir.glob("W*")} == {2}
+
+
+def test_resume_with_clara_run_keys_keeps_the_journaled_set_values(tmp_path, light_env, capsys):
+    """Clara's automl.sh passes ``--set trainconf=... workers=...`` on every call: on ``--resume`` they are
+    options (a different workers= wins with a note, as --workers does), not config values that would
+    replace the run's --set epochs=3."""
+    mmar = write_mmar(tmp_path / "mmar", light_config(sleep=0.05))
+    (mmar / "config" / "other.json").write_text((mmar / "config" / "config_train.json").read_text())
+    code, err = _run(capsys, str(mmar), "--run-id", "r", "--no-mlflow", "--seed", "1", "--workers", "cpu:cpu",
+                     "--max-jobs", "2", "--set", "trainconf=other.json", "epochs=3")
+    assert code == 0, err
+    code, err = _run(capsys, str(mmar), "--resume", "r", "--max-jobs", "3", "--set", "trainconf=other.json",
+                     "workers=cpu")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("note:")] == [
+        "note: --workers cpu: run r was started with --workers cpu:cpu; using --workers cpu",
+        "note: --max-jobs 3: run r was started with --max-jobs 2; using --max-jobs 3"]
+    run_dir = mmar / "automl" / "r"
+    assert [e for e in journal(run_dir) if e["op"] == "resumed"][-1]["workers"] == ["cpu"]
+    jobs = sorted(run_dir.glob("W*"))
+    assert len(jobs) == 3
+    assert {json.loads((p / "config" / "config_train.json").read_text())["epochs"] for p in jobs} == {3}
+    # config values given on resume are still checked against the run's
+    code, err = _run(capsys, str(mmar), "--resume", "r", "--set", "trainconf=other.json", "epochs=4")
+    assert code == 2 and "--set differs from run r's ({'epochs': 3})" in err

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib  # pinned dependencies: the test fails, never skips, without them
+import numpy as np
 import pytest
 
 from mmar_automl.errors import UsageError
 from mmar_automl.scaffold.init import init_mmar
 from mmar_automl.scaffold.synthetic import SyntheticSpec, split_counts, write_dataset
-
-nib = pytest.importorskip("nibabel")
-np = pytest.importorskip("numpy")
 
 
 def _load(root, rel):

@@ -8,4 +8,4 @@ def test_points_are_shown_in_json_spelling_everywhere():
     assert format_point_value(["batch"]) == "batch"
     assert format_point_value(0.00123456) == "0.001235"
     assert format_point_value([None]) == "null"
-    assert format_point({"a,b": [False, True], "lr": 0.5}) == "a,b=false,true lr=0.5"
+    assert format_point({"a,b": [False, True], "lr": 0.5}) == "a/b=false,true lr=0.5"  # display_name: one spelling (MLflow keys too)
