@@ -57,10 +57,14 @@ def default_entry() -> str:
     return os.environ.get(ENTRY_ENV) or DEFAULT_ENTRY
 
 
-def default_preload() -> str | None:
+# The preload of each job entry this package ships (a test's or benchmark's entry preloads nothing).
+KNOWN_PRELOADS = {DEFAULT_ENTRY: DEFAULT_PRELOAD, "mmar_automl.bundle.job:main": "mmar_automl.bundle.job:preload"}
+
+
+def default_preload(entry: str | None = None) -> str | None:
     value = os.environ.get(PRELOAD_ENV)
     if value is None:
-        return DEFAULT_PRELOAD if default_entry() == DEFAULT_ENTRY else None
+        return KNOWN_PRELOADS.get(entry or default_entry())
     return value or None
 
 

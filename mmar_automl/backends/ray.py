@@ -331,7 +331,7 @@ class RayBackend:
         from mmar_automl.backends.launcher import default_preload
 
         return {"job_uid": spec.job_uid, "entry": spec.entry, "argv": list(spec.argv), "cwd": spec.cwd,
-                "env": dict(spec.env), "log": spec.log, "metrics": self.metrics, "preload": default_preload()}
+                "env": dict(spec.env), "log": spec.log, "metrics": self.metrics, "preload": default_preload(spec.entry)}
 
 
 class _Later:

@@ -56,11 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     from mmar_automl.errors import MmarAutomlError
 
     args = sys.argv[1:] if argv is None else argv
+    saved = {"debug": _state["debug"], "env": os.environ.get("MMAR_AUTOML_DEBUG")}
     if "--debug" in args:
         _state["debug"] = True
         os.environ["MMAR_AUTOML_DEBUG"] = "1"  # train/evaluate print their tracebacks too
         # Accepted anywhere (`validate ROOT --debug` too): the command itself has no such option.
         args = ["--debug", *(a for a in args if a != "--debug")]
+    try:
+        return _main(args, argv is None)
+    finally:  # an in-process call (tests, scripts) leaves no --debug behind for the next one
+        _state["debug"] = saved["debug"]
+        if saved["env"] is None:
+            os.environ.pop("MMAR_AUTOML_DEBUG", None)
+        else:
+            os.environ["MMAR_AUTOML_DEBUG"] = saved["env"]
+
+
+def _main(args: list[str], exit_process: bool) -> int:
+    from mmar_automl.errors import MmarAutomlError
+
     exits, aborts, usage_errors = _click_exceptions("Exit"), _click_exceptions("Abort"), _click_exceptions("ClickException")
     command = typer.main.get_command(app)
     code = 0
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - last line of defence: one line, traceback only with --debug
         _print_error(err, prefix=f"error ({type(err).__name__})")
         code = 1
-    if argv is None:
+    if exit_process:
         sys.exit(code)
     return code
 

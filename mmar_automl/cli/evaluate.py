@@ -16,7 +16,8 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def evaluate(
-    mmar_root: Path = typer.Argument(..., help="The trained MMAR folder."),
+    mmar_root: Path = typer.Argument(..., help="The trained MMAR folder, or a trained MONAI bundle (evaluated with its "
+                                     "configs/evaluate.json over configs/train.json)."),
     extra: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="More --set overrides."),
     config: Optional[Path] = typer.Option(
         None, "--config", help="The evaluation config [default: MMAR_ROOT/config/config_validation.json]; "
@@ -40,6 +41,10 @@ def evaluate(
     from mmar_automl.train.evaluate import evaluate as run_evaluation
     from mmar_automl.train.failures import print_failure
 
+    from mmar_automl.bundle import is_bundle
+
+    if is_bundle(mmar_root):  # a MONAI bundle: its configs/evaluate.json over train.json (docs/bundles.md)
+        from mmar_automl.bundle.job import evaluate as run_evaluation
     try:
         result = run_evaluation(mmar_root, config=config, overrides=pairs, device=device)
     except MmarAutomlError:

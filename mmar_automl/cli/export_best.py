@@ -13,7 +13,7 @@ from mmar_automl.cli import app
 
 @app.command("export-best")
 def export_best(
-    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR folder the run belongs to."),
+    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR (or MONAI bundle) folder the run belongs to."),
     dest: str = typer.Argument(..., metavar="DEST", help="A new (or empty) folder for the exported MMAR."),
     run: Optional[str] = typer.Option(None, "--run", metavar="RUN_ID", help="The run [default: the newest]."),
 ) -> int:

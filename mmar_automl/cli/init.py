@@ -43,7 +43,16 @@ def init_command(
             f"synthetic data: {result.datalist['numTraining']} training + {result.datalist['numValidation']}"
             f" validation pairs, datalist {result.dataset_json}", soft_wrap=True,
         )
-    else:
+    from mmar_automl.bundle import is_bundle
+
+    if is_bundle(result.root):
+        if result.datalist is None:
+            console.print("no data yet: put a Decathlon-style data set in data/ (data/dataset.json) or "
+                          "run with --set dataset_dir=/path/to/data", soft_wrap=True)
+        root = shlex.quote(str(result.root))
+        console.print(f"next: mmar-automl validate {root}, then mmar-automl run {root}", soft_wrap=True)
+        return
+    if result.datalist is None:
         console.print("no data yet: point DATA_ROOT and DATASET_JSON in config/environment.json at yours", soft_wrap=True)
     # quoted so that a folder with spaces still gives a command to paste
     check = shlex.quote(f"{result.root}/commands/check_config.sh")

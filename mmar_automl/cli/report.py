@@ -12,7 +12,7 @@ from mmar_automl.cli import app
 
 @app.command("report")
 def report(
-    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR folder."),
+    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
     run: Optional[str] = typer.Option(None, "--run", metavar="RUN_ID", help="Run to report [default: the newest]."),
     top: int = typer.Option(20, "--top", metavar="N", help="Rows in the jobs table, best first (0 = all). "
                             "--json always lists every job."),

@@ -11,7 +11,7 @@ from mmar_automl.cli import app
 
 @app.command("run", context_settings={"allow_interspersed_args": True})
 def run(
-    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR folder."),
+    mmar: str = typer.Argument(..., metavar="MMAR", help="The MMAR (or MONAI bundle, docs/bundles.md) folder."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     run_id: Optional[str] = typer.Option(None, "--run-id", metavar="RUN_ID", help="Name of the run (automl/<run_id>); default: a timestamp."),

@@ -15,7 +15,7 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def train(
-    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json)."),
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json), or a MONAI bundle (configs/train.json|yaml, docs/bundles.md)."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     config: Optional[Path] = typer.Option(
@@ -44,6 +44,15 @@ def train(
     if device not in (None, "cpu", "cuda"):
         raise UsageError(f"train: --device must be cpu or cuda, got {device!r}")
 
+    from mmar_automl.bundle import is_bundle
+
+    if is_bundle(mmar_root):  # a MONAI bundle: monai.bundle's ConfigWorkflow trains it (docs/bundles.md)
+        from mmar_automl.bundle.job import train as train_bundle
+
+        code = train_bundle(mmar_root, config=config, overrides=pairs, device=device)
+        if code:
+            raise typer.Exit(code)
+        return code
     from mmar_automl.train.run import train as run_training
 
     argv_device = device

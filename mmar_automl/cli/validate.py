@@ -2,7 +2,8 @@
 
 Prints the space as a table (or JSON with --json) on stdout; any problem is one line on stderr and
 exit code 2 (raised as ConfigError, printed by ``cli.main``). Imports only light modules: no torch,
-monai, mlflow or optuna.
+monai, mlflow or optuna. A MONAI bundle (docs/bundles.md) gets the checks ``run`` makes: its search file
+and inline search lists, ``--set`` ids, the evaluator that scores a job, the data paths.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def validate(
-    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json)."),
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The MMAR folder (holds config/config_train.json), or a MONAI "
+                                     "bundle (configs/train.json|yaml, docs/bundles.md)."),
     extra: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...", help="More --set overrides: --set epochs=2 num_interval_per_valid=1."),
     train_config: Optional[Path] = typer.Option(
@@ -30,17 +32,18 @@ def validate(
         "searched key cannot be fixed); the space shown is the one with them written in."),
     as_json: bool = typer.Option(False, "--json", help="Print the search space as JSON (for machines)."),
 ) -> None:
-    """Check an MMAR's configs and show its search space: dimensions, PRLs, choices, grid size."""
+    """Check an MMAR's (or a MONAI bundle's) configs and show its search space: dimensions, PRLs, choices,
+    grid size."""
     from mmar_automl.cli.console import console
-    from mmar_automl.config.mmar import Mmar
+    from mmar_automl.config.project import open_project
     from mmar_automl.config.overrides import set_items
     from mmar_automl.errors import ConfigError
 
     if not mmar_root.is_dir():
         what = "is not a folder" if mmar_root.exists() else "not found"
         raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
-    mmar = Mmar.open(mmar_root, train_config, automl_config, set_items(overrides, extra, "validate"),
-                     relative_labels=False)
+    mmar = open_project(mmar_root, train_config, automl_config, set_items(overrides, extra, "validate"),
+                        relative_labels=False)
     automl_path = mmar.automl_config_file
     report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
@@ -68,23 +71,33 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     from mmar_automl.config.overrides import check_not_searched
     from mmar_automl.context import Context, ContextKey
     from mmar_automl.run.setup import check_components
+    from mmar_automl.config.project import project_kind
     from mmar_automl.search.parse import parse_search_space
 
     train_path = mmar.train_config_file
-    space = parse_search_space(mmar.train_config, train_path)
-    check_not_searched(mmar.overrides, space, str(train_path))
+    kind = project_kind(mmar)
+    if kind == "bundle":   # the same checks as run's load_inputs (bundle/project.py)
+        space = mmar.search_space()
+        mmar.check_not_searched(space)
+        mmar.check()
+    else:
+        space = parse_search_space(mmar.train_config, train_path)
+        check_not_searched(mmar.overrides, space, str(train_path))
     automl = load_automl_config(automl_path, mmar.root) if automl_path is not None else None
     if automl is not None:
         check_runs_dir(mmar.runs_dir, automl)
     if automl is not None and len(space):  # as run builds them (a seed, one worker)
         check_components(mmar.root, space, automl.controller, automl.executor, list(automl.handlers),
-                         Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}))
+                         Context(**{ContextKey.SEED: 0, ContextKey.NUM_WORKERS: 1, ContextKey.SEARCH_SPACE: space}),
+                         kind=kind)
     from mmar_automl.controllers.default import choose_default
 
     default = choose_default(space, None) if automl is None else None     # for a run without --max-jobs
     return {
+        "project": kind,
         "notes": no_effect_notes(automl) if automl is not None else [],
-        "warnings": interval_warnings(mmar.substituted_config(), train_path),
+        # a bundle job validates its last epoch once more when val_interval skips it (bundle/job.py)
+        "warnings": interval_warnings(mmar.substituted_config(), train_path) if kind == "mmar" else [],
         **space.to_json(),
         "grid_size": space.grid_size,
         "continuous": [d.name for d in space.ranges],
@@ -123,7 +136,7 @@ def _print_table(report: dict[str, Any]) -> None:
     else:
         out = _wide(stdout)
         out.print(f"Search space of {report['train_config']}", soft_wrap=True)
-        rows = [_row(d) for d in dims]
+        rows = [_row(d, ids=report.get("project") == "bundle") for d in dims]
         out.print(_table(rows) if _table_width(rows) <= out.width else _cards(rows))
         cont = ", ".join(report["continuous"]) or "none"
         stdout.print(f"{len(dims)} dimension(s); grid size {report['grid_size']} (enum combinations); "
@@ -139,7 +152,7 @@ def _print_table(report: dict[str, Any]) -> None:
 _COLUMNS = ("name", "PRL", "domain", "type", "range or choices", "consumers")
 
 
-def _row(d: dict[str, Any]) -> dict[str, str]:
+def _row(d: dict[str, Any], ids: bool = False) -> dict[str, str]:
     """One dimension as text, one line per choice and per consumer."""
     from mmar_automl.errors import format_json_path
 
@@ -151,7 +164,10 @@ def _row(d: dict[str, Any]) -> dict[str, str]:
         values = "\n".join(_compact(c) for c in d["choices"])
     consumers = []
     for c in d["consumers"]:
-        place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
+        if ids:   # a bundle's consumers as the ids its users write (train#preprocessing#transforms#3#prob)
+            place = "#".join(str(p) for p in (*c["component"], c["arg"]))
+        else:
+            place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
         consumers.append(place + (f" <- [{c['index']}]" if len(d["args"]) > 1 and d["type"] == "enum" else ""))
     return dict(zip(_COLUMNS, (d["name"], d["prl"], d["domain"], d["type"], values, "\n".join(consumers))))
 

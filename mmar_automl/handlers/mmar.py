@@ -90,12 +90,15 @@ class MMARHandler(Handler):
 
 
 def write_best(run_dir: Path, job: JobRecord) -> Path:
-    """Replace ``best/`` with the job's config/, model and stats (built aside, then renamed into place).
-    best/ is laid out like the job folder: the model is in its checkpoint folder (``MMAR_CKPT_DIR``)."""
+    """Replace ``best/`` with the job's config/ (a bundle job's configs/), model and stats (built aside,
+    then renamed into place). best/ is laid out like the job folder: the model is in its checkpoint
+    folder (``MMAR_CKPT_DIR``)."""
     src = Path(job.folder)
     tmp = run_dir / f".best.tmp.{int(time.time() * 1000)}"
-    shutil.copytree(src / "config", tmp / "config")
-    JobOutputs.of(src).copy_results(tmp)
+    outputs = JobOutputs.of(src)
+    config_dir = outputs.config_file.parent   # config/, or a bundle job's configs/
+    shutil.copytree(config_dir, tmp / config_dir.name)
+    outputs.copy_results(tmp)
     (tmp / BEST_INFO).write_text(json.dumps({
         "job": job.name, "job_uid": job.job_uid, "score": job.score, "folder": job.folder,
         "point": dict(job.recommendation.point), "rec_id": job.recommendation.rec_id,

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import TRAIN_CONFIG, Mmar
+from mmar_automl.config.mmar import TRAIN_CONFIG
+from mmar_automl.config.project import project_at
 from mmar_automl.errors import JournalError, UsageError
 from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.run.job import JobRecord
@@ -120,7 +121,7 @@ class RunReport:
 def list_runs(root: Path) -> list[str]:
     """Run ids under the MMAR's runs folder (``automl/``, or MMARHandler ``work_dir``), oldest first (by
     the time of their journal's first event)."""
-    base = Mmar.at(root).runs_dir
+    base = project_at(root).runs_dir
     if not base.is_dir():
         return []
     runs = []
@@ -141,7 +142,7 @@ def _started_at(journal: Path) -> float:
 
 def resolve_run(mmar: str | Path, run_id: str | None) -> tuple[Path, str, Path]:
     """(MMAR root, run id, run folder); the newest run when ``run_id`` is None. Unknown: UsageError."""
-    project = Mmar.at(mmar)
+    project = project_at(mmar)
     root = project.root
     runs = list_runs(root)
     if run_id is None:
@@ -288,11 +289,14 @@ def best_config_diff(report: RunReport) -> tuple[list[dict[str, Any]] | None, st
         return None, None
     train_config = report.header.get("train_config") or TRAIN_CONFIG
     base_file = report.mmar_root / train_config
-    job_file = Path(report.best.record.folder) / TRAIN_CONFIG
+    from mmar_automl.bundle.files import load_config_file   # JSON, or a bundle's YAML
+    from mmar_automl.errors import ConfigError
+
+    job_file = JobOutputs.of(report.best.record.folder).config_file
     try:
-        base = json.loads(base_file.read_text(encoding="utf-8"))
-        concrete = json.loads(job_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        base = load_config_file(base_file)
+        concrete = load_config_file(job_file)
+    except (OSError, ValueError, ConfigError) as err:
         return None, f"no config difference: {err}"
     note = None
     wanted = (report.header.get("config_hashes") or {}).get("train")

@@ -55,10 +55,13 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
     if best is None:
         raise UsageError(f"run {report.run_id} has no scored job: nothing to export")
     job_dir = Path(best.record.folder)
-    if not (job_dir / TRAIN_CONFIG).is_file():
-        raise UsageError(f"{job_dir / TRAIN_CONFIG}: the best job's folder is gone; cannot export {best.name}")
+    job_config = JobOutputs.of(job_dir).config_file
+    if not job_config.is_file():
+        raise UsageError(f"{job_config}: the best job's folder is gone; cannot export {best.name}")
     if dest == job_dir or job_dir in dest.parents:
         raise UsageError(f"{dest}: choose a folder outside the job folder {job_dir}")
+    if job_config.parent.name == "configs":
+        return _export_bundle(report, job_dir, dest)   # a MONAI bundle's job (docs/bundles.md)
 
     from mmar_automl.run.jobfolder import clone_key_content, write_json_atomic
 
@@ -103,6 +106,38 @@ def export_best(mmar: str | Path, dest: str | Path, run_id: str | None = None) -
         raise
     return ExportResult(dest, report.run_id, best.name, float(best.score), dest / model_rel if model else None,
                         notes)
+
+
+def _export_bundle(report: Any, job_dir: Path, dest: Path) -> ExportResult:
+    """A bundle job folder is already a bundle with the point and the ``--set`` values in its
+    configs/train.json: copy it (links to data stay links) with its best checkpoint where the bundle's
+    own CheckpointSaver wrote it (models/model.pt), and the export notes in docs/."""
+    best = report.best
+    outputs = JobOutputs.of(job_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.export-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    notes = ["the run's --set values and the job's point are written in configs/train.json"]
+    skipped = {outputs.ckpt_subdir, outputs.log_file.name, "automl_job.json"}
+    try:
+        shutil.copytree(job_dir, tmp, symlinks=True,
+                        ignore=lambda folder, names: skipped if Path(folder) == job_dir else set())
+        source = _checkpoint(report, outputs.model_file)
+        model_rel = f"{outputs.ckpt_subdir}/{MODEL_FILE}"
+        (tmp / outputs.ckpt_subdir).mkdir(parents=True)
+        if source is not None:
+            shutil.copy2(source, tmp / model_rel)
+        else:
+            notes.append(f"{best.name} kept no {MODEL_FILE} (num_mmars_to_keep?): exported without weights")
+        _write_docs(report, tmp, model_rel if source is not None else None, notes)
+        if dest.exists():
+            dest.rmdir()
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExportResult(dest, report.run_id, best.name, float(best.score),
+                        dest / model_rel if source is not None else None, notes)
 
 
 def _checkpoint(report: Any, job_model: Path) -> Path | None:

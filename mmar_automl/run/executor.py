@@ -92,6 +92,8 @@ class MMARExecutor:
     """Clara's executor. Clara's args (``remove_search_augs``, ``msg_destination`` ...) are accepted;
     search keys are always removed from concrete configs; ``clara_notes`` names what has no effect."""
 
+    job_config = TRAIN_CONFIG      # the concrete config in a job folder (a bundle's executor: configs/train.json)
+
     def __init__(self, remove_search_augs: bool = True, **clara_args: Any):
         self.remove_search_augs = remove_search_augs
         self.clara_args = clara_args
@@ -178,7 +180,7 @@ class MMARExecutor:
         """Prepare the folder (if not there yet) and start the process; non-blocking."""
         assert self.backend is not None
         folder = Path(job.folder)
-        if not (folder / TRAIN_CONFIG).exists():
+        if not (folder / self.job_config).exists():
             self.prepare(job)
         outputs = JobOutputs.of(folder)
         job_env = dict(env if env is not None else self.base_env)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, Mmar
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, TRAIN_CONFIG, Mmar
 from mmar_automl.errors import ConfigError
 from mmar_automl.train.outputs import METRICS_FILE, MODEL_FILE, STATS_FILE
 
@@ -57,6 +57,15 @@ class JobOutputs:
     @property
     def model_file(self) -> Path:
         return self.ckpt_dir / MODEL_FILE
+
+    @property
+    def config_file(self) -> Path:
+        """The job's concrete training config: config/config_train.json, or configs/train.json in the job
+        folder of a MONAI bundle (docs/bundles.md)."""
+        from mmar_automl.bundle.project import JOB_CONFIG
+
+        bundle_config = self.folder / JOB_CONFIG
+        return bundle_config if bundle_config.is_file() else self.folder / TRAIN_CONFIG
 
     @property
     def log_file(self) -> Path:

@@ -8,7 +8,8 @@ is created under ``automl/`` (a run that fails validation leaves no trace), then
 2. ``read_resumed``        ``--resume``: the journal's state; options left out default to the journaled
                            ones (``plan.journaled_defaults``), a different value is used with a note
 3. ``load_inputs``         the MMAR as ``config.mmar.Mmar`` opened it (train config with --set written in,
-                           environment.json): search space, config_automl.json
+                           environment.json), or the MONAI bundle as ``bundle.Bundle`` did (docs/bundles.md;
+                           ``config.project.open_project`` picks the kind): search space, config_automl.json
 4. ``check_resume`` / ``new_run``   the run folder, the seed, the --set values; on resume, the same
                            space, controller and config as journaled (JournalError naming what changed)
 5. ``resolve_plan``        every run option into one frozen RunPlan (workers, GPUs, packing, limits ...)
@@ -87,7 +88,8 @@ class PreparedRun:
 class RunInputs:
     """What the MMAR holds for a run (read once; config/mmar.py's Mmar owns these facts)."""
 
-    mmar: Mmar                          # train config and environment with the --set values written in
+    mmar: Mmar                          # train config and environment with the --set values written in (a Bundle
+                                        # for a MONAI bundle: the same interface)
     train_name: str                     # as shown in messages and journaled (relative to the root)
     train_hash: str                     # of the train config file as written (resume refuses a changed one)
     space: Any
@@ -127,17 +129,18 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     """Check everything, then build the engine. ``console``: the rich Console handlers print to (the CLI's);
     ``gpus``: the GPUs to use instead of asking NVML, and ``nvml_reader`` the packing policy's memory
     reader (tests give fake ones)."""
+    from mmar_automl.config.project import open_project, project_at, project_kind
     from mmar_automl.context import ContextKey
     from mmar_automl.run.engine import run_context
 
     given = parse_overrides(opts.overrides)
     opts = _with_run_keys(opts, RunKeys.split(given)[0])  # before a resume's defaults: given, not journaled
     check_options(opts)
-    state = read_resumed(opts, Mmar.at(opts.mmar))
+    state = read_resumed(opts, project_at(opts.mmar))
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
-    mmar = Mmar.open(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(given, state))
+    mmar = open_project(opts.mmar, opts.train_config, opts.automl_config, _overrides_of(given, state))
     inputs = load_inputs(opts, mmar)
     if state is not None:
         inputs = _journaled_default(inputs, state)
@@ -146,7 +149,8 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     ctx = run_context(plan, inputs.space, **{ContextKey.CONTROLLER: inputs.controller_spec.label,
                                              ContextKey.CONSOLE: console})
     specs = [s for s in inputs.handler_specs if not (opts.no_mlflow and s.name == "MLflowHandler")]
-    components = check_components(inputs.root, inputs.space, inputs.controller_spec, inputs.executor_spec, specs, ctx)
+    components = check_components(inputs.root, inputs.space, inputs.controller_spec, inputs.executor_spec, specs, ctx,
+                                  kind=project_kind(mmar))
     warm, warm_notes = warm_start(opts, inputs, session, components)
     ctx.set_prop(ContextKey.WARM_START, (warm or {}).get("trials", []))  # read by initial_recommendation
     handlers = run_handlers(components.handlers, opts, plan, console)
@@ -240,18 +244,29 @@ def _with_run_keys(opts: RunOptions, keys: RunKeys) -> RunOptions:
 # -- 3. the MMAR ----------------------------------------------------------------------------------
 
 def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
-    """The search space and config_automl.json of the MMAR that ``Mmar.open`` read (the one owner of its files)."""
+    """The search space and config_automl.json of the MMAR that ``Mmar.open`` read (the one owner of its
+    files), or of the bundle that ``Bundle.open`` read (its space, its checks: bundle/project.py)."""
+    from mmar_automl.bundle.files import load_config_file
     from mmar_automl.config.automl_config import ComponentSpec, check_runs_dir, load_automl_config, no_effect_notes
     from mmar_automl.config.jsonfile import load_json
+    from mmar_automl.config.project import project_kind
     from mmar_automl.run.journal import config_hash
     from mmar_automl.search import parse_search_space
 
     train_name = mmar.label(mmar.train_config_file)
-    space = parse_search_space(mmar.train_config, train_name)
-    if len(space) == 0:
-        raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
-    check_not_searched(mmar.overrides, space, train_name)
-    train_hash = config_hash(load_json(mmar.train_config_file, train_name))
+    if project_kind(mmar) == "bundle":
+        space = mmar.search_space()
+        if len(space) == 0:
+            raise ConfigError(train_name, None, "no search entries: nothing to search (add configs/search.json "
+                              "or a \"search\" list beside a component's _target_)")
+        mmar.check_not_searched(space)
+        mmar.check()   # nothing to score, data not there: every job would fail the same way
+    else:
+        space = parse_search_space(mmar.train_config, train_name)
+        if len(space) == 0:
+            raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
+        check_not_searched(mmar.overrides, space, train_name)
+    train_hash = config_hash(load_config_file(mmar.train_config_file, train_name))
 
     automl_file = mmar.automl_config_file
     if automl_file.is_file():
@@ -354,13 +369,14 @@ def resolve_plan(opts: RunOptions, inputs: RunInputs, session: RunSession, gpus:
 # -- 6. components (validate runs this step too) -------------------------------------------------------
 
 def check_components(root: Path, space: Any, controller_spec: Any, executor_spec: Any, handler_specs: list[Any],
-                     ctx: Any, byoc: bool = True) -> Components:
+                     ctx: Any, byoc: bool = True, kind: str = "mmar") -> Components:
     """Build the components of config_automl.json (BYOC classes imported from the MMAR) and check them:
     the controller takes the search space now (with the run's context: seed, number of workers), so a
     controller that cannot search it fails before anything is written; a custom executor must be an
     MMARExecutor. The place for further checks of component args and ``path`` imports.
     ``byoc=False`` (validate, for now): components given by ``path`` are neither imported nor built
-    (their entries are None)."""
+    (their entries are None). ``kind="bundle"``: the executor is the bundle's (only MMARExecutor's args
+    may be given)."""
     from mmar_automl.run.executor import MMARExecutor
 
     def wanted(spec: Any) -> bool:
@@ -376,7 +392,15 @@ def check_components(root: Path, space: Any, controller_spec: Any, executor_spec
         except (ValueError, TypeError, KeyError) as err:
             raise ConfigError(controller_spec.file, controller_spec.json_path,
                               f"{controller_spec.label} cannot search this space: {err}") from err
-    if executor_spec is not None and not wanted(executor_spec):
+    if kind == "bundle":
+        from mmar_automl.bundle.executor import BundleExecutor
+
+        if executor_spec is not None and executor_spec.name != "MMARExecutor":
+            raise ConfigError(executor_spec.file, executor_spec.json_path, f"{executor_spec.label}: a bundle search "
+                              "runs its jobs with MONAI's bundle workflow; only MMARExecutor's args may be given")
+        executor = _instantiate(BundleExecutor, executor_spec.args if executor_spec is not None else {},
+                                executor_spec) if executor_spec is not None else BundleExecutor()
+    elif executor_spec is not None and not wanted(executor_spec):
         executor = None
     elif executor_spec is not None:
         executor_cls = executor_spec.load_class(root)
@@ -463,11 +487,12 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
                  ctx: Any, notes: list[str], nvml_reader: Any = True, warm: Any = None) -> PreparedRun:
     """Connect the backend (Ray last: every check above runs without a cluster), create the run folder
     (nothing was created until here), configure the executor, build the engine."""
-    from mmar_automl.backends.launcher import default_entry
+    from mmar_automl.backends.launcher import ENTRY_ENV, default_entry
     from mmar_automl.backends.local import LocalBackend
     from mmar_automl.run.engine import Engine, plan_props
     from mmar_automl.run.journal import config_hash
     from mmar_automl.run.packing import make_packer
+    from mmar_automl.config.project import project_kind
     from mmar_automl.run.signals import Interrupts
 
     interrupts = Interrupts()
@@ -485,11 +510,14 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
             ctx.set_prop(key, value)
     else:
         backend = None
+    entry, preload = default_entry(), None
+    if getattr(inputs.mmar, "job_entry", None) and os.environ.get(ENTRY_ENV) is None:
+        entry, preload = inputs.mmar.job_entry, inputs.mmar.job_preload   # a bundle's job: monai.bundle's workflow
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     if backend is None:
-        backend = LocalBackend(use_launcher=use_launcher, launcher_log=plan.run_dir / "launcher.log", cancel=interrupts)
+        backend = LocalBackend(use_launcher=use_launcher, launcher_log=plan.run_dir / "launcher.log", cancel=interrupts,
+                               preload=preload)
     backend.start()  # the zygote warms up (imports torch, monai) while the engine starts
-    entry = default_entry()
     executor = components.executor
     executor.configure(mmar=inputs.mmar, backend=backend, entry=entry, job_timeout=plan.job_timeout,
                        run_marker=str(plan.run_dir), space=inputs.space)
@@ -497,7 +525,7 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
         "controller": _controller_json(inputs.controller_spec), "mmar_root": str(inputs.root),
         "config_hashes": {"train": inputs.train_hash, "automl": config_hash(inputs.automl_data)},
         "train_config": inputs.train_name, "automl_config": inputs.automl_name, "entry": entry,
-        "overrides": session.overrides,
+        "overrides": session.overrides, "project": project_kind(inputs.mmar),
     }
     if inputs.controller_choice is not None:
         header["controller_choice"] = inputs.controller_choice

@@ -33,15 +33,20 @@ class InitResult:
 
 
 def list_templates() -> list[str]:
-    """Names of the shipped templates (folders holding config/config_train.json), sorted."""
+    """Names of the shipped templates (MMARs holding config/config_train.json, or MONAI bundles), sorted."""
+    from mmar_automl.bundle import is_bundle
+
     if not TEMPLATES_DIR.is_dir():
         return []
-    return sorted(p.name for p in TEMPLATES_DIR.iterdir() if (p / "config" / "config_train.json").is_file())
+    return sorted(p.name for p in TEMPLATES_DIR.iterdir()
+                  if (p / "config" / "config_train.json").is_file() or is_bundle(p))
 
 
 def template_description(name: str) -> str:
-    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md."""
+    """The one-line summary of a template: the first ``> `` line of its docs/Readme.md (a bundle's README.md)."""
     readme = TEMPLATES_DIR / name / "docs" / "Readme.md"
+    if not readme.is_file():
+        readme = readme.with_name("README.md")
     for line in readme.read_text(encoding="utf-8").splitlines():
         if line.startswith("> "):
             return line[2:].strip()
@@ -87,8 +92,12 @@ def init_mmar(
     if synthetic_data < 0:
         raise UsageError(f"--synthetic-data must be >= 0, got {synthetic_data}")
 
+    from mmar_automl.bundle import is_bundle
+
     source = TEMPLATES_DIR / template
-    task = Mmar.at(source).environment.get("PROCESSING_TASK", "")
+    bundle = is_bundle(source)
+    # The bundle template reads Decathlon-style data from its data/ folder (configs/train.json dataset_dir).
+    task = "segmentation" if bundle else Mmar.at(source).environment.get("PROCESSING_TASK", "")
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import split_counts
 
@@ -113,9 +122,13 @@ def init_mmar(
         if src.suffix == ".sh":  # commands/ must run even where an installer dropped the mode bits
             target.chmod(target.stat().st_mode | 0o111)
         result.files.append(rel)
-    mmar = Mmar.at(root)
-    mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
-    environment = mmar.absolute_environment()  # paths relative to the new root
+    if bundle:
+        (root / "models").mkdir(parents=True, exist_ok=True)
+        environment = {"DATA_ROOT": str(root / "data"), "DATASET_JSON": str(root / "data" / "dataset.json")}
+    else:
+        mmar = Mmar.at(root)
+        mmar.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        environment = mmar.absolute_environment()  # paths relative to the new root
 
     if synthetic_data:
         from mmar_automl.scaffold.synthetic import SyntheticSpec, write_dataset

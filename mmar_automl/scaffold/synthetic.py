@@ -30,6 +30,7 @@ class SyntheticSpec:
     size: int
     seed: int = 0
     noise: float = 0.5
+    spacing: tuple[float, ...] | None = None   # voxel size in mm written in the NIfTI affine (default 1 mm)
 
     @classmethod
     def for_task(cls, task: str, num_pairs: int, seed: int = 0) -> SyntheticSpec:
@@ -69,6 +70,8 @@ def write_dataset(spec: SyntheticSpec, data_root: Path, dataset_json: Path) -> d
 
     rng = np.random.RandomState(spec.seed)
     affine = np.eye(4)
+    if spec.spacing:
+        affine[: len(spec.spacing), : len(spec.spacing)] = np.diag(spec.spacing)
     data_root.mkdir(parents=True, exist_ok=True)
     (data_root / "imagesTr").mkdir(exist_ok=True)
     items: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from mmar_automl.search.space import DISABLED_ARG, JsonPathParts
@@ -25,6 +26,40 @@ OPTIONAL_ENTRY_KEYS = ("log", "step")
 ALIAS_SEP = "#"                # "arg#alias" in search args; "Name#alias" in Clara 3.x component names
 VAR_PREFIX = "@"               # "@myVar": a free variable at the top level (the "@" is stripped)
 DISABLED_KEY = "disabled"      # the component attribute that "@disabled" searches
+
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where a config format keeps a component's args, and how it switches a component off.
+
+    Clara 4.x (config_train.json): ``{"name": "UNet", "args": {...}, "disabled": false}``.
+    A MONAI bundle (configs/train.json|yaml): ``{"_target_": "UNet", "channels": [...], "_disabled_": false}``,
+    and a search-file arg may be a bundle id (``optimizer#lr``) naming an arg anywhere in the config.
+    """
+
+    name: str
+    args_key: str | None           # the key holding the args; None: the component's own keys are its args
+    disabled_key: str              # the attribute "@disabled" writes
+    reserved: frozenset[str]       # keys of a component that are not args
+    ids: bool                      # top-level args may be bundle ids "a#b#c"
+
+    def args_of(self, node: dict[str, Any]) -> dict[str, Any] | None:
+        """The component's args (None when it has none: a Clara component without "args")."""
+        if self.args_key is not None:
+            args = node.get(self.args_key)
+            return args if isinstance(args, dict) else None
+        return {k: v for k, v in node.items() if k not in self.reserved and k not in (SEARCH_KEY, APPLY_KEY)}
+
+    def args_node(self, node: dict[str, Any]) -> dict[str, Any]:
+        """The object an arg value is written into (created in Clara when missing)."""
+        return node.setdefault(self.args_key, {}) if self.args_key is not None else node
+
+
+CLARA = Dialect("clara", "args", DISABLED_KEY, frozenset(), ids=False)
+BUNDLE_ID_SEP = "#"            # MONAI's id separator: "train#trainer#max_epochs"
+BUNDLE = Dialect("bundle", None, "_disabled_", frozenset({"_target_", "_disabled_", "_requires_", "_desc_", "_mode_"}),
+                 ids=True)
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _DOMAIN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -51,9 +86,13 @@ def split_alias(text: str) -> tuple[str, str | None]:
 
 def component_label(component: Any) -> str | None:
     """What a component in a list is called: the alias of a Clara 3.x ``Name#alias``, else its ``name``
-    (the class alone when it is dotted), else the class of its ``path``; None when it has none of these."""
+    (the class alone when it is dotted), else the class of its ``path`` or bundle ``_target_``; None when
+    it has none of these."""
     if not isinstance(component, dict):
         return None
+    target = component.get("_target_")
+    if isinstance(target, str) and target and not target.startswith(("$", "@", "%")):
+        return target.rpartition(".")[2]
     name = component.get("name")
     if isinstance(name, str) and name:
         base, alias = split_alias(name)
@@ -64,25 +103,27 @@ def component_label(component: Any) -> str | None:
     return None
 
 
-def iter_components(config: Any, path: JsonPathParts = ()) -> Iterator[tuple[JsonPathParts, dict[str, Any]]]:
+def iter_components(config: Any, path: JsonPathParts = (), dialect: Dialect = CLARA
+                    ) -> Iterator[tuple[JsonPathParts, dict[str, Any]]]:
     """Yield ``(json path, dict)`` for every object that may carry ``search``/``apply`` markers, in
     document order, the top level first.
 
-    The object directly under an ``args`` key holds arg names, so a ``search`` or ``apply`` key there
-    is an arg, not a marker; objects nested deeper (components passed as args) are walked again.
-    Marker values themselves are not walked.
+    In Clara the object directly under an ``args`` key holds arg names, so a ``search`` or ``apply`` key
+    there is an arg, not a marker; objects nested deeper (components passed as args) are walked again.
+    A bundle has no such key: every object may carry markers. Marker values themselves are not walked.
     """
-    yield from _walk(config, path, in_args=False)
+    yield from _walk(config, path, in_args=False, args_key=dialect.args_key)
 
 
-def _walk(node: Any, path: JsonPathParts, in_args: bool) -> Iterator[tuple[JsonPathParts, dict[str, Any]]]:
+def _walk(node: Any, path: JsonPathParts, in_args: bool, args_key: str | None
+          ) -> Iterator[tuple[JsonPathParts, dict[str, Any]]]:
     if isinstance(node, dict):
         if not in_args:
             yield path, node
         for key, value in node.items():
             if not in_args and key in (SEARCH_KEY, APPLY_KEY):
                 continue
-            yield from _walk(value, (*path, key), in_args=(not in_args and key == "args"))
+            yield from _walk(value, (*path, key), not in_args and key == args_key, args_key)
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _walk(value, (*path, i), in_args=False)
+            yield from _walk(value, (*path, i), False, args_key)

@@ -8,6 +8,10 @@ Three passes, each with one job:
 3. name the dimensions (PRL and readable name) and build the frozen value classes.
 
 Every malformed input raises ConfigError(file, JSON path, what is wrong and what is expected).
+
+The same passes read a MONAI bundle (``dialect=markers.BUNDLE``): a component's args are its own keys
+beside ``_target_``, ``@disabled`` writes ``_disabled_``, and a top-level arg may be a bundle id
+(``optimizer#lr``, ``train#preprocessing#transforms#2#prob``) that names an arg anywhere in the config.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class _Arg:
     target: str | None             # the arg / first-level key / "@disabled" it writes; None for a free variable
     variable: str | None           # the name ``apply`` can use: alias, free variable or first-level key
     where: JsonPathParts           # JSON path of this arg in the entry
+    component: JsonPathParts | None = None   # where ``target`` lives when not in the entry's component (bundle ids)
 
 
 @dataclass
@@ -67,25 +72,31 @@ class _Entry:
         return [choice[k] for choice in self.choices]
 
 
-def parse_search_space(train_config: Any, file: str | Path = "config_train.json") -> SearchSpace:
+def parse_search_space(train_config: Any, file: str | Path = "config_train.json", *,
+                       dialect: mk.Dialect = mk.CLARA, search_file: str | Path | None = None) -> SearchSpace:
     """Build the search space of a config_train.json (already loaded, e.g. by ``jsonfile.load_json``).
 
-    Raises ConfigError naming ``file`` and the JSON path of the first malformed construct.
+    ``search_file``: the file the top-level ``search`` list was read from when it is not ``file``
+    (a bundle's configs/search.json); errors inside that list name it.
+    Raises ConfigError naming the file and the JSON path of the first malformed construct.
     """
-    return _Parser(train_config, str(file)).parse()
+    return _Parser(train_config, str(file), dialect, None if search_file is None else str(search_file)).parse()
 
 
 class _Parser:
-    def __init__(self, config: Any, file: str):
+    def __init__(self, config: Any, file: str, dialect: mk.Dialect = mk.CLARA, search_file: str | None = None):
         self.config = config
         self.file = file
+        self.dialect = dialect
+        self.search_file = search_file
         self.entries: list[_Entry] = []
         self.applies: list[tuple[JsonPathParts, dict[str, Any]]] = []
         self.used: set[str] = set()        # variables that some ``apply`` consumes
         self.components: list[tuple[JsonPathParts, dict[str, Any]]] = []
 
     def error(self, where: JsonPathParts, message: str) -> ConfigError:
-        return ConfigError(self.file, where, message)
+        top_search = self.search_file is not None and where[:1] == (mk.SEARCH_KEY,)
+        return ConfigError(self.search_file if top_search else self.file, where, message)
 
     def _raise(self, problem: mistakes.Problem | None) -> None:
         if problem is not None:
@@ -95,7 +106,7 @@ class _Parser:
     def parse(self) -> SearchSpace:
         if not isinstance(self.config, dict):
             raise ConfigError(self.file, None, f"expected a JSON object at the top level, got {_kind(self.config)}")
-        for path, node in mk.iter_components(self.config):
+        for path, node in mk.iter_components(self.config, dialect=self.dialect):
             self.components.append((path, node))
             self._raise(mistakes.in_component(path, node))
             if mk.SEARCH_KEY in node:
@@ -189,10 +200,16 @@ class _Parser:
         for at, text in items:
             if not isinstance(text, str) or not text.strip():
                 raise self.error(at, f"an arg must be a non-empty name, got {_json(text)}")
-            arg = self._top_arg(text, at) if not path else self._component_arg(path, node, text, at)
-            key = arg.target or arg.variable or text
+            if path:
+                arg = self._component_arg(path, node, text, at)
+            elif self.dialect.ids and mk.BUNDLE_ID_SEP in text.lstrip(mk.VAR_PREFIX):
+                arg = self._id_arg(text, at)
+            else:
+                arg = self._top_arg(text, at)
+            key = (arg.component, arg.target) if arg.target else (arg.variable or text)
             if key in seen:
-                raise self.error(at, f"{key!r} is listed twice in args (first at {format_json_path(seen[key])})")
+                shown = key[1] if isinstance(key, tuple) else key
+                raise self.error(at, f"{shown!r} is listed twice in args (first at {format_json_path(seen[key])})")
             seen[key] = at
             out.append(arg)
         return out
@@ -220,6 +237,44 @@ class _Parser:
             raise self.error(at, f"alias {alias!r} in {text!r} is also a first-level key of the config: "
                              "choose another name")
 
+    def _id_arg(self, text: str, at: JsonPathParts) -> _Arg:
+        """A bundle id ``a#b#c`` (the arg ``c`` of the object at ``a#b``), optionally ``a#b#c#alias``: the
+        longest prefix of the id that exists in the config is the id; one more word after a value (not
+        after an object, where it would be a misspelt key) is the alias."""
+        parts = text.split(mk.BUNDLE_ID_SEP)
+        node: Any = self.config
+        found: list[str | int] = []
+        for part in parts:
+            step = _child(node, part)
+            if step is None:
+                break
+            found.append(step[0])
+            node = step[1]
+        rest = parts[len(found):]
+        if not found:
+            keys = [k for k in self.config if k not in (mk.SEARCH_KEY, mk.LEGACY_LR_KEY)]
+            raise self.error(at, f"{text!r}: the bundle has no id {parts[0]!r}{did_you_mean(parts[0], keys)}")
+        alias = None
+        if len(rest) == 1 and not isinstance(node, dict) and len(found) > 0 and not rest[0].isdigit():
+            alias = rest.pop()
+        if rest:
+            parent = mk.BUNDLE_ID_SEP.join(str(p) for p in found)
+            missing = f"{parent}{mk.BUNDLE_ID_SEP}{rest[0]}"
+            options = ([f"{parent}{mk.BUNDLE_ID_SEP}{k}" for k in node] if isinstance(node, dict)
+                       else [f"{parent}{mk.BUNDLE_ID_SEP}{i}" for i in range(len(node))] if isinstance(node, list) else [])
+            what = ("an object" if isinstance(node, dict) else f"a list of {len(node)}" if isinstance(node, list)
+                    else f"the value {_json(node)}")
+            raise self.error(at, f"{text!r}: the bundle has no id {missing!r}{did_you_mean(missing, options)} "
+                             f"({parent!r} is {what})")
+        if len(found) == 1:                   # a first-level key, as in Clara ("learning_rate")
+            return self._top_arg(text if alias is None else f"{found[0]}{mk.ALIAS_SEP}{alias}", at)
+        if isinstance(found[-1], int):
+            raise self.error(at, f"{text!r} names a list item: search the whole list "
+                             f"({mk.BUNDLE_ID_SEP.join(str(p) for p in found[:-1])!r}) or a key of that item")
+        if alias is not None:
+            self._check_alias(text, alias, at)
+        return _Arg(text, str(found[-1]), alias, at, tuple(found[:-1]))
+
     def _top_arg(self, text: str, at: JsonPathParts) -> _Arg:
         name, alias = mk.split_alias(text)
         bare = name[len(mk.VAR_PREFIX):] if name.startswith(mk.VAR_PREFIX) else name
@@ -239,8 +294,15 @@ class _Parser:
         return _Arg(text, None, bare, at)
 
     def _require_arg(self, path: JsonPathParts, node: dict[str, Any], arg: str, at: JsonPathParts, verb: str) -> None:
-        args = node.get("args")
         comp = format_json_path(path)
+        if self.dialect.args_key is None:     # a bundle: the component's own keys are its args
+            args = self.dialect.args_of(node) or {}
+            if arg not in args:
+                known = ", ".join(args) or "none"
+                raise self.error(at, f"{arg!r} is not a key of {comp}{did_you_mean(arg, args)}; its keys are: {known} "
+                                 f"(to {verb} {arg!r}, add it to {comp} with its default value)")
+            return
+        args = node.get("args")
         if arg == mk.DISABLED_KEY and not (isinstance(args, dict) and arg in args):
             raise self.error(at, f"'disabled' is the component's attribute, not an arg: write '{DISABLED_ARG}' "
                              "(with the '@')")
@@ -338,7 +400,8 @@ class _Parser:
                                          f"{format_json_path(first.where)}: aliases and free variables must be unique")
                     out[arg.variable] = (entry, i)
                 if arg.target is not None:
-                    entry.consumers.append(Consumer(entry.component, arg.target, self._index(entry, i)))
+                    component = entry.component if arg.component is None else arg.component
+                    entry.consumers.append(Consumer(component, arg.target, self._index(entry, i)))
                     entry.consumer_where.append(arg.where)
         return out
 
@@ -399,13 +462,14 @@ class _Parser:
                 written[key] = at
         for name, (entry, i) in variables.items():
             if entry.args[i].target is None and name not in self.used:
-                raise self.error(entry.args[i].where, f"free variable {name!r} is not a first-level key and no "
-                                 f"\"apply\" uses it (a typo?): add \"apply\": {{\"arg\": \"{name}\"}} to a component")
+                keys = [k for k in self.config if k not in (mk.SEARCH_KEY, mk.LEGACY_LR_KEY)]
+                raise self.error(entry.args[i].where, f"free variable {name!r} is not a first-level key"
+                                 f"{did_you_mean(name, keys)} and no \"apply\" uses it (a typo?): add "
+                                 f"\"apply\": {{\"arg\": \"{name}\"}} to a component")
 
     # -- pass 3: names and value classes -----------------------------------------------------------
     def _build(self) -> SearchSpace:
-        names = readable_names([(e.component, e.label, _fixed_name(e), [a.target or a.text for a in e.args])
-                                for e in self.entries])
+        names = readable_names([self._name_request(e) for e in self.entries])
         dims: list[Dimension] = []
         for entry, name in zip(self.entries, names):
             args = tuple(a.text for a in entry.args)
@@ -425,6 +489,37 @@ class _Parser:
             return SearchSpace(tuple(dims))
         except ValueError as err:
             raise ConfigError(self.file, mk.SEARCH_KEY, str(err)) from None
+
+
+    def _name_request(self, entry: _Entry) -> tuple[JsonPathParts, str | None, str | None, list[str]]:
+        """What names.readable_names needs. Bundle ids in the search file are named like inline entries
+        of the component they write (``optimizer.lr``, ``RandFlipd.prob``); ids into several components,
+        by the ids themselves with '.' for '#' (MLflow param names take no '#')."""
+        targets = [a.target or a.text for a in entry.args]
+        homes = {a.component for a in entry.args if a.component is not None}
+        if not homes:
+            return entry.component, entry.label, _fixed_name(entry), targets
+        if len(homes) == 1 and all(a.component is not None and a.variable is None for a in entry.args):
+            home = next(iter(homes))
+            return home, _component_label(home, _at(self.config, home)), None, targets
+        fixed = ",".join(a.variable or ".".join(str(p) for p in (*(a.component or ()), a.target or a.text))
+                         for a in entry.args)
+        return entry.component, entry.label, fixed, targets
+
+
+def _child(node: Any, part: str) -> tuple[str | int, Any] | None:
+    """One step of a bundle id: a key of an object or an index of a list; None when there is none."""
+    if isinstance(node, dict) and part in node and part not in (mk.SEARCH_KEY, mk.APPLY_KEY):
+        return part, node[part]
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return int(part), node[int(part)]
+    return None
+
+
+def _at(config: Any, path: JsonPathParts) -> Any:
+    for part in path:
+        config = config[part]
+    return config
 
 
 def _fixed_name(entry: _Entry) -> str | None:

@@ -10,9 +10,11 @@ from mmar_automl.search import markers as mk
 from mmar_automl.search.space import DISABLED_ARG, EnumDimension, SearchSpace
 
 
-def render_config(train_config: dict[str, Any], space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any]:
-    """A new config with each dimension's value written at each of its consumers, ``disabled`` set for
-    ``@disabled`` consumers, and every ``search``/``apply`` marker (and ``lr_search``) removed.
+def render_config(train_config: dict[str, Any], space: SearchSpace, point: Mapping[str, Any],
+                  dialect: mk.Dialect = mk.CLARA) -> dict[str, Any]:
+    """A new config with each dimension's value written at each of its consumers, ``disabled`` (a
+    bundle's ``_disabled_``) set for ``@disabled`` consumers, and every ``search``/``apply`` marker (and
+    ``lr_search``) removed.
 
     ``train_config`` is left untouched. A dimension inactive at ``point`` (all its consumers disabled)
     may be missing: its consumers keep the config's own value. Raises ValueError when ``point`` lacks
@@ -28,18 +30,18 @@ def render_config(train_config: dict[str, Any], space: SearchSpace, point: Mappi
             v = value[c.index] if isinstance(dim, EnumDimension) else value
             node = _at(out, c.component)
             if c.arg == DISABLED_ARG:
-                node[mk.DISABLED_KEY] = copy.deepcopy(v)
+                node[dialect.disabled_key] = copy.deepcopy(v)
             elif not c.component:
                 node[c.arg] = copy.deepcopy(v)
             else:
-                node.setdefault("args", {})[c.arg] = copy.deepcopy(v)
-    strip_markers(out)
+                dialect.args_node(node)[c.arg] = copy.deepcopy(v)
+    strip_markers(out, dialect)
     return out
 
 
-def strip_markers(config: dict[str, Any]) -> None:
+def strip_markers(config: dict[str, Any], dialect: mk.Dialect = mk.CLARA) -> None:
     """Delete, in place, every ``search`` and ``apply`` marker and the legacy ``lr_search``."""
-    found = list(mk.iter_components(config))     # collect first: we delete while walking otherwise
+    found = list(mk.iter_components(config, dialect=dialect))  # collect first: we delete while walking otherwise
     for path, node in found:
         node.pop(mk.SEARCH_KEY, None)
         node.pop(mk.APPLY_KEY, None)

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import TRAIN_CONFIG
 from mmar_automl.run.outputs import JobOutputs
 from mmar_automl.tracking.limits import safe_key
 
@@ -50,7 +49,7 @@ def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | 
 def job_artifacts(folder: str | Path, with_model: bool) -> list[tuple[str, str]]:
     """``(local file, artifact folder)`` pairs for a job: concrete config, log, stats, the model if asked."""
     outputs = JobOutputs.of(folder)
-    files = [(Path(folder) / TRAIN_CONFIG, "config"), (outputs.log_file, ""), (outputs.stats_file, "")]
+    files = [(outputs.config_file, "config"), (outputs.log_file, ""), (outputs.stats_file, "")]
     if with_model:
         files.append((outputs.model_file, "model"))
     return [(str(path), where) for path, where in files]

@@ -64,6 +64,7 @@ class JobRecorder:
         self._trainer: Any = None
         self._epoch_start = self.start
         self._save: dict[str, Any] = {}
+        self._save_model = True
         self.extra: dict[str, Any] = {}  # more train_stats fields (device, amp)
         # Callables whose fields go on every metrics line and into train_stats (peak GPU memory)
         self.probes: list[Callable[[], dict[str, Any]]] = []
@@ -83,8 +84,11 @@ class JobRecorder:
 
     # -- attaching -------------------------------------------------------------------------------
 
-    def attach(self, trainer: Any, evaluator: Any | None, save_dict: dict[str, Any] | None = None) -> None:
-        """Hook the trainer's iterations and epochs and, when there is one, the evaluator's epochs."""
+    def attach(self, trainer: Any, evaluator: Any | None, save_dict: dict[str, Any] | None = None,
+               save_model: bool = True) -> None:
+        """Hook the trainer's iterations and epochs and, when there is one, the evaluator's epochs.
+        ``save_model=False``: the job saves its best model itself (a bundle's CheckpointSaver)."""
+        self._save_model = save_model
         from ignite.engine import Events
 
         self._trainer = trainer
@@ -168,10 +172,11 @@ class JobRecorder:
         improved = value is not None and (self.best is None or value > self.best)
         if improved:
             self.best, self.best_epoch = value, epoch
-            self._save_checkpoint(epoch, key, value)
+            if self._save_model:
+                self._save_checkpoint(epoch, key, value)
         shown = " ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
         self.out(f"validation epoch {epoch}: {shown} (best {key} {_fmt(self.best)} at epoch {self.best_epoch})"
-                 + (" saved model.pt" if improved else ""))
+                 + (" saved model.pt" if improved and self._save_model else ""))
 
     def _save_checkpoint(self, epoch: int, key: str, value: float) -> None:
         import torch
