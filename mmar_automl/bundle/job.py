@@ -83,11 +83,12 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
         torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
     from monai.bundle import ConfigWorkflow
 
-    from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
-    # The MMAR trainer's process hygiene, shared rather than copied: cwd and sys.path in the project (undone
-    # afterwards, the launcher's next job may be another), library logs to stdout, one failure line.
-    from mmar_automl.train.failures import failure_reason, log_traceback, root_cause
-    from mmar_automl.train.run import _failed, _inside_mmar, _last_epoch_unvalidated, _out, one_line_logs
+    from mmar_automl.train.outputs import JobRecorder
+    # The MMAR trainer's process hygiene and job end, shared rather than copied: cwd and sys.path in the
+    # project (undone afterwards, the launcher's next job may be another), library logs to stdout, one
+    # failure line.
+    from mmar_automl.train.run import (_inside_mmar, _last_epoch_unvalidated, _out, job_completed, job_failed,
+                                       one_line_logs)
 
     recorder = JobRecorder(bundle.ckpt_dir)
     _out(f"train bundle {bundle.root} config {bundle.config_name} with monai.bundle.ConfigWorkflow")
@@ -120,29 +121,9 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
                     _out(f"final validation: epoch {trainer.state.epoch} was not validated")
                     evaluator.run(trainer.state.epoch)
             workflow.finalize()
-        except ConfigError as err:
-            recorder.finish("failed", str(err))
-            raise
-        except NonFiniteLoss as err:
-            return _failed(recorder, f"stopped: {err}")
-        except KeyboardInterrupt:
-            recorder.finish("failed", "interrupted")
-            raise
-        except torch.cuda.OutOfMemoryError as err:
-            return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
-        except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
-            log_traceback()
-            cause = root_cause(err)
-            if isinstance(cause, NonFiniteLoss):
-                return _failed(recorder, f"stopped: {cause}")
-            return _failed(recorder, failure_reason(cause))
-    stats = recorder.finish("complete")
-    if stats["best_validation_metric"] is None:
-        _out(f"done in {stats['total_time']:.1f}s: no score (never validated)")
-    else:
-        _out(f"done in {stats['total_time']:.1f}s: best {stats['key_metric']} "
-             f"{stats['best_validation_metric']:.4f} at epoch {stats['best_validation_epoch']}")
-    return 0
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - a failed job is one line and exit 1
+            return job_failed(recorder, err)
+    return job_completed(recorder)
 
 
 EVALUATE_NAMES = ("configs/evaluate.json", "configs/evaluate.yaml", "configs/evaluate.yml")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, locate
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, label_path, locate
 from mmar_automl.config.overrides import RunKeys, parse_overrides
 from mmar_automl.config.suggest import did_you_mean
 from mmar_automl.errors import ConfigError, UsageError
@@ -122,13 +122,7 @@ class Bundle:
     # -- where things are ---------------------------------------------------------------------------
     def label(self, path: str | Path) -> str:
         """A file as messages name it: relative to the bundle root when inside it."""
-        path = Path(path)
-        if self.relative_labels:
-            try:
-                return str(path.resolve().relative_to(self.root))
-            except ValueError:
-                pass
-        return str(path)
+        return label_path(self.root, path, self.relative_labels)
 
     @property
     def config_name(self) -> str:

@@ -85,6 +85,18 @@ def _in_config_dir_hint(root: Path, given: str | Path | None) -> str:
             f"--set trainconf={given})")
 
 
+def label_path(root: Path, path: str | Path, relative: bool = True) -> str:
+    """A project's file as messages name it: relative to the project root when inside it (and ``relative``),
+    else as located (Mmar and Bundle alike)."""
+    path = Path(path)
+    if relative:
+        try:
+            return str(path.resolve().relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def ckpt_dir_name(environment: Mapping[str, Any]) -> str:
     """``MMAR_CKPT_DIR`` as written in environment.json, else ``models``."""
     value = environment.get("MMAR_CKPT_DIR")
@@ -167,13 +179,7 @@ class Mmar:
 
     def label(self, path: str | Path) -> str:
         """A file as errors name it: relative to the root when inside it (run, train), else as located."""
-        path = Path(path)
-        if self.relative_labels:
-            try:
-                return str(path.resolve().relative_to(self.root))
-            except ValueError:
-                pass
-        return str(path)
+        return label_path(self.root, path, self.relative_labels)
 
     def resolve(self, path: str | Path) -> Path:
         """A path from a config, relative to the MMAR root unless absolute."""

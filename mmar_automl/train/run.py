@@ -149,7 +149,7 @@ def _train_process(mmar: Any, conf: dict, file: str, device: str | None, compile
         # A forked job inherits the launcher's torch, imported before the variable was set: apply it.
         torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
 
-    from mmar_automl.train.outputs import JobRecorder, NonFiniteLoss
+    from mmar_automl.train.outputs import JobRecorder
     from mmar_automl.train.resolver import Builder
 
     chosen = _device(conf, device, file)
@@ -187,26 +187,36 @@ def _train_process(mmar: Any, conf: dict, file: str, device: str | None, compile
                     _out(f"final validation: epoch {trainer.state.epoch} was not validated "
                          f"(set final_validation=false to skip)")
                     evaluator.run(trainer.state.epoch)
-        except ConfigError as err:
-            if recorder is not None:
-                recorder.finish("failed", str(err))
-            raise
-        except NonFiniteLoss as err:
-            return _failed(recorder, f"stopped: {err}")
-        except KeyboardInterrupt:
-            if recorder is not None:
-                recorder.finish("failed", "interrupted")
-            raise
-        except torch.cuda.OutOfMemoryError as err:
-            return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
-        except Exception as err:  # noqa: BLE001 - a failed job is one line and exit 1
-            log_traceback()
-            cause = root_cause(err)
-            if isinstance(cause, NonFiniteLoss):
-                return _failed(recorder, f"stopped: {cause}")
-            return _failed(recorder, failure_reason(cause))
+        except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - a failed job is one line and exit 1
+            return job_failed(recorder, err)
         finally:
             distributed.destroy_process_group()
+    return job_completed(recorder)
+
+
+def job_failed(recorder: Any, err: BaseException) -> int:
+    """The end of a job that raised (the MMAR trainer's and a bundle job's alike): its one-line reason into
+    the recorder (None on ranks > 0) and exit 1; a ConfigError (exit 2) and Ctrl-C are recorded and re-raised."""
+    import torch
+
+    from mmar_automl.train.outputs import NonFiniteLoss
+
+    if isinstance(err, (ConfigError, KeyboardInterrupt)):
+        if recorder is not None:
+            recorder.finish("failed", "interrupted" if isinstance(err, KeyboardInterrupt) else str(err))
+        raise err
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return _failed(recorder, f"out of memory: {str(err).splitlines()[0]}")
+    if not isinstance(err, NonFiniteLoss):
+        log_traceback()
+    cause = root_cause(err)
+    if isinstance(cause, NonFiniteLoss):
+        return _failed(recorder, f"stopped: {cause}")
+    return _failed(recorder, failure_reason(cause))
+
+
+def job_completed(recorder: Any) -> int:
+    """The end of a job that trained: train_stats.json written, one summary line (rank 0 only), exit 0."""
     if recorder is None:
         return 0
     stats = recorder.finish("complete")
