@@ -15,7 +15,7 @@ from mmar_automl.cli import main
 pytestmark = pytest.mark.slow
 
 
-def test_best_model_loads_and_registers(tmp_path):
+def test_best_model_loads_and_registers(tmp_path, monkeypatch):
     import mlflow
     import mlflow.pytorch
     import torch
@@ -39,6 +39,9 @@ def test_best_model_loads_and_registers(tmp_path):
     best = client.search_runs([exp.experiment_id], f"tags.`mmar_automl.job_uid` = '{best_uid}'")[0]
     assert best.data.tags["mmar_automl.model"] == "mlflow.pytorch"
     assert best.data.params["epochs"] == "2"  # the --set value, not the config's 10
+    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in os.environ: restored after the test, else
+    # every later in-process `run` of the suite would track into this store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     model = mlflow.pytorch.load_model(f"runs:/{best.info.run_id}/model")
     with torch.no_grad():
