@@ -81,6 +81,23 @@ def test_clara_mmars_json(clara_mmar, capsys, train, automl, monkeypatch):
     assert report["train_config"] == str(root / "config" / "config_train.json")
 
 
+def test_clara_byo_file_as_published_names_tensorboard_handler(clara_mmar, capsys):
+    """NVIDIA's published BYO config_automl.json also lists MMARTensorboardHandler (handlers[3]): it was
+    refused as an unknown handler (exit 2). It is accepted, and said to do nothing, on one note line."""
+    root = clara_mmar("PyTorch__trn_autoML_Enum.json", "PyTorch__config_automl_BYO_RandomController.json")
+    automl = json.loads((root / "config" / "config_automl.json").read_text())
+    automl["handlers"].insert(3, {"name": "MMARTensorboardHandler"})
+    (root / "config" / "config_automl.json").write_text(json.dumps(automl))
+    (root / "BYOC").mkdir()
+    (root / "BYOC" / "myAutoMLController.py").write_text(CLARA_STYLE_BYOC)
+    code, out, err = run(capsys, str(root), "--json")
+    assert code == 0, err
+    notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
+    assert [n.split(": ")[2] for n in notes if "MMARTensorboardHandler" in n] == [
+        "handlers[3] MMARTensorboardHandler is accepted and has no effect"]
+    assert [h.get("name") for h in json.loads(out)["automl"]["handlers"]][3] == "MMARTensorboardHandler"
+
+
 def test_lr_lp_alias_applied_to_second_transform(clara_mmar, capsys):
     code, out, _ = run(capsys, str(clara_mmar("Tensorflow-Deprecated__trn_autoML_LR_LP.json")), "--json")
     prob = json.loads(out)["dimensions"][2]
