@@ -129,9 +129,12 @@ class Engine:
     def _run(self) -> RunResult:
         reason, error_code = "done", None
         try:
+            # A resume replays the controller before the journal opens: a controller that does not replay
+            # (JournalError) leaves the run's journal, and so its report and stop reason, as they were.
+            missing = self._replay() if self.resumed else []
             self.journal = JournalWriter(self.run_dir / JOURNAL_NAME, self.state)
             if self.resumed:
-                self._start_resumed()
+                self._start_resumed(missing)
             else:
                 self._start_new()
             self._loop()
@@ -154,8 +157,17 @@ class Engine:
         self._fire(EventType.SEARCH_SPACE_AVAILABLE)
         self._accept(self.controller.initial_recommendation(self.ctx), after=None)
 
-    def _start_resumed(self) -> None:
-        """Replay first (silently: handlers have not started), then tell the handlers what exists."""
+    def _replay(self) -> list[resuming.Batch]:
+        """The controller rebuilt from the journal; the batches it made that the journal lacks."""
+        self._quiet = True  # handlers have not started
+        try:
+            return resuming.replay_controller(self.controller, self.ctx, self.state, self.run_dir / JOURNAL_NAME)
+        finally:
+            self._quiet = False
+
+    def _start_resumed(self, missing: list[resuming.Batch]) -> None:
+        """Journal the replayed batches the dead orchestrator never journaled, settle its jobs, then tell
+        the handlers what exists."""
         assert self.journal is not None
         state = self.state
         kill_leftovers([j.folder for j in state.running()])
@@ -163,7 +175,7 @@ class Engine:
                             options=self.plan.options_json())
         self._quiet = True
         try:
-            for after, recs in resuming.replay_controller(self.controller, self.ctx, state, self.journal.path):
+            for after, recs in missing:
                 self._accept(recs, after=after, queue=False)  # the dead orchestrator never journaled it
             # Jobs the dead orchestrator left RUNNING: keep a result they finished, else re-run them.
             for job in state.running():

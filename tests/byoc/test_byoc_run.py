@@ -86,8 +86,10 @@ def test_unseeded_byoc_controller_cannot_resume(tmp_path):
     automl = {"controller": {"path": "batch_random.UnseededRandomController", "args": {"max_scores": 2}}}
     mmar = byoc_mmar(tmp_path / "mmar", automl, {"batch_random.py": None})
     assert cli("run", str(mmar), "--run-id", "u", "--no-mlflow", *WORKERS).returncode == 0
+    before = (mmar / "automl" / "u" / "journal.jsonl").read_text()
     resumed = cli("run", str(mmar), "--resume", "u", "--no-mlflow", "--workers", "cpu:cpu")
     assert resumed.returncode == 2
+    assert (mmar / "automl" / "u" / "journal.jsonl").read_text() == before  # the run is as it was
     assert "the controller is not deterministic given its args and seed" in resumed.stderr.strip().splitlines()[-1]
 
 

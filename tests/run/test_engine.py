@@ -247,8 +247,12 @@ def test_resume_refuses_a_controller_that_recommends_otherwise(tmp_path):
             recs = super().initial_recommendation(ctx)
             return [type(r)(r.rec_id, recs[-1 - i].point, r.meta) for i, r in enumerate(recs)]
 
+    journal = root / "automl" / "t" / "journal.jsonl"
+    before = journal.read_text()
     with pytest.raises(JournalError, match="not deterministic"):
         make_engine(root, FakeBackend(), state=state, controller=Reversed()).run()
+    # the refused resume wrote nothing: the run keeps its stop reason (it was "resumed", then "error: ...")
+    assert journal.read_text() == before
 
 
 def test_values_after_the_prune_decision_are_not_recorded(tmp_path):
