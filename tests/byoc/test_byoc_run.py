@@ -82,6 +82,28 @@ def test_clara_random_controller_and_locked_mlflow_handler(tmp_path):
     assert sum(1 for e in journal(run_dir) if e["op"] == "resumed") == 1 and len(_ended(run_dir)) == 6
 
 
+def test_clara_handler_tracking_to_a_folder_reaches_mlflow(tmp_path, monkeypatch):
+    """Clara's example handler tracks to a folder (mlflow.set_tracking_uri("/claraDevDay/AutoML/mlruns")),
+    which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE is set: each end_job was one warning and nothing
+    reached MLflow. ``run`` sets it (as it sets MMAR_ROOT) for code written for Clara."""
+    folder = tmp_path / "mlruns"
+    automl = {"controller": {"path": "batch_random.BatchRandomController", "args": {"batch": 2, "max_scores": 2}},
+              "handlers": [{"path": "locked_mlflow.LockedMLflowHandler"}]}
+    mmar = byoc_mmar(tmp_path / "mmar", automl, {"batch_random.py": None, "locked_mlflow.py": str(folder)})
+    done = cli("run", str(mmar), "--run-id", "f", "--no-mlflow", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the folder store here
+    client = MlflowClient(tracking_uri=str(folder))
+    runs = client.search_runs([client.get_experiment_by_name("Default").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(j["name"] for j in _ended_named(mmar / "automl" / "f"))
+    assert all(set(r.data.params) == {"score", "learning_rate"} and "Acc" in r.data.metrics for r in runs)
+
+
+def _ended_named(run_dir):
+    return [{"name": f"W{j['worker']}_{j['worker_seq']}_J{j['number']}"} for j in _ended(run_dir)]
+
+
 def test_unseeded_byoc_controller_cannot_resume(tmp_path):
     automl = {"controller": {"path": "batch_random.UnseededRandomController", "args": {"max_scores": 2}}}
     mmar = byoc_mmar(tmp_path / "mmar", automl, {"batch_random.py": None})
