@@ -26,6 +26,7 @@ from typing import Any
 from mmar_automl.backends.protocol import UNKNOWN_EXIT
 from mmar_automl.clara_api.defs import as_clara_recommendation, concrete_search_value
 from mmar_automl.context import Context, ContextKey
+from mmar_automl.errors import MmarAutomlError
 from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.run import resume as resuming
@@ -155,7 +156,7 @@ class Engine:
                             options=self.plan.options_json(), **self.header)
         self._fire(EventType.START_AUTOML)
         self._fire(EventType.SEARCH_SPACE_AVAILABLE)
-        self._accept(self.controller.initial_recommendation(self.ctx), after=None)
+        self._accept(self._ask_controller("initial_recommendation", None), after=None)
 
     def _replay(self) -> list[resuming.Batch]:
         """The controller rebuilt from the journal; the batches it made that the journal lacks."""
@@ -353,8 +354,24 @@ class Engine:
         if retry:
             self.scheduler.queue.appendleft(QueuedRec(job.recommendation, job.attempt + 1, job.job_uid))
         if told and not self.interrupts():
-            self._accept(self.controller.refine_recommendation(outcome_of(job), self.ctx), after=rec_id)
+            self._accept(self._ask_controller("refine_recommendation", job), after=rec_id)
             self._fire(EventType.ROUND_ENDED)
+
+    def _ask_controller(self, method: str, job: JobRecord | None) -> list[Recommendation]:
+        """``initial_recommendation`` (job None) or ``refine_recommendation`` with the job's outcome. An error
+        of the controller's own code (a BYOC controller's, say ``-outcome.score`` on a job without a score)
+        still ends the run (exit 1), its one line naming the controller, the method and the job."""
+        try:
+            if job is None:
+                return self.controller.initial_recommendation(self.ctx)
+            return self.controller.refine_recommendation(outcome_of(job), self.ctx)
+        except MmarAutomlError:
+            raise
+        except Exception as err:
+            told = f" with the outcome of {job.name}" if job is not None else ""
+            unscored = " (the job has no score: outcome.score is None)" if job is not None and job.score is None else ""
+            raise MmarAutomlError(f"controller {type(self.controller).__name__}.{method} failed{told}{unscored}: "
+                                  f"{type(err).__name__}: {err}") from err
 
     def _record_end(self, job: JobRecord, told: bool, forgiven: bool = False) -> None:
         assert self.journal is not None
