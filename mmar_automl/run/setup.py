@@ -136,7 +136,7 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     given = parse_overrides(opts.overrides)
     opts = _with_run_keys(opts, RunKeys.split(given)[0])  # before a resume's defaults: given, not journaled
     check_options(opts)
-    state = read_resumed(opts, project_at(opts.mmar))
+    state = read_resumed(opts, project_at(opts.mmar, opts.automl_config))  # its work_dir: where the run is
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
@@ -195,7 +195,9 @@ def read_resumed(opts: RunOptions, mmar: Mmar) -> Any:
     run_id = validate_run_id(opts.resume)
     run_dir = mmar.run_dir(run_id)
     if not _has_journal(run_dir):
-        hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else ""
+        hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else (
+            "; a run made with --automl-config FILE whose MMARHandler has a work_dir is found with the same "
+            "--automl-config" if opts.automl_config is None else "")
         raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
     return load_run_state(run_dir / "journal.jsonl")
 

@@ -104,6 +104,23 @@ def _ended_named(run_dir):
     return [{"name": f"W{j['worker']}_{j['worker_seq']}_J{j['number']}"} for j in _ended(run_dir)]
 
 
+def test_resume_finds_a_work_dir_run_of_another_automl_config(tmp_path):
+    """Clara's scripts pick the AutoML config (``--automlconf config_automl_BYO_handler.json``); its
+    MMARHandler work_dir holds the run. ``--resume`` with the same --automl-config looked under
+    <MMAR>/automl (the default config's runs) and said there was no run."""
+    automl = {"controller": {"path": "batch_random.BatchRandomController", "args": {"batch": 2, "max_scores": 2}},
+              "handlers": [{"name": "MMARHandler", "args": {"work_dir": "elsewhere"}}]}
+    mmar = byoc_mmar(tmp_path / "mmar", {"controller": {"name": "RandomController"}}, {"batch_random.py": None})
+    (mmar / "config" / "config_automl_BYO.json").write_text(__import__("json").dumps(automl))
+    given = ("--automl-config", str(mmar / "config" / "config_automl_BYO.json"))
+    first = cli("run", str(mmar), "--run-id", "w", "--no-mlflow", "--workers", "1", "--max-jobs", "1", *given)
+    assert first.returncode == 0, first.stderr
+    assert len(_ended(mmar / "elsewhere" / "w")) == 1
+    resumed = cli("run", str(mmar), "--resume", "w", "--no-mlflow", "--max-jobs", "2", *given)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(_ended(mmar / "elsewhere" / "w")) == 2 and not (mmar / "automl" / "w").exists()
+
+
 def test_unseeded_byoc_controller_cannot_resume(tmp_path):
     automl = {"controller": {"path": "batch_random.UnseededRandomController", "args": {"max_scores": 2}}}
     mmar = byoc_mmar(tmp_path / "mmar", automl, {"batch_random.py": None})
