@@ -45,7 +45,10 @@ def validate(
     mmar = open_project(mmar_root, train_config, automl_config, set_items(overrides, extra, "validate"),
                         relative_labels=False)
     automl_path = mmar.automl_config_file
-    report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
+    from mmar_automl.run.setup import clara_environment
+
+    with clara_environment(mmar.root):  # BYOC code is imported as run imports it: with $MMAR_ROOT set
+        report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
         default = report["default_controller"]
         console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only; run would use "

@@ -98,6 +98,23 @@ def test_clara_byo_file_as_published_names_tensorboard_handler(clara_mmar, capsy
     assert [h.get("name") for h in json.loads(out)["automl"]["handlers"]][3] == "MMARTensorboardHandler"
 
 
+def test_byoc_code_reading_mmar_root_at_import_validates_as_it_runs(clara_mmar, capsys, monkeypatch):
+    """run exports MMAR_ROOT before it imports BYOC code; validate imported it without: a module reading
+    os.environ["MMAR_ROOT"] at import was 'cannot import module ... KeyError' (exit 2) there only."""
+    monkeypatch.delenv("MMAR_ROOT", raising=False)
+    root = clara_mmar("PyTorch__trn_autoML_Enum.json")
+    (root / "BYOC").mkdir()
+    (root / "BYOC" / "rootreader_byoc.py").write_text(
+        "import os\nfrom automl.components.handlers.handler import Handler\nROOT = os.environ['MMAR_ROOT']\n\n"
+        "class H(Handler):\n    pass\n")
+    (root / "config" / "config_automl.json").write_text(json.dumps(
+        {"controller": {"name": "GridController"}, "handlers": [{"path": "rootreader_byoc.H"}]}))
+    code, _, err = run(capsys, str(root), "--json")
+    assert code == 0, err
+    assert sys.modules["rootreader_byoc"].ROOT == str(root.resolve())
+    assert "MMAR_ROOT" not in __import__("os").environ  # put back as it was
+
+
 def test_lr_lp_alias_applied_to_second_transform(clara_mmar, capsys):
     code, out, _ = run(capsys, str(clara_mmar("Tensorflow-Deprecated__trn_autoML_LR_LP.json")), "--json")
     prob = json.loads(out)["dimensions"][2]
