@@ -115,6 +115,18 @@ def test_byoc_code_reading_mmar_root_at_import_validates_as_it_runs(clara_mmar, 
     assert "MMAR_ROOT" not in __import__("os").environ  # put back as it was
 
 
+def test_claras_automlconf_names_a_file_of_config(clara_mmar, capsys):
+    """Clara's BYO scripts pass ``--automlconf config_automl_BYO_handler.json`` (a file of config/)."""
+    root = clara_mmar("PyTorch__trn_autoML_Enum.json")
+    (root / "config" / "config_automl_BYO_handler.json").write_text(json.dumps({"controller": {"name": "GridController"}}))
+    code, out, err = run(capsys, str(root), "--automlconf", "config_automl_BYO_handler.json", "--json")
+    assert code == 0, err
+    assert json.loads(out)["automl"]["controller"]["name"] == "GridController"
+    code, _, err = run(capsys, str(root), "--automlconf", "config_automl_BYO_handler.json", "--automl-config", "x.json")
+    assert code == 2 and err.strip() == ("error: --automlconf config_automl_BYO_handler.json and --automl-config x.json "
+                                         "name different files: give one")
+
+
 def test_lr_lp_alias_applied_to_second_transform(clara_mmar, capsys):
     code, out, _ = run(capsys, str(clara_mmar("Tensorflow-Deprecated__trn_autoML_LR_LP.json")), "--json")
     prob = json.loads(out)["dimensions"][2]
