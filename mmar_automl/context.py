@@ -69,3 +69,12 @@ class Context:
         self.stop_requested = True
         self.stop_issuer = issuer if isinstance(issuer, str) else type(issuer).__name__
         self.stop_message = msg
+
+    # Clara's names for the same facts (its Context API: a controller may check them before recommending)
+    def stop_work_asked(self) -> bool:
+        """Whether someone asked to stop work (Clara's name)."""
+        return self.stop_requested
+
+    def get_stop_message(self) -> str | None:
+        """The first stop request's message (Clara's name); None when no stop was asked."""
+        return self.stop_message

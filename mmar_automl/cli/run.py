@@ -18,6 +18,8 @@ def run(
     resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN_ID", help="Continue a stopped run."),
     train_config: Optional[str] = typer.Option(None, "--train-config", metavar="FILE", help="Default: config/config_train.json."),
     automl_config: Optional[str] = typer.Option(None, "--automl-config", metavar="FILE", help="Default: config/config_automl.json."),
+    automlconf: Optional[str] = typer.Option(None, "--automlconf", metavar="NAME", help="Clara's: a file in config/ "
+                                             "(--automlconf config_automl_BYO.json = --automl-config config/config_automl_BYO.json)."),
     workers: Optional[str] = typer.Option(
         None, "--workers", metavar="SPEC", help="Clara syntax: 0:0:1:1 (4 workers on GPUs 0,0,1,1), 0,1:2,3, cpu:cpu, or a CPU "
         "worker count on a machine without GPUs. Default: one worker per GPU (NVML), else one CPU worker."),
@@ -61,13 +63,15 @@ def run(
 
     from mmar_automl.cli.console import console, stdout
     from mmar_automl.config.overrides import set_items
-    from mmar_automl.run.setup import RunOptions, exported_mmar_root, prepare_run
+    from mmar_automl.config.mmar import clara_automlconf
+    from mmar_automl.run.setup import RunOptions, clara_environment, prepare_run
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    with exported_mmar_root(mmar):  # BYOC code may read $MMAR_ROOT at import time already
+    with clara_environment(mmar):  # BYOC code may read $MMAR_ROOT at import time already
         prepared = prepare_run(RunOptions(
-            mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
+            mmar=mmar, run_id=run_id, resume=resume, train_config=train_config,
+            automl_config=clara_automlconf(mmar, automl_config, automlconf),
             workers=workers, overrides=set_items(overrides, extra, "run"), seed=seed, max_jobs=max_jobs,
             time_limit=time_limit, job_timeout=job_timeout, max_retries=max_retries, tracking_uri=tracking_uri,
             experiment=experiment, log_models=log_models, no_mlflow=no_mlflow, launcher=launcher, backend=backend,

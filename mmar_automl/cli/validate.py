@@ -27,6 +27,8 @@ def validate(
     automl_config: Optional[Path] = typer.Option(
         None, "--automl-config", metavar="FILE", help="config_automl.json to check [default: MMAR/config/config_automl.json, "
         "skipped when missing]."),
+    automlconf: Optional[str] = typer.Option(None, "--automlconf", metavar="NAME", help="Clara's: a file in config/ "
+                                             "(= --automl-config config/NAME)."),
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Check --set values as `run` and `train` do (a key must exist; a "
         "searched key cannot be fixed); the space shown is the one with them written in."),
@@ -35,17 +37,21 @@ def validate(
     """Check an MMAR's (or a MONAI bundle's) configs and show its search space: dimensions, PRLs, choices,
     grid size."""
     from mmar_automl.cli.console import console
+    from mmar_automl.config.mmar import clara_automlconf
     from mmar_automl.config.project import open_project
     from mmar_automl.config.overrides import set_items
     from mmar_automl.errors import ConfigError
+    from mmar_automl.run.setup import clara_environment
 
     if not mmar_root.is_dir():
         what = "is not a folder" if mmar_root.exists() else "not found"
         raise ConfigError(mmar_root, None, f"MMAR folder {what}: expected a folder holding config/config_train.json")
+    automl_config = clara_automlconf(mmar_root, automl_config, automlconf)
     mmar = open_project(mmar_root, train_config, automl_config, set_items(overrides, extra, "validate"),
                         relative_labels=False)
     automl_path = mmar.automl_config_file
-    report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
+    with clara_environment(mmar.root):  # BYOC code is imported as run imports it: with $MMAR_ROOT set
+        report = check_mmar(mmar, automl_path if (mmar.automl_config_given or automl_path.exists()) else None)
     if report["automl"] is None and automl_config is None:
         default = report["default_controller"]
         console.print(f"note: no {automl_path}: checked {mmar.train_config_file} only; run would use "

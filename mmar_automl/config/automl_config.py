@@ -175,7 +175,7 @@ def mmar_handler_work_dir(file: str | Path) -> str | None:
 
 
 def no_effect_notes(config: AutomlConfig) -> list[str]:
-    """One line per arg of a built-in component that is accepted (Clara files have it) but changes nothing
+    """One line per built-in component or arg of one that is accepted (Clara files have it) but changes nothing
     here, with the reason: no key of a Clara file is dropped without a word. ``path`` components are the
     user's own: their args are theirs to use."""
     import inspect
@@ -185,6 +185,8 @@ def no_effect_notes(config: AutomlConfig) -> list[str]:
         if spec.path:
             continue
         cls = spec.load_class()
+        if getattr(cls, "clara_no_effect", None):  # a whole Clara component that does nothing here
+            notes.append(f"{spec.file}: {spec.json_path} {spec.label} is accepted and has no effect: {cls.clara_no_effect}")
         reasons = dict(cls.clara_notes(spec.args)) if hasattr(cls, "clara_notes") else {}
         named = {n for n, p in inspect.signature(cls).parameters.items() if p.kind is not p.VAR_KEYWORD}
         for arg in spec.args:

@@ -76,6 +76,17 @@ def locate(root: Path, given: str | Path | None, default: str) -> Path:
     return root / path
 
 
+def clara_automlconf(root: str | Path, automl_config: str | Path | None, automlconf: str | None) -> str | None:
+    """The AutoML config a command line names: ``--automl-config FILE``, or Clara's ``--automlconf NAME``
+    (its scripts pass a file of ``config/``, e.g. ``--automlconf config_automl_BYO_handler.json``)."""
+    if automlconf is None:
+        return None if automl_config is None else str(automl_config)
+    path = Path(automlconf) if Path(automlconf).is_absolute() else Path(root) / CONFIG_DIR / automlconf
+    if automl_config is not None and Path(locate(Path(root), automl_config, AUTOML_CONFIG)).resolve() != path.resolve():
+        raise UsageError(f"--automlconf {automlconf} and --automl-config {automl_config} name different files: give one")
+    return str(path)
+
+
 def _in_config_dir_hint(root: Path, given: str | Path | None) -> str:
     """A train config named as Clara's ``trainconf`` names it (``other.json``, relative to config/) but given
     to ``--train-config`` (relative to the current folder or the MMAR root): say where it is."""

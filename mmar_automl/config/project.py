@@ -22,12 +22,13 @@ def open_project(root: str | Path, train_config: str | Path | None = None, autom
     return kind.open(root, train_config, automl_config, overrides, relative_labels=relative_labels)
 
 
-def project_at(root: str | Path) -> Any:
-    """``Bundle.at`` or ``Mmar.at``: the project's files located, nothing read (where its runs are)."""
+def project_at(root: str | Path, automl_config: str | Path | None = None) -> Any:
+    """``Bundle.at`` or ``Mmar.at``: the project's files located, nothing read (where its runs are: they
+    follow the MMARHandler ``work_dir`` of ``automl_config``, by default the project's own)."""
     from mmar_automl.bundle import Bundle, is_bundle
     from mmar_automl.config.mmar import Mmar
 
-    return (Bundle if is_bundle(root) else Mmar).at(root)
+    return (Bundle if is_bundle(root) else Mmar).at(root, automl_config=automl_config)
 
 
 def project_kind(project: Any) -> str:

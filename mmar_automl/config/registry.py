@@ -25,6 +25,7 @@ HANDLERS: dict[str, str] = {
     "MMARHandler": "mmar_automl.handlers.mmar:MMARHandler",
     "StatsHandler": "mmar_automl.handlers.stats:StatsHandler",
     "MMARStatsHandler": "mmar_automl.handlers.stats:MMARStatsHandler",
+    "MMARTensorboardHandler": "mmar_automl.handlers.tensorboard:MMARTensorboardHandler",  # no effect (a note)
     "MLflowHandler": "mmar_automl.handlers.mlflow:MLflowHandler",
     "ConsoleHandler": "mmar_automl.handlers.console:ConsoleHandler",
 }

@@ -21,6 +21,7 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
+from mmar_automl.run.exits import final_jobs
 from mmar_automl.run.job import JobRecord, is_better
 from mmar_automl.search.format import display_name, format_point_value, format_value
 
@@ -143,7 +144,7 @@ class ConsoleHandler(Handler):
         for job in self.finished:
             states[job.state.value] = states.get(job.state.value, 0) + 1
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no jobs"
-        if states.get(JobState.ABORTED.value):
+        if any(j.state is JobState.ABORTED for j in final_jobs(self.finished)):  # not those already re-run
             summary += " (aborted jobs run again on resume)"
         best = (f"; best {self.best.name} score {_score(self.best.score)}: {format_point(dict(self.best.recommendation.point))}"
                 if self.best else "; no scored job")

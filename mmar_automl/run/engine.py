@@ -26,6 +26,7 @@ from typing import Any
 from mmar_automl.backends.protocol import UNKNOWN_EXIT
 from mmar_automl.clara_api.defs import as_clara_recommendation, concrete_search_value
 from mmar_automl.context import Context, ContextKey
+from mmar_automl.errors import MmarAutomlError
 from mmar_automl.handlers.base import EventType, Handler
 from mmar_automl.recommendation import JobState, Recommendation
 from mmar_automl.run import resume as resuming
@@ -129,9 +130,12 @@ class Engine:
     def _run(self) -> RunResult:
         reason, error_code = "done", None
         try:
+            # A resume replays the controller before the journal opens: a controller that does not replay
+            # (JournalError) leaves the run's journal, and so its report and stop reason, as they were.
+            missing = self._replay() if self.resumed else []
             self.journal = JournalWriter(self.run_dir / JOURNAL_NAME, self.state)
             if self.resumed:
-                self._start_resumed()
+                self._start_resumed(missing)
             else:
                 self._start_new()
             self._loop()
@@ -152,10 +156,19 @@ class Engine:
                             options=self.plan.options_json(), **self.header)
         self._fire(EventType.START_AUTOML)
         self._fire(EventType.SEARCH_SPACE_AVAILABLE)
-        self._accept(self.controller.initial_recommendation(self.ctx), after=None)
+        self._accept(self._ask_controller("initial_recommendation", None), after=None)
 
-    def _start_resumed(self) -> None:
-        """Replay first (silently: handlers have not started), then tell the handlers what exists."""
+    def _replay(self) -> list[resuming.Batch]:
+        """The controller rebuilt from the journal; the batches it made that the journal lacks."""
+        self._quiet = True  # handlers have not started
+        try:
+            return resuming.replay_controller(self.controller, self.ctx, self.state, self.run_dir / JOURNAL_NAME)
+        finally:
+            self._quiet = False
+
+    def _start_resumed(self, missing: list[resuming.Batch]) -> None:
+        """Journal the replayed batches the dead orchestrator never journaled, settle its jobs, then tell
+        the handlers what exists."""
         assert self.journal is not None
         state = self.state
         kill_leftovers([j.folder for j in state.running()])
@@ -163,7 +176,7 @@ class Engine:
                             options=self.plan.options_json())
         self._quiet = True
         try:
-            for after, recs in resuming.replay_controller(self.controller, self.ctx, state, self.journal.path):
+            for after, recs in missing:
                 self._accept(recs, after=after, queue=False)  # the dead orchestrator never journaled it
             # Jobs the dead orchestrator left RUNNING: keep a result they finished, else re-run them.
             for job in state.running():
@@ -341,8 +354,24 @@ class Engine:
         if retry:
             self.scheduler.queue.appendleft(QueuedRec(job.recommendation, job.attempt + 1, job.job_uid))
         if told and not self.interrupts():
-            self._accept(self.controller.refine_recommendation(outcome_of(job), self.ctx), after=rec_id)
+            self._accept(self._ask_controller("refine_recommendation", job), after=rec_id)
             self._fire(EventType.ROUND_ENDED)
+
+    def _ask_controller(self, method: str, job: JobRecord | None) -> list[Recommendation]:
+        """``initial_recommendation`` (job None) or ``refine_recommendation`` with the job's outcome. An error
+        of the controller's own code (a BYOC controller's, say ``-outcome.score`` on a job without a score)
+        still ends the run (exit 1), its one line naming the controller, the method and the job."""
+        try:
+            if job is None:
+                return self.controller.initial_recommendation(self.ctx)
+            return self.controller.refine_recommendation(outcome_of(job), self.ctx)
+        except MmarAutomlError:
+            raise
+        except Exception as err:
+            told = f" with the outcome of {job.name}" if job is not None else ""
+            unscored = " (the job has no score: outcome.score is None)" if job is not None and job.score is None else ""
+            raise MmarAutomlError(f"controller {type(self.controller).__name__}.{method} failed{told}{unscored}: "
+                                  f"{type(err).__name__}: {err}") from err
 
     def _record_end(self, job: JobRecord, told: bool, forgiven: bool = False) -> None:
         assert self.journal is not None

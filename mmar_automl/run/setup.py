@@ -136,7 +136,7 @@ def prepare_run(opts: RunOptions, console: Any = None, *, gpus: list[Any] | None
     given = parse_overrides(opts.overrides)
     opts = _with_run_keys(opts, RunKeys.split(given)[0])  # before a resume's defaults: given, not journaled
     check_options(opts)
-    state = read_resumed(opts, project_at(opts.mmar))
+    state = read_resumed(opts, project_at(opts.mmar, opts.automl_config))  # its work_dir: where the run is
     notes: list[str] = []
     if state is not None:
         opts, notes = _with_journaled(opts, state)
@@ -195,7 +195,9 @@ def read_resumed(opts: RunOptions, mmar: Mmar) -> Any:
     run_id = validate_run_id(opts.resume)
     run_dir = mmar.run_dir(run_id)
     if not _has_journal(run_dir):
-        hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else ""
+        hint = f"; it never started: use --run-id {run_id}" if run_dir.is_dir() else (
+            "; a run made with --automl-config FILE whose MMARHandler has a work_dir is found with the same "
+            "--automl-config" if opts.automl_config is None else "")
         raise UsageError(f"--resume {run_id}: no run there ({run_dir / 'journal.jsonl'} not found){hint}")
     return load_run_state(run_dir / "journal.jsonl")
 
@@ -569,17 +571,23 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 @contextlib.contextmanager
-def exported_mmar_root(root: str | Path) -> Iterator[None]:
-    """``MMAR_ROOT`` (the MMAR's absolute path) in the environment while a run goes, unless already set, as
-    Clara's commands/set_env.sh exported it: BYOC handlers and controllers read ``os.getenv("MMAR_ROOT")``."""
-    if os.environ.get("MMAR_ROOT"):
-        yield
-        return
-    os.environ["MMAR_ROOT"] = str(Path(root).resolve())
+def clara_environment(root: str | Path) -> Iterator[None]:
+    """The environment Clara's BYOC code ran in, while a run goes; a variable already set is kept:
+
+    - ``MMAR_ROOT``, the MMAR's absolute path, as Clara's commands/set_env.sh exported it: BYOC handlers and
+      controllers read ``os.getenv("MMAR_ROOT")``;
+    - ``MLFLOW_ALLOW_FILE_STORE=true``: Clara-era handlers track to a folder
+      (``mlflow.set_tracking_uri("/.../mlruns")``), which MLflow 3 refuses without it (one warning per job,
+      nothing logged). mmar-automl's own tracking still refuses a folder (tracking/uri.py)."""
+    added = {}
+    for name, value in (("MMAR_ROOT", str(Path(root).resolve())), ("MLFLOW_ALLOW_FILE_STORE", "true")):
+        if not os.environ.get(name):
+            os.environ[name] = added[name] = value
     try:
         yield
     finally:
-        os.environ.pop("MMAR_ROOT", None)
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _describe(controller: dict[str, Any]) -> str:

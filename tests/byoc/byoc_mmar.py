@@ -47,8 +47,9 @@ def byoc_mmar(root: Path, automl: dict[str, Any], byoc: dict[str, str], train: d
 
 
 def job_env() -> dict[str, str]:
-    """The orchestrator's environment: light jobs, no MMAR_ROOT (the orchestrator exports it)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MMAR_ROOT", "MLFLOW_TRACKING_URI")}
+    """The orchestrator's environment: light jobs, no MMAR_ROOT nor MLFLOW_ALLOW_FILE_STORE (the orchestrator
+    exports them)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MMAR_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE")}
     env.update({"MMAR_AUTOML_JOB_ENTRY": "lightjobs:main", "MMAR_AUTOML_JOB_PRELOAD": "",
                 "PYTHONPATH": os.pathsep.join([str(LIGHT_JOBS), str(REPO)]), "OMP_NUM_THREADS": "1"})
     return env

@@ -82,12 +82,53 @@ def test_clara_random_controller_and_locked_mlflow_handler(tmp_path):
     assert sum(1 for e in journal(run_dir) if e["op"] == "resumed") == 1 and len(_ended(run_dir)) == 6
 
 
+def test_clara_handler_tracking_to_a_folder_reaches_mlflow(tmp_path, monkeypatch):
+    """Clara's example handler tracks to a folder (mlflow.set_tracking_uri("/claraDevDay/AutoML/mlruns")),
+    which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE is set: each end_job was one warning and nothing
+    reached MLflow. ``run`` sets it (as it sets MMAR_ROOT) for code written for Clara."""
+    folder = tmp_path / "mlruns"
+    automl = {"controller": {"path": "batch_random.BatchRandomController", "args": {"batch": 2, "max_scores": 2}},
+              "handlers": [{"path": "locked_mlflow.LockedMLflowHandler"}]}
+    mmar = byoc_mmar(tmp_path / "mmar", automl, {"batch_random.py": None, "locked_mlflow.py": str(folder)})
+    done = cli("run", str(mmar), "--run-id", "f", "--no-mlflow", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the folder store here
+    client = MlflowClient(tracking_uri=str(folder))
+    runs = client.search_runs([client.get_experiment_by_name("Default").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(j["name"] for j in _ended_named(mmar / "automl" / "f"))
+    assert all(set(r.data.params) == {"score", "learning_rate"} and "Acc" in r.data.metrics for r in runs)
+
+
+def _ended_named(run_dir):
+    return [{"name": f"W{j['worker']}_{j['worker_seq']}_J{j['number']}"} for j in _ended(run_dir)]
+
+
+def test_resume_finds_a_work_dir_run_of_another_automl_config(tmp_path):
+    """Clara's scripts pick the AutoML config (``--automlconf config_automl_BYO_handler.json``); its
+    MMARHandler work_dir holds the run. ``--resume`` with the same --automl-config looked under
+    <MMAR>/automl (the default config's runs) and said there was no run."""
+    automl = {"controller": {"path": "batch_random.BatchRandomController", "args": {"batch": 2, "max_scores": 2}},
+              "handlers": [{"name": "MMARHandler", "args": {"work_dir": "elsewhere"}}]}
+    mmar = byoc_mmar(tmp_path / "mmar", {"controller": {"name": "RandomController"}}, {"batch_random.py": None})
+    (mmar / "config" / "config_automl_BYO.json").write_text(__import__("json").dumps(automl))
+    given = ("--automl-config", str(mmar / "config" / "config_automl_BYO.json"))
+    first = cli("run", str(mmar), "--run-id", "w", "--no-mlflow", "--workers", "1", "--max-jobs", "1", *given)
+    assert first.returncode == 0, first.stderr
+    assert len(_ended(mmar / "elsewhere" / "w")) == 1
+    resumed = cli("run", str(mmar), "--resume", "w", "--no-mlflow", "--max-jobs", "2", *given)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(_ended(mmar / "elsewhere" / "w")) == 2 and not (mmar / "automl" / "w").exists()
+
+
 def test_unseeded_byoc_controller_cannot_resume(tmp_path):
     automl = {"controller": {"path": "batch_random.UnseededRandomController", "args": {"max_scores": 2}}}
     mmar = byoc_mmar(tmp_path / "mmar", automl, {"batch_random.py": None})
     assert cli("run", str(mmar), "--run-id", "u", "--no-mlflow", *WORKERS).returncode == 0
+    before = (mmar / "automl" / "u" / "journal.jsonl").read_text()
     resumed = cli("run", str(mmar), "--resume", "u", "--no-mlflow", "--workers", "cpu:cpu")
     assert resumed.returncode == 2
+    assert (mmar / "automl" / "u" / "journal.jsonl").read_text() == before  # the run is as it was
     assert "the controller is not deterministic given its args and seed" in resumed.stderr.strip().splitlines()[-1]
 
 

@@ -120,9 +120,11 @@ def test_stop_work_names_an_object_issuer_and_keeps_the_first_request():
     class RandomController:
         pass
 
+    assert (ctx.stop_work_asked(), ctx.get_stop_message()) == (False, None)  # Clara's Context API
     ctx.stop_work(RandomController(), "8 rounds")
     ctx.stop_work("MMARHandler", "later")
     assert (ctx.stop_requested, ctx.stop_issuer, ctx.stop_message) == (True, "RandomController", "8 rounds")
+    assert (ctx.stop_work_asked(), ctx.get_stop_message()) == (True, "8 rounds")
 
 
 SPACE = SearchSpace((

@@ -81,6 +81,52 @@ def test_clara_mmars_json(clara_mmar, capsys, train, automl, monkeypatch):
     assert report["train_config"] == str(root / "config" / "config_train.json")
 
 
+def test_clara_byo_file_as_published_names_tensorboard_handler(clara_mmar, capsys):
+    """NVIDIA's published BYO config_automl.json also lists MMARTensorboardHandler (handlers[3]): it was
+    refused as an unknown handler (exit 2). It is accepted, and said to do nothing, on one note line."""
+    root = clara_mmar("PyTorch__trn_autoML_Enum.json", "PyTorch__config_automl_BYO_RandomController.json")
+    automl = json.loads((root / "config" / "config_automl.json").read_text())
+    automl["handlers"].insert(3, {"name": "MMARTensorboardHandler"})
+    (root / "config" / "config_automl.json").write_text(json.dumps(automl))
+    (root / "BYOC").mkdir()
+    (root / "BYOC" / "myAutoMLController.py").write_text(CLARA_STYLE_BYOC)
+    code, out, err = run(capsys, str(root), "--json")
+    assert code == 0, err
+    notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
+    assert [n.split(": ")[2] for n in notes if "MMARTensorboardHandler" in n] == [
+        "handlers[3] MMARTensorboardHandler is accepted and has no effect"]
+    assert [h.get("name") for h in json.loads(out)["automl"]["handlers"]][3] == "MMARTensorboardHandler"
+
+
+def test_byoc_code_reading_mmar_root_at_import_validates_as_it_runs(clara_mmar, capsys, monkeypatch):
+    """run exports MMAR_ROOT before it imports BYOC code; validate imported it without: a module reading
+    os.environ["MMAR_ROOT"] at import was 'cannot import module ... KeyError' (exit 2) there only."""
+    monkeypatch.delenv("MMAR_ROOT", raising=False)
+    root = clara_mmar("PyTorch__trn_autoML_Enum.json")
+    (root / "BYOC").mkdir()
+    (root / "BYOC" / "rootreader_byoc.py").write_text(
+        "import os\nfrom automl.components.handlers.handler import Handler\nROOT = os.environ['MMAR_ROOT']\n\n"
+        "class H(Handler):\n    pass\n")
+    (root / "config" / "config_automl.json").write_text(json.dumps(
+        {"controller": {"name": "GridController"}, "handlers": [{"path": "rootreader_byoc.H"}]}))
+    code, _, err = run(capsys, str(root), "--json")
+    assert code == 0, err
+    assert sys.modules["rootreader_byoc"].ROOT == str(root.resolve())
+    assert "MMAR_ROOT" not in __import__("os").environ  # put back as it was
+
+
+def test_claras_automlconf_names_a_file_of_config(clara_mmar, capsys):
+    """Clara's BYO scripts pass ``--automlconf config_automl_BYO_handler.json`` (a file of config/)."""
+    root = clara_mmar("PyTorch__trn_autoML_Enum.json")
+    (root / "config" / "config_automl_BYO_handler.json").write_text(json.dumps({"controller": {"name": "GridController"}}))
+    code, out, err = run(capsys, str(root), "--automlconf", "config_automl_BYO_handler.json", "--json")
+    assert code == 0, err
+    assert json.loads(out)["automl"]["controller"]["name"] == "GridController"
+    code, _, err = run(capsys, str(root), "--automlconf", "config_automl_BYO_handler.json", "--automl-config", "x.json")
+    assert code == 2 and err.strip() == ("error: --automlconf config_automl_BYO_handler.json and --automl-config x.json "
+                                         "name different files: give one")
+
+
 def test_lr_lp_alias_applied_to_second_transform(clara_mmar, capsys):
     code, out, _ = run(capsys, str(clara_mmar("Tensorflow-Deprecated__trn_autoML_LR_LP.json")), "--json")
     prob = json.loads(out)["dimensions"][2]

@@ -126,3 +126,22 @@ def test_aborted_jobs_are_not_finished(tmp_path):
     _start(handler, ctx, second)
     _end(handler, ctx, second, JobState.ABORTED)
     assert "1/3 jobs finished" in _text(handler)
+
+
+def test_the_summary_promises_a_rerun_only_for_aborted_jobs_not_yet_rerun(tmp_path):
+    """A resumed run re-ran the jobs Ctrl-C aborted; its summary still said "(aborted jobs run again on
+    resume)" for those, as if the run were unfinished."""
+    out = io.StringIO()
+    handler = ConsoleHandler(live=False, console=Console(file=out, markup=False, width=200), clock=Clock())
+    ctx = Context()
+    ctx.set_prop(ContextKey.RUN_DIR, str(_run_dir(tmp_path, controller="GridController", args={})))
+    ctx.set_prop("WORKERS", ["cpu"])
+    handler.start_automl(ctx)
+    aborted, rerun = _job("a", 1, 1), _job("b", 2, 2)
+    rerun.recommendation = aborted.recommendation  # the same recommendation, run again
+    for job, state in ((aborted, JobState.ABORTED), (rerun, JobState.COMPLETE)):
+        _start(handler, ctx, job)
+        _end(handler, ctx, job, state, 0.5 if state is JobState.COMPLETE else None)
+    handler.end_automl(ctx)
+    summary = [ln for ln in out.getvalue().splitlines() if ln.startswith("finished: ")]
+    assert summary == ["finished: 1 aborted, 1 complete; best W1_2_J2 score 0.5000: lr=0.1"]

@@ -13,7 +13,7 @@ from conftest import light_config, write_mmar
 from mmar_automl.backends.protocol import Handle, JobSpec
 from mmar_automl.context import ContextKey
 from mmar_automl.controllers.grid import GridController
-from mmar_automl.errors import JournalError
+from mmar_automl.errors import JournalError, MmarAutomlError
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
 from mmar_automl.run import engine as engine_module
@@ -247,8 +247,12 @@ def test_resume_refuses_a_controller_that_recommends_otherwise(tmp_path):
             recs = super().initial_recommendation(ctx)
             return [type(r)(r.rec_id, recs[-1 - i].point, r.meta) for i, r in enumerate(recs)]
 
+    journal = root / "automl" / "t" / "journal.jsonl"
+    before = journal.read_text()
     with pytest.raises(JournalError, match="not deterministic"):
         make_engine(root, FakeBackend(), state=state, controller=Reversed()).run()
+    # the refused resume wrote nothing: the run keeps its stop reason (it was "resumed", then "error: ...")
+    assert journal.read_text() == before
 
 
 def test_values_after_the_prune_decision_are_not_recorded(tmp_path):
@@ -263,3 +267,23 @@ def test_values_after_the_prune_decision_are_not_recorded(tmp_path):
     assert job.intermediate == [(1, 0.05)]  # epoch 2's value came after the decision
     assert backend.killed == {100001: int(signal.SIGTERM)}
     assert (job.state, job.score, job.reason) == (JobState.PRUNED, None, "pruned at epoch 1 (dice=0.05)")
+
+
+def test_a_controller_error_names_the_controller_the_method_and_the_job(tmp_path):
+    """Clara's example controller does ``-outcome.score``: on a job without a score the run ended with
+    "error (TypeError): bad operand type for unary -: 'NoneType'", naming nothing. It still ends the run
+    (exit 1), and its line says whose code failed, on which job's outcome, and why the score is None."""
+
+    class Negating(GridController):
+        def refine_recommendation(self, outcome, ctx):
+            self.best = -outcome.score
+            return super().refine_recommendation(outcome, ctx)
+
+    engine = make_engine(tmp_path / "m", FakeBackend({0.1: ["fail"]}), controller=Negating())
+    with pytest.raises(MmarAutomlError) as caught:
+        engine.run()
+    assert str(caught.value) == (
+        "controller Negating.refine_recommendation failed with the outcome of W1_1_J1 (the job has no score: "
+        "outcome.score is None): TypeError: bad operand type for unary -: 'NoneType'")
+    assert caught.value.exit_code == 1
+    assert load_run_state(engine.run_dir / "journal.jsonl").jobs  # the journal holds the job and the end
