@@ -108,12 +108,13 @@ def parent_description(run_id: str, mmar_root: str, header: dict[str, Any], spac
 
 
 def job_description(job: Any, state: str | None = None, score: float | None = None,
-                    duration: float | None = None, reason: str | None = None) -> str:
-    """What the job was (and, once it ended, how it ended): one short paragraph per fact."""
+                    duration: float | None = None, reason: str | None = None, retry_of_name: str | None = None) -> str:
+    """What the job was (and, once it ended, how it ended): one short paragraph per fact. A retry names
+    the job it re-runs (``retry_of_name``; its uid when the name is unknown)."""
     where = "GPU " + ",".join(map(str, job.gpus)) if job.gpus else "CPU"
     lines = [f"Job {job.number} ({job.name}) of the search: worker {job.worker} on {where}, "
              f"recommendation {job.recommendation.rec_id}"
-             + (f", attempt {job.attempt + 1} (re-runs {job.retry_of})" if job.attempt else "") + ".",
+             + (f", attempt {job.attempt + 1} (re-runs {retry_of_name or job.retry_of})" if job.attempt else "") + ".",
              "Searched values: " + (" ".join(f"{k}={v}" for k, v in searched_params(dict(job.recommendation.point)).items())
                                     or "none") + ".",
              f"Job folder: {job.folder}"]

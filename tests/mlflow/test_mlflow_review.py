@@ -123,3 +123,39 @@ def test_resume_takes_the_best_from_jobs_that_ended_while_the_orchestrator_was_d
     assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == settled.job_uid
     model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "pytorch_model"]
     assert [op["uid"] for op in model_ops] == [f"job:{settled.job_uid}"]
+
+
+def _descriptions(run_dir) -> dict[str, str]:
+    """job uid -> the last description queued for its MLflow run."""
+    out = {}
+    for op in Spool.in_run_dir(run_dir).pending():
+        text = (op.get("tags") or {}).get("mlflow.note.content")
+        if text and str(op.get("uid", "")).startswith("job:"):
+            out[op["uid"][4:]] = text
+    return out
+
+
+def test_a_retry_names_the_job_it_re_runs(jobs):
+    """Review of issue 16: a retry's MLflow description read 're-runs a09b64e254f24874', a uid the UI
+    shows nowhere; it names the job (W1_1_J1), also when that job ran before a resume."""
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    handler = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD)
+    earlier = jobs.job(1, state=JobState.ABORTED)       # interrupted in an earlier session
+    earlier.state = JobState.ABORTED
+    fire(handler, ctx, "start_automl", PREVIOUS_JOBS=[earlier])
+    failed = jobs.job(2, state=JobState.FAILED)
+    start(handler, ctx, failed)
+    end(handler, ctx, failed)
+    retries = []
+    for number, of in ((3, earlier), (4, failed)):
+        retry = jobs.job(number, point_value=dict(of.recommendation.point))
+        retry.attempt, retry.retry_of = 1, of.job_uid
+        start(handler, ctx, retry)
+        end(handler, ctx, retry)
+        retries.append(retry)
+    fire(handler, ctx, "end_automl")  # the queued writes reach the spool
+    texts = _descriptions(jobs.run_dir)
+    assert "attempt 2 (re-runs W1_1_J1)" in texts[retries[0].job_uid]
+    assert "attempt 2 (re-runs W1_2_J2)" in texts[retries[1].job_uid]
