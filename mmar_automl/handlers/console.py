@@ -181,10 +181,12 @@ class ConsoleHandler(Handler):
 
     def _epochs(self, job: JobRecord) -> int | None:
         """The job's epoch total: ``epochs`` of its concrete config, or the run's ``--set epochs=``."""
+        from mmar_automl.run.outputs import JobOutputs
+
         value = self.overrides.get("epochs")
         if value is None:
-            try:
-                value = json.loads((Path(job.folder) / "config" / "config_train.json").read_text()).get("epochs")
+            try:  # config/config_train.json, or a MONAI bundle job's configs/train.json
+                value = json.loads(JobOutputs.of(job.folder).config_file.read_text()).get("epochs")
             except (OSError, ValueError, AttributeError):
                 value = None
         try:

@@ -32,11 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import TRAIN_CONFIG
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
-from mmar_automl.run.outputs import METRIC_KINDS
+from mmar_automl.run.outputs import METRIC_KINDS, JobOutputs
 
 log = logging.getLogger("mmar_automl.mlflow")
 
@@ -183,7 +182,7 @@ class MLflowHandler(Handler):
         self._names[job.job_uid] = job.name
         space = self._space or ctx.get_prop(ContextKey.SEARCH_SPACE)
         point = dict(job.recommendation.point)
-        concrete = _read_json(Path(job.folder) / TRAIN_CONFIG)
+        concrete = _read_json(JobOutputs.of(job.folder).config_file)  # an MMAR's or a bundle's
         params = {**fixed_params(concrete, self._header.get("overrides") or {}, space), **searched_params(point)}
         params = {safe_key(k): v for k, v in params.items()}
         prl_tags = {}

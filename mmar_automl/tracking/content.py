@@ -67,6 +67,10 @@ def searched_params(point: dict[str, Any]) -> dict[str, str]:
     return {display_name(name): exact_value(value) for name, value in point.items()}
 
 
+def _is_bundle_expression(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("$", "@", "%")
+
+
 def fixed_params(concrete: dict[str, Any] | None, overrides: dict[str, Any], space: Any) -> dict[str, str]:
     """First-level keys of the job's concrete config holding a plain value (a number, a string, a
     boolean, a short list: not a section of components), with the run's ``--set`` values on top (a
@@ -84,6 +88,8 @@ def fixed_params(concrete: dict[str, Any] | None, overrides: dict[str, Any], spa
             continue
         if isinstance(value, list) and (len(value) > 8 or any(isinstance(v, (dict, list)) for v in value)):
             continue
+        if any(_is_bundle_expression(v) for v in (value if isinstance(value, list) else [value])):
+            continue  # a MONAI bundle's "$..." code or "@id" reference: not a value to compare jobs by
         out[key] = repr(value) if isinstance(value, float) else format_value(value)
     for key, value in overrides.items():
         if key not in searched and (key in out or concrete is None or key in concrete):

@@ -159,3 +159,38 @@ def test_a_retry_names_the_job_it_re_runs(jobs):
     texts = _descriptions(jobs.run_dir)
     assert "attempt 2 (re-runs W1_1_J1)" in texts[retries[0].job_uid]
     assert "attempt 2 (re-runs W1_2_J2)" in texts[retries[1].job_uid]
+
+
+def test_a_bundle_jobs_fixed_keys_are_params_and_its_epochs_are_shown(tmp_path):
+    """Review of issue 16 after the bundle merge (issue 15): a bundle job's concrete config is
+    configs/train.json, but MLflow and the live view read config/config_train.json, so a bundle child had
+    no fixed params (its epochs, val_interval) and the live view no epoch total."""
+    import io
+
+    from rich.console import Console
+
+    from mlflow_jobs import JobFactory
+    from mmar_automl.handlers.console import ConsoleHandler
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    jobs = JobFactory(tmp_path / "bundle")
+    handler = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD)
+    fire(handler, ctx, "start_automl")
+    job = jobs.job(1)
+    folder = tmp_path / "bundle" / "automl" / jobs.run_id / job.name
+    (folder / "config" / "config_train.json").unlink()
+    (folder / "configs").mkdir()
+    (folder / "configs" / "train.json").write_text(json.dumps({
+        "imports": ["$import json"], "bundle_root": ".", "ckpt_dir": "$@bundle_root + '/models'",
+        "epochs": 4, "val_interval": 2, "learning_rate": 1e-4, "network_def": {"_target_": "UNet"}}))
+    start(handler, ctx, job)
+    fire(handler, ctx, "end_automl")
+    params = {}
+    for op in Spool.in_run_dir(jobs.run_dir).pending():
+        if op["op"] == "open_run" and op["uid"] == f"job:{job.job_uid}":
+            params.update(op.get("params") or {})
+    assert params.get("epochs") == "4" and params.get("val_interval") == "2" and params.get("bundle_root") == "."
+    assert "imports" not in params and "ckpt_dir" not in params    # bundle code and references are no values
+    console = ConsoleHandler(live=False, console=Console(file=io.StringIO(), markup=False))
+    assert console._epochs(job) == 4
