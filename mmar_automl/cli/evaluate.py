@@ -16,16 +16,16 @@ from mmar_automl.cli import app
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def evaluate(
-    mmar_root: Path = typer.Argument(..., help="The trained MMAR folder, or a trained MONAI bundle (evaluated with its "
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The trained MMAR folder, or a trained MONAI bundle (evaluated with its "
                                      "configs/evaluate.json over configs/train.json)."),
     extra: Optional[list[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="More --set overrides."),
     config: Optional[Path] = typer.Option(
-        None, "--config", help="The evaluation config [default: MMAR_ROOT/config/config_validation.json]; "
+        None, "--config", metavar="FILE", help="The evaluation config [default: MMAR/config/config_validation.json]; "
         "config/config_inference.json runs inference; a config_train.json evaluates its validate section."),
     overrides: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Override a first-level config key, environment.json variable "
         "(MMAR_CKPT=models/other.pt) or JSON path."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda [default: cuda when use_gpu and a GPU]."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="cpu|cuda", help="cpu or cuda [default: cuda when use_gpu and a GPU]."),
 ) -> None:
     """Evaluate a trained model: loads MMAR_CKPT or MMAR_TORCHSCRIPT, writes what the config's handlers write
     (MetricsSaver files under MMAR_EVAL_OUTPUT_PATH, predictions), prints the key metric."""

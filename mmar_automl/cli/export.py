@@ -15,9 +15,9 @@ from mmar_automl.cli import app
 
 @app.command()
 def export(
-    mmar_root: Path = typer.Argument(..., help="The trained MMAR folder."),
+    mmar_root: Path = typer.Argument(..., metavar="MMAR", help="The trained MMAR folder."),
     config: Optional[Path] = typer.Option(
-        None, "--config", help="The config whose train.model is exported [default: config/config_train.json]."),
+        None, "--config", metavar="FILE", help="The config whose train.model is exported [default: config/config_train.json]."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
                                                   help="Override a config key or environment.json variable."),
 ) -> None:

@@ -144,7 +144,9 @@ def _print_table(report: dict[str, Any]) -> None:
         out.print(f"Search space of {report['train_config']}", soft_wrap=True)
         rows = [_row(d, ids=report.get("project") == "bundle") for d in dims]
         out.print(_table(rows) if _table_width(rows) <= out.width else _cards(rows))
-        cont = ", ".join(report["continuous"]) or "none"
+        from mmar_automl.search.format import display_name
+
+        cont = ", ".join(display_name(n) for n in report["continuous"]) or "none"
         stdout.print(f"{len(dims)} dimension(s); grid size {report['grid_size']} (enum combinations); "
                      f"continuous: {cont}", soft_wrap=True)
     automl = report["automl"]
@@ -162,7 +164,7 @@ def _row(d: dict[str, Any], ids: bool = False) -> dict[str, str]:
     """One dimension as text, one line per choice and per consumer."""
     from mmar_automl.errors import format_json_path
 
-    from mmar_automl.search.format import format_range
+    from mmar_automl.search.format import display_name, format_range
 
     if d["type"] in ("float", "int"):
         values = format_range(d)
@@ -175,7 +177,8 @@ def _row(d: dict[str, Any], ids: bool = False) -> dict[str, str]:
         else:
             place = f"{format_json_path(c['component'])}.{c['arg']}" if c["component"] else c["arg"]
         consumers.append(place + (f" <- [{c['index']}]" if len(d["args"]) > 1 and d["type"] == "enum" else ""))
-    return dict(zip(_COLUMNS, (d["name"], d["prl"], d["domain"], d["type"], values, "\n".join(consumers))))
+    # the name run, report and MLflow show (display_name); the PRL column keeps the exact id
+    return dict(zip(_COLUMNS, (display_name(d["name"]), d["prl"], d["domain"], d["type"], values, "\n".join(consumers))))
 
 
 def _table_width(rows: list[dict[str, str]]) -> int:

@@ -57,6 +57,7 @@ class ConsoleHandler(Handler):
         self.recommended = 0
         self.overrides: dict[str, Any] = {}
         self._header: dict[str, Any] = {}
+        self.ended = False                    # end_automl seen: no ETA on a stopped run
 
     @property
     def console(self) -> Any:
@@ -136,6 +137,7 @@ class ConsoleHandler(Handler):
         self._line(f"[{job.name}] {job.state.value} {_score(job.score)}{duration}{why}; {self._count()} finished{best}")
 
     def end_automl(self, ctx: Context) -> None:
+        self.ended = True
         if self._live is not None:
             self._live.update(self._render())
             self._live.stop()
@@ -144,8 +146,13 @@ class ConsoleHandler(Handler):
         for job in self.finished:
             states[job.state.value] = states.get(job.state.value, 0) + 1
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no jobs"
-        if any(j.state is JobState.ABORTED for j in final_jobs(self.finished)):  # not those already re-run
-            summary += " (aborted jobs run again on resume)"
+        # an aborted job whose recommendation ended for good later (a resume re-ran it) is not pending
+        pending = sum(1 for job in self.finished if job.state is JobState.ABORTED
+                      and job.recommendation.rec_id not in self.done_recs)
+        if pending:
+            summary += f" ({pending} aborted job(s) run again on resume)"
+        elif states.get(JobState.ABORTED.value):
+            summary += " (the aborted jobs were run again)"
         best = (f"; best {self.best.name} score {_score(self.best.score)}: {format_point(dict(self.best.recommendation.point))}"
                 if self.best else "; no scored job")
         self._line(f"finished: {summary}{best}", live_too=True)
@@ -164,9 +171,10 @@ class ConsoleHandler(Handler):
         return f"{n}/{max(self.planned, n)}" if self.planned is not None else str(n)
 
     def eta(self) -> float | None:
-        """Seconds left, from this session's pace; None while unknown (no job ended yet, M unknown)."""
+        """Seconds left, from this session's pace; None while unknown (no job ended yet, M unknown) and once
+        the run has stopped (Ctrl-C, --time-limit: nothing is left to wait for)."""
         done_here = len(self.done_recs) - self.previous
-        if self.planned is None or done_here <= 0 or self.last_end is None:
+        if self.ended or self.planned is None or done_here <= 0 or self.last_end is None:
             return None
         left = max(self.planned - len(self.done_recs), 0)
         per_job = (self.last_end - self.started) / done_here
@@ -174,10 +182,12 @@ class ConsoleHandler(Handler):
 
     def _epochs(self, job: JobRecord) -> int | None:
         """The job's epoch total: ``epochs`` of its concrete config, or the run's ``--set epochs=``."""
+        from mmar_automl.run.outputs import JobOutputs
+
         value = self.overrides.get("epochs")
         if value is None:
-            try:
-                value = json.loads((Path(job.folder) / "config" / "config_train.json").read_text()).get("epochs")
+            try:  # config/config_train.json, or a MONAI bundle job's configs/train.json
+                value = json.loads(JobOutputs.of(job.folder).config_file.read_text()).get("epochs")
             except (OSError, ValueError, AttributeError):
                 value = None
         try:

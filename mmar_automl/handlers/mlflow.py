@@ -32,11 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import TRAIN_CONFIG
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
-from mmar_automl.run.outputs import METRIC_KINDS
+from mmar_automl.run.outputs import METRIC_KINDS, JobOutputs
 
 log = logging.getLogger("mmar_automl.mlflow")
 
@@ -71,6 +70,7 @@ class MLflowHandler(Handler):
         self._seen: dict[str, int] = {}   # job uid -> metrics.jsonl records already queued live
         self._console: Any = None         # the CLI's console (ctx CONSOLE): messages for the user
         self._opened: dict[str, int] = {}  # job uid -> the start time (ms) its MLflow run was given
+        self._names: dict[str, str] = {}   # job uid -> name (W1_2_J3): a retry names the job it re-runs
         self._header: dict[str, Any] = {}  # the journal's run_started event
         self._model_pending = False
 
@@ -179,9 +179,10 @@ class MLflowHandler(Handler):
         job = ctx.get_prop(ContextKey.JOB)
         if self.writer is None or job is None:
             return
+        self._names[job.job_uid] = job.name
         space = self._space or ctx.get_prop(ContextKey.SEARCH_SPACE)
         point = dict(job.recommendation.point)
-        concrete = _read_json(Path(job.folder) / TRAIN_CONFIG)
+        concrete = _read_json(JobOutputs.of(job.folder).config_file)  # an MMAR's or a bundle's
         params = {**fixed_params(concrete, self._header.get("overrides") or {}, space), **searched_params(point)}
         params = {safe_key(k): v for k, v in params.items()}
         prl_tags = {}
@@ -194,7 +195,8 @@ class MLflowHandler(Handler):
             "mmar_automl.gpus": ",".join(map(str, job.gpus)) or "cpu", "mmar_automl.folder": job.folder,
             "mmar_automl.status": JobState.RUNNING.value, "mmar_automl.controller": self._controller,
             "mmar_automl.job_number": str(job.number), "mmar_automl.attempt": str(job.attempt),
-            "mmar_automl.rec_id": str(job.recommendation.rec_id), DESCRIPTION_TAG: job_description(job),
+            "mmar_automl.rec_id": str(job.recommendation.rec_id),
+            DESCRIPTION_TAG: job_description(job, retry_of_name=self._job_name(ctx, job.retry_of)),
         }
         if job.retry_of:
             tags["mmar_automl.retry_of"] = job.retry_of
@@ -210,6 +212,15 @@ class MLflowHandler(Handler):
         })
         if self.sampler is not None and job.gpus:
             self.sampler.add(f"job:{job.job_uid}", _nvml_indices(ctx, job.gpus), folder=job.folder)
+
+    def _job_name(self, ctx: Context, job_uid: str | None) -> str | None:
+        """The name (W1_2_J3) of an earlier job of this run, for a retry's description: a uid means
+        nothing in the MLflow UI. None when unknown."""
+        if not job_uid:
+            return None
+        if job_uid not in self._names:
+            self._names.update({j.job_uid: j.name for j in ctx.get_prop(ContextKey.PREVIOUS_JOBS) or []})
+        return self._names.get(job_uid)
 
     def job_metrics(self, ctx: Context) -> None:
         from mmar_automl.tracking.records import metrics_from_records
@@ -236,7 +247,8 @@ class MLflowHandler(Handler):
             self.sampler.remove(uid)
         end_ms = self._end_ms(job)
         tags = {"mmar_automl.status": job.state.value,
-                DESCRIPTION_TAG: job_description(job, job.state.value, job.score, job.duration, job.reason)}
+                DESCRIPTION_TAG: job_description(job, job.state.value, job.score, job.duration, job.reason,
+                                                 retry_of_name=self._job_name(ctx, job.retry_of))}
         if job.duration is not None:
             tags["mmar_automl.duration_s"] = f"{job.duration:.1f}"
         if job.exit_code is not None:

@@ -49,6 +49,15 @@ def whole_ticks(lo: int, hi: int) -> list[float]:
     return ticks if len(ticks) >= 2 or hi <= lo else [float(lo), float(hi)]
 
 
+AXIS_FONT, TICK_FONT = 12, 11   # px, as the page's CSS sets .al and .tl (report/html.py)
+
+
+def _text_width(text: str, size: float) -> float:
+    """A generous estimate of a label's width in a sans-serif font (0.62 em a character): the page
+    is laid out here, without a browser to measure it."""
+    return 0.62 * size * len(text)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
@@ -157,6 +166,14 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
     width = max(W, 140 * n)
     left, right, top, bottom = PAD_L, width - PAD_R - 40, PAD_T + 18, H - PAD_B
     xs = [left + (right - left) * i / max(n - 1, 1) for i in range(n)]
+    # Names wider than the 140 px between two axes overlapped ("learning_rate" ran into
+    # "skipDiceLoss/skipDiceCELoss"): each gap is widened to hold its two half names (whole names at the
+    # ends, anchored inwards), and the plot grows to the right.
+    names = [_text_width(a.get("label", a["name"]), AXIS_FONT) for a in all_axes]
+    for i in range(1, n):
+        need = (names[i - 1] - 6 if i == 1 else names[i - 1] / 2) + (names[i] - 6 if i == n - 1 else names[i] / 2) + 12
+        xs[i] = round(max(xs[i], xs[i - 1] + need), 2)
+    width = max(width, math.ceil(xs[-1] + PAD_R + 40))
 
     def pos(axis: dict[str, Any], value: Any) -> float | None:
         if value is None:
@@ -200,7 +217,9 @@ def parallel_plot(axes: Sequence[dict[str, Any]], rows: Sequence[tuple[str, floa
         t = (score - lo) / ((hi - lo) or 1)
         body.append(f'<polyline class="line" points="{" ".join(pts)}" stroke="{color(t)}">'
                     f"<title>{escape(name)}: {_fmt(score)}</title></polyline>")
-    labels.append(colour_scale(xs[-1] + 16, top, bottom, lo, hi, metric))
+    # the scale's bar starts at x + 34: clear of the score axis' own tick labels (x + 5 onwards)
+    ticks_w = max(_text_width(_fmt(v), TICK_FONT) for v in (lo, hi))
+    labels.append(colour_scale(max(xs[-1] + 16, xs[-1] + 5 + ticks_w + 6 - 34), top, bottom, lo, hi, metric))
     return _svg("parallel", "".join(body + labels), width=width + 70, label="parallel coordinates")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, TRAIN_CONFIG, Mmar
+from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, ENVIRONMENT_FILE, TRAIN_CONFIG, Mmar
 from mmar_automl.errors import ConfigError
 from mmar_automl.train.outputs import METRICS_FILE, MODEL_FILE, STATS_FILE
 
@@ -66,6 +66,12 @@ class JobOutputs:
 
         bundle_config = self.folder / JOB_CONFIG
         return bundle_config if bundle_config.is_file() else self.folder / TRAIN_CONFIG
+
+    @property
+    def environment_file(self) -> Path:
+        """The job's concrete environment.json (absolute paths, the run's --set values); a bundle's job
+        folder has none."""
+        return self.folder / ENVIRONMENT_FILE
 
     @property
     def log_file(self) -> Path:

@@ -64,7 +64,11 @@ def settle_interrupted(job: JobRecord) -> tuple[JobRecord, bool]:
     job.state = JobState.ABORTED
     job.reason = "interrupted: the orchestrator stopped while it ran"
     job.log_tail = outputs.log_tail()
-    job.ended_at = time.time()
+    # Nor is an interrupted job's end "now": it stopped with its last write (log, metrics), usually
+    # when the orchestrator died; "now" counted the whole downtime (a 4 s job showed 37.4 s).
+    last = [t for t in (_mtime(outputs.log_file), _mtime(outputs.metrics_file))
+            if t is not None and (job.started_at is None or t >= job.started_at)]
+    job.ended_at = max(last, default=None) or time.time()
     return job, False
 
 

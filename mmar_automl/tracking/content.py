@@ -67,6 +67,10 @@ def searched_params(point: dict[str, Any]) -> dict[str, str]:
     return {display_name(name): exact_value(value) for name, value in point.items()}
 
 
+def _is_bundle_expression(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("$", "@", "%")
+
+
 def fixed_params(concrete: dict[str, Any] | None, overrides: dict[str, Any], space: Any) -> dict[str, str]:
     """First-level keys of the job's concrete config holding a plain value (a number, a string, a
     boolean, a short list: not a section of components), with the run's ``--set`` values on top (a
@@ -84,6 +88,8 @@ def fixed_params(concrete: dict[str, Any] | None, overrides: dict[str, Any], spa
             continue
         if isinstance(value, list) and (len(value) > 8 or any(isinstance(v, (dict, list)) for v in value)):
             continue
+        if any(_is_bundle_expression(v) for v in (value if isinstance(value, list) else [value])):
+            continue  # a MONAI bundle's "$..." code or "@id" reference: not a value to compare jobs by
         out[key] = repr(value) if isinstance(value, float) else format_value(value)
     for key, value in overrides.items():
         if key not in searched and (key in out or concrete is None or key in concrete):
@@ -108,12 +114,13 @@ def parent_description(run_id: str, mmar_root: str, header: dict[str, Any], spac
 
 
 def job_description(job: Any, state: str | None = None, score: float | None = None,
-                    duration: float | None = None, reason: str | None = None) -> str:
-    """What the job was (and, once it ended, how it ended): one short paragraph per fact."""
+                    duration: float | None = None, reason: str | None = None, retry_of_name: str | None = None) -> str:
+    """What the job was (and, once it ended, how it ended): one short paragraph per fact. A retry names
+    the job it re-runs (``retry_of_name``; its uid when the name is unknown)."""
     where = "GPU " + ",".join(map(str, job.gpus)) if job.gpus else "CPU"
     lines = [f"Job {job.number} ({job.name}) of the search: worker {job.worker} on {where}, "
              f"recommendation {job.recommendation.rec_id}"
-             + (f", attempt {job.attempt + 1} (re-runs {job.retry_of})" if job.attempt else "") + ".",
+             + (f", attempt {job.attempt + 1} (re-runs {retry_of_name or job.retry_of})" if job.attempt else "") + ".",
              "Searched values: " + (" ".join(f"{k}={v}" for k, v in searched_params(dict(job.recommendation.point)).items())
                                     or "none") + ".",
              f"Job folder: {job.folder}"]

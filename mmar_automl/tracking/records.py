@@ -47,9 +47,12 @@ def metrics_from_records(records: Iterable[dict[str, Any]], started_at: float | 
 
 
 def job_artifacts(folder: str | Path, with_model: bool) -> list[tuple[str, str]]:
-    """``(local file, artifact folder)`` pairs for a job: concrete config, log, stats, the model if asked."""
+    """``(local file, artifact folder)`` pairs for a job: concrete config and environment (the job's data
+    paths and --set values: without it MLflow cannot reproduce the job), log, stats, the model if asked.
+    A file the job folder lacks is skipped by the writer."""
     outputs = JobOutputs.of(folder)
-    files = [(outputs.config_file, "config"), (outputs.log_file, ""), (outputs.stats_file, "")]
+    files = [(outputs.config_file, "config"), (outputs.environment_file, "config"), (outputs.log_file, ""),
+             (outputs.stats_file, "")]
     if with_model:
         files.append((outputs.model_file, "model"))
     return [(str(path), where) for path, where in files]

@@ -12,7 +12,7 @@ import pytest
 from mmar_automl import __version__
 from mmar_automl.cli import main
 
-COMMANDS = ("run", "train", "validate", "sync", "report", "export-best")
+COMMANDS = ("run", "train", "validate", "sync", "report", "export-best", "evaluate", "export")  # every command taking one
 
 
 def test_version():

@@ -412,3 +412,14 @@ def test_help_and_validate_import_nothing_heavy(tmp_path, argv):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY [] RC 0" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_the_table_names_dimensions_as_run_report_and_mlflow_do(clara_mmar, capsys):
+    """Review of issue 16 (point 8, one name everywhere): validate still printed
+    'RandGaussianNoised.@disabled' where run, the report and MLflow say 'RandGaussianNoised.disabled'."""
+    from mmar_automl.search.format import display_name
+
+    code, out, _ = run(capsys, str(clara_mmar("PyTorch__trn_autoML_Transform.json")))
+    names = [line.split("│")[1].strip() for line in out.splitlines() if line.count("│") == 7]
+    assert code == 0 and "RandGaussianNoised.disabled" in names and "RandGaussianNoised.@disabled" not in names
+    assert display_name("RandGaussianNoised.@disabled") == "RandGaussianNoised.disabled"

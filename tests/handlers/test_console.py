@@ -128,20 +128,46 @@ def test_aborted_jobs_are_not_finished(tmp_path):
     assert "1/3 jobs finished" in _text(handler)
 
 
-def test_the_summary_promises_a_rerun_only_for_aborted_jobs_not_yet_rerun(tmp_path):
-    """A resumed run re-ran the jobs Ctrl-C aborted; its summary still said "(aborted jobs run again on
-    resume)" for those, as if the run were unfinished."""
+def test_after_a_resume_re_ran_the_aborted_jobs_the_summary_does_not_call_them_pending(tmp_path):
+    """Review of issue 16: Ctrl-C, then --resume re-ran both aborted jobs; the last lines read
+    'finished: 2 aborted, 6 complete (aborted jobs run again on resume)' and, after the Ctrl-C,
+    '2/6 jobs finished, 0 running, ... ETA 34 s' on a stopped run."""
+    out = io.StringIO()
+    clock = Clock()
+    handler = ConsoleHandler(live=False, console=Console(file=out, markup=False, width=200), clock=clock)
+    ctx = Context()
+    ctx.set_prop(ContextKey.RUN_DIR, str(_run_dir(tmp_path, max_jobs=3)))
+    ctx.set_prop("WORKERS", ["cpu"])
+    from mmar_automl.search.space import FloatDimension, SearchSpace
+
+    done, aborted = _job("a", 1, 1), _job("b", 2, 2)
+    aborted.recommendation = Recommendation(1, {"lr": 0.2})
+    done.state, done.score, aborted.state = JobState.COMPLETE, 0.5, JobState.ABORTED
+    ctx.set_prop(ContextKey.PREVIOUS_JOBS, [done, aborted])   # the interrupted session's jobs
+    handler.start_automl(ctx)
+    ctx.set_prop(ContextKey.SEARCH_SPACE, SearchSpace((FloatDimension("p", "lr", "lr", ("lr",), 0.0, 1.0),)))
+    handler.search_space_available(ctx)
+    retry = _job("c", 3, 3)
+    retry.recommendation, retry.attempt = aborted.recommendation, 1
+    _start(handler, ctx, retry)
+    clock.now += 10
+    _end(handler, ctx, retry, JobState.COMPLETE, 0.6)
+    assert "ETA" in _text(handler)          # 1 job left, counted from this session's pace
+    handler.end_automl(ctx)                 # stopped with one recommendation still to run
+    assert "2/3 jobs finished" in _text(handler) and "ETA" not in _text(handler)
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("finished: 1 aborted, 2 complete (the aborted jobs were run again)"), last
+
+
+def test_an_aborted_job_not_yet_re_run_is_named_pending(tmp_path):
     out = io.StringIO()
     handler = ConsoleHandler(live=False, console=Console(file=out, markup=False, width=200), clock=Clock())
     ctx = Context()
-    ctx.set_prop(ContextKey.RUN_DIR, str(_run_dir(tmp_path, controller="GridController", args={})))
+    ctx.set_prop(ContextKey.RUN_DIR, str(_run_dir(tmp_path, max_jobs=3)))
     ctx.set_prop("WORKERS", ["cpu"])
     handler.start_automl(ctx)
-    aborted, rerun = _job("a", 1, 1), _job("b", 2, 2)
-    rerun.recommendation = aborted.recommendation  # the same recommendation, run again
-    for job, state in ((aborted, JobState.ABORTED), (rerun, JobState.COMPLETE)):
-        _start(handler, ctx, job)
-        _end(handler, ctx, job, state, 0.5 if state is JobState.COMPLETE else None)
+    job = _job("a", 1, 1)
+    _start(handler, ctx, job)
+    _end(handler, ctx, job, JobState.ABORTED)
     handler.end_automl(ctx)
-    summary = [ln for ln in out.getvalue().splitlines() if ln.startswith("finished: ")]
-    assert summary == ["finished: 1 aborted, 1 complete; best W1_2_J2 score 0.5000: lr=0.1"]
+    assert "finished: 1 aborted (1 aborted job(s) run again on resume)" in out.getvalue()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,17 @@ def test_a_job_that_ended_while_the_orchestrator_was_down_has_one_duration(tmp_p
     child = client.get_run(child.info.run_id)
     assert child.info.status == "FINISHED"
     assert (child.info.end_time - child.info.start_time) / 1000 == pytest.approx(job.duration, abs=0.002)
+
+
+def test_each_child_holds_the_jobs_concrete_config_and_environment(tracked_run):
+    """Review of issue 16 (a job reproducible from MLflow alone): the child had config_train.json but not
+    the job's environment.json (its data paths, an environment --set such as DATA_ROOT=...)."""
+    import tempfile
+
+    _mmar, client, _exp, _parent, children, state, _out = tracked_run
+    for child in children:
+        folder = Path(state.jobs[child.data.tags["mmar_automl.job_uid"]].folder)
+        with tempfile.TemporaryDirectory() as tmp:
+            got = Path(client.download_artifacts(child.info.run_id, "config", tmp))
+            for name in ("config_train.json", "environment.json"):
+                assert (got / name).read_bytes() == (folder / "config" / name).read_bytes(), name

@@ -123,3 +123,74 @@ def test_resume_takes_the_best_from_jobs_that_ended_while_the_orchestrator_was_d
     assert json.loads((jobs.run_dir / "mlflow.json").read_text())["best"]["job_uid"] == settled.job_uid
     model_ops = [op for op in Spool.in_run_dir(jobs.run_dir).pending() if op["op"] == "pytorch_model"]
     assert [op["uid"] for op in model_ops] == [f"job:{settled.job_uid}"]
+
+
+def _descriptions(run_dir) -> dict[str, str]:
+    """job uid -> the last description queued for its MLflow run."""
+    out = {}
+    for op in Spool.in_run_dir(run_dir).pending():
+        text = (op.get("tags") or {}).get("mlflow.note.content")
+        if text and str(op.get("uid", "")).startswith("job:"):
+            out[op["uid"][4:]] = text
+    return out
+
+
+def test_a_retry_names_the_job_it_re_runs(jobs):
+    """Review of issue 16: a retry's MLflow description read 're-runs a09b64e254f24874', a uid the UI
+    shows nowhere; it names the job (W1_1_J1), also when that job ran before a resume."""
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    handler = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD)
+    earlier = jobs.job(1, state=JobState.ABORTED)       # interrupted in an earlier session
+    earlier.state = JobState.ABORTED
+    fire(handler, ctx, "start_automl", PREVIOUS_JOBS=[earlier])
+    failed = jobs.job(2, state=JobState.FAILED)
+    start(handler, ctx, failed)
+    end(handler, ctx, failed)
+    retries = []
+    for number, of in ((3, earlier), (4, failed)):
+        retry = jobs.job(number, point_value=dict(of.recommendation.point))
+        retry.attempt, retry.retry_of = 1, of.job_uid
+        start(handler, ctx, retry)
+        end(handler, ctx, retry)
+        retries.append(retry)
+    fire(handler, ctx, "end_automl")  # the queued writes reach the spool
+    texts = _descriptions(jobs.run_dir)
+    assert "attempt 2 (re-runs W1_1_J1)" in texts[retries[0].job_uid]
+    assert "attempt 2 (re-runs W1_2_J2)" in texts[retries[1].job_uid]
+
+
+def test_a_bundle_jobs_fixed_keys_are_params_and_its_epochs_are_shown(tmp_path):
+    """Review of issue 16 after the bundle merge (issue 15): a bundle job's concrete config is
+    configs/train.json, but MLflow and the live view read config/config_train.json, so a bundle child had
+    no fixed params (its epochs, val_interval) and the live view no epoch total."""
+    import io
+
+    from rich.console import Console
+
+    from mlflow_jobs import JobFactory
+    from mmar_automl.handlers.console import ConsoleHandler
+    from mmar_automl.handlers.mlflow import MLflowHandler
+
+    jobs = JobFactory(tmp_path / "bundle")
+    handler = MLflowHandler(flush_timeout=1, retry_interval=0.05)
+    ctx = jobs.ctx(tracking_uri=DEAD)
+    fire(handler, ctx, "start_automl")
+    job = jobs.job(1)
+    folder = tmp_path / "bundle" / "automl" / jobs.run_id / job.name
+    (folder / "config" / "config_train.json").unlink()
+    (folder / "configs").mkdir()
+    (folder / "configs" / "train.json").write_text(json.dumps({
+        "imports": ["$import json"], "bundle_root": ".", "ckpt_dir": "$@bundle_root + '/models'",
+        "epochs": 4, "val_interval": 2, "learning_rate": 1e-4, "network_def": {"_target_": "UNet"}}))
+    start(handler, ctx, job)
+    fire(handler, ctx, "end_automl")
+    params = {}
+    for op in Spool.in_run_dir(jobs.run_dir).pending():
+        if op["op"] == "open_run" and op["uid"] == f"job:{job.job_uid}":
+            params.update(op.get("params") or {})
+    assert params.get("epochs") == "4" and params.get("val_interval") == "2" and params.get("bundle_root") == "."
+    assert "imports" not in params and "ckpt_dir" not in params    # bundle code and references are no values
+    console = ConsoleHandler(live=False, console=Console(file=io.StringIO(), markup=False))
+    assert console._epochs(job) == 4

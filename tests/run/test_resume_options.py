@@ -120,3 +120,27 @@ def test_resume_with_clara_run_keys_keeps_the_journaled_set_values(tmp_path, lig
     # config values given on resume are still checked against the run's
     code, err = _run(capsys, str(mmar), "--resume", "r", "--set", "trainconf=other.json", "epochs=4")
     assert code == 2 and "--set differs from run r's ({'epochs': 3})" in err
+
+
+def test_a_job_the_dead_orchestrator_left_running_ends_with_its_last_write(tmp_path):
+    """Review of issue 16 (point 10): after kill -9 and a resume 30 s later, a job killed 4 s into
+    training was reported ABORTED after 37.4 s (report and MLflow): its end was the resume's clock."""
+    import os
+    import time
+
+    from mmar_automl.recommendation import JobState, Recommendation
+    from mmar_automl.run.job import JobRecord
+    from mmar_automl.run.resume import settle_interrupted
+
+    started = time.time() - 40
+    folder = tmp_path / "W1_1_J1"
+    (folder / "models").mkdir(parents=True)
+    (folder / "log.txt").write_text("epoch 1\n")
+    (folder / "models" / "metrics.jsonl").write_text('{"kind": "train", "epoch": 1}\n')
+    os.utime(folder / "log.txt", (started + 4.0, started + 4.0))
+    os.utime(folder / "models" / "metrics.jsonl", (started + 3.5, started + 3.5))
+    job = JobRecord(job_uid="u", number=1, worker=1, worker_seq=1, folder=str(folder),
+                    recommendation=Recommendation(0, {"lr": 0.1}), state=JobState.RUNNING, started_at=started)
+    settled, told = settle_interrupted(job)
+    assert settled.state is JobState.ABORTED and not told
+    assert abs(settled.duration - 4.0) < 0.01
