@@ -51,6 +51,9 @@ def test_json_bundle_search_with_two_workers_then_report_export_and_monai_rerun(
 
     artifacts = sorted((root / "automl" / "mlartifacts").rglob("config/train.json"))
     assert len(artifacts) == 3   # each MLflow child run holds its job's concrete bundle config
+    # The best model is an MLflow PyTorch model (rebuilt from the job's bundle config), not a raw model.pt
+    assert (Path(best["folder"]) / "models" / "mlflow_model" / "MLmodel").is_file()
+    assert len(list((root / "automl" / "mlartifacts").rglob("model/MLmodel"))) == 1
 
     report = cli("report", str(root), "--json")
     assert report.returncode == 0, report.stderr
