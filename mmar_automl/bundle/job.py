@@ -100,6 +100,10 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
             trainer = workflow.parser.get_parsed_content(trainer_id(conf))
             evaluator_at = evaluator_id(conf)
             evaluator = workflow.parser.get_parsed_content(evaluator_at) if evaluator_at else None
+            empty = _empty_loader(conf, trainer_id(conf), trainer, "train_data_loader") or (
+                _empty_loader(conf, evaluator_at, evaluator, "val_data_loader") if evaluator_at else None)
+            if empty:   # MONAI skips an empty run with a warning: the job would "complete" with no score
+                return _failed(recorder, empty)
             network = getattr(evaluator, "network", None) or getattr(trainer, "network", None)
             # The bundle's own CheckpointSaver writes models/model.pt in the bundle's format (what its
             # inference.json loads); the recorder writes it only when no saver puts the best model there.
@@ -214,6 +218,21 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
     key = getattr(evaluator.state, "key_metric_name", None) or next(iter(metrics), None)
     items = len(getattr(evaluator.data_loader, "dataset", []) or [])
     return EvaluationResult(key, metrics.get(key) if key else None, metrics, items)
+
+
+def _empty_loader(conf: dict[str, Any], at: str, engine: Any, arg: str) -> str | None:
+    """The failure line when ``engine`` (at id ``at``) has no data: its data loader is empty, mostly a
+    data location that is not there (the Model Zoo's ``dataset_dir``, globbed by a ``$`` expression)."""
+    from mmar_automl.bundle.project import _lookup
+
+    if getattr(getattr(engine, "state", None), "epoch_length", None) != 0:
+        return None
+    node = _lookup(conf, at)
+    ref = node.get(arg) if isinstance(node, dict) else None
+    # MONAI's parser rewrote the config it read in place: "@train#dataloader" is now "@train::dataloader"
+    what = f"{at}#{arg}" + (f" ({ref.replace('::', ID_SEP)})" if isinstance(ref, str) else "")
+    return (f"no data: {what} is empty; check the data location the bundle reads "
+            "(e.g. --set dataset_dir=/path/to/data)")
 
 
 def _saves_best(evaluator: Any, ckpt_dir: Path) -> bool:

@@ -13,6 +13,7 @@ executor import it; only the job process (bundle/job.py) runs MONAI. Layout (MON
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -256,9 +257,13 @@ class Bundle:
         for key, value in _data_paths(config):
             if not _referenced(config, key):
                 continue   # e.g. a dataset_dir the bundle ships but reads its data lists elsewhere
-            path = Path(value) if os.path.isabs(value) else self.root / value
+            plain = _joined_path(config, value, self.root)
+            if plain is None:
+                continue
+            path = Path(plain) if os.path.isabs(plain) else self.root / plain
             if not path.exists():
-                raise ConfigError(file, key, f"data path {value!r} does not exist: give the data's location "
+                shown = repr(value) if plain == value else f"{value!r} ({path})"
+                raise ConfigError(file, key, f"data path {shown} does not exist: give the data's location "
                                   f"with --set {key}=/path/to/data")
 
     # -- job folders -----------------------------------------------------------------------------------
@@ -419,6 +424,24 @@ _DATA_WORDS = ("data", "dataset")
 _OUTPUT_WORDS = ("output", "ckpt", "log", "save", "cache", "model")
 
 
+# The Model Zoo's relative data location: "$@bundle_root + '/train_data'" (segmentation_template).
+_JOINED = re.compile(r"""^\$\s*@(\w+)\s*\+\s*(['"])([^'"]*)\2\s*$""")
+
+
+def _joined_path(config: dict[str, Any], value: str, root: Path) -> str | None:
+    """A data location as the job will see it: a plain path, or ``$@ID + '/sub'`` where ID is
+    ``bundle_root`` (the job folder, where the bundle's data folders are linked) or a plain path;
+    None for any other expression (not evaluated before the job runs)."""
+    match = _JOINED.match(value)
+    if match is None:
+        return value
+    ident, _, tail = match.groups()
+    base = str(root) if ident == "bundle_root" else config.get(ident)
+    if not isinstance(base, str) or not base or base[0] in "$@%":
+        return None
+    return base + tail
+
+
 def _data_paths(config: Any, prefix: str = ""):
     """(id, path) for plain-string values the bundle reads data from: keys naming data (``dataset_dir``,
     ``data_list_file_path``, ``data_root``) whose value is a path, not an expression or a reference."""
@@ -426,7 +449,8 @@ def _data_paths(config: Any, prefix: str = ""):
         for key, value in config.items():
             ident = f"{prefix}{ID_SEP}{key}" if prefix else str(key)
             lowered = str(key).lower()
-            if (isinstance(value, str) and value and value[0] not in "$@%" and any(w in lowered for w in _DATA_WORDS)
+            if (isinstance(value, str) and value and (value[0] not in "$@%" or _JOINED.match(value))
+                    and any(w in lowered for w in _DATA_WORDS)
                     and not any(w in lowered for w in _OUTPUT_WORDS) and ("/" in value or os.sep in value)
                     and not any(c in value for c in "*?[{")):
                 yield ident, value

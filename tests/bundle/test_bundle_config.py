@@ -181,6 +181,10 @@ def test_set_takes_bundle_ids(tmp_path, monkeypatch):
 
 def test_validate_cli_on_a_bundle(tmp_path):
     root = make_bundle(tmp_path / "b", yaml=True)
+    nodata = cli("validate", str(root))     # the template's dataset_dir is "$@bundle_root + '/data'"
+    assert nodata.returncode == 2 and f"dataset_dir: data path \"$@bundle_root + '/data'\" ({root / 'data'}) " \
+        "does not exist" in nodata.stderr
+    (root / "data").mkdir()
     ok = cli("validate", str(root), "--json")
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
@@ -241,10 +245,31 @@ def test_a_data_path_nothing_reads_is_not_checked(tmp_path):
     from label/*.json: only a path that some @reference uses must exist."""
     config = read(TEMPLATE / "configs" / "train.json")
     config["data_root"] = "/no/such/data"                   # referenced by nothing
-    open_bundle(make_bundle(tmp_path / "a", train=config)).check()
+    (make_bundle(tmp_path / "a", train=config) / "data").mkdir()
+    open_bundle(tmp_path / "a").check()
     config["datalist"] = "$json.load(open(@data_root + '/dataset.json'))"
+    (make_bundle(tmp_path / "b", train=config) / "data").mkdir()
     with pytest.raises(ConfigError, match="data_root: data path '/no/such/data' does not exist"):
-        open_bundle(make_bundle(tmp_path / "b", train=config)).check()
+        open_bundle(tmp_path / "b").check()
+
+
+@pytest.mark.parametrize("value, at", [("$@bundle_root + '/train_data'", "BUNDLE/train_data"),
+                                       ('$@data_root + "/images"', "/no/such/root/images")])
+def test_a_data_location_joined_by_an_expression_must_exist(tmp_path, value, at):
+    """segmentation_template (Model Zoo) globs "$@bundle_root + '/train_data'": without that folder every job
+    trained on nothing. ``$@ID + '/sub'`` is checked as the job will see it (bundle_root = the job folder,
+    where the bundle's data folders are linked); other expressions are left to the job."""
+    config = read(TEMPLATE / "configs" / "train.json")
+    config.update(dataset_dir=value, data_root="/no/such/root")
+    root = make_bundle(tmp_path / "b", train=config)
+    with pytest.raises(ConfigError) as info:
+        open_bundle(root).check()
+    assert f"dataset_dir: data path {value!r} ({at.replace('BUNDLE', str(root))}) does not exist" in str(info.value)
+    (root / "train_data").mkdir()
+    if "bundle_root" in value:
+        open_bundle(root).check()
+    config["dataset_dir"] = "$os.path.join(@bundle_root, 'elsewhere')"    # not evaluated before the job
+    open_bundle(make_bundle(tmp_path / "c", train=config)).check()
 
 
 def test_resume_names_the_default_automl_file_which_stays_optional(tmp_path):

@@ -143,3 +143,17 @@ def test_spleen_ct_segmentation_as_published_on_small_synthetic_volumes(tmp_path
     assert evaluated.returncode == 0, evaluated.stderr
     key, value = evaluated.stdout.strip().splitlines()[-1].split()[:2]   # the result line comes last
     assert key == "val_mean_dice" and abs(float(value) - best["score"]) < 1e-3
+
+
+@pytest.mark.timeout(300)
+def test_a_job_with_no_data_fails_with_one_line(tmp_path):
+    """MONAI skips an empty run with a warning: a job whose data location globbed nothing (segmentation_template's
+    "$@bundle_root + '/train_data'" with no images there) "completed" with no score. It fails, naming the loader."""
+    root = make_bundle(tmp_path / "b")
+    (root / "data").mkdir()
+    write(root / "data" / "dataset.json", {"training": [], "validation": []})
+    out = cli("train", str(root), "--set", "epochs=1", "train#dataloader#shuffle=false")  # as segmentation_template's
+    assert out.returncode == 1, out.stderr + out.stdout
+    assert "no data: train#trainer#train_data_loader (@train#dataloader) is empty" in out.stderr
+    stats = json.loads((root / "models" / "train_stats.json").read_text())
+    assert stats["status"] == "failed" and stats["reason"].startswith("no data:")
