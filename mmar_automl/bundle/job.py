@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
 def train(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
           device: str | None = None) -> int:
     """Run one bundle's training workflow with the recorder attached; returns the exit code."""
-    from mmar_automl.bundle.project import Bundle, evaluator_id, trainer_id
+    from mmar_automl.bundle.project import Bundle, evaluator_id, trainer_id, workflow_run_id
     from mmar_automl.search import markers as mk
     from mmar_automl.search.render import strip_markers
 
@@ -94,9 +94,15 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     with _inside_mmar(bundle.root):
         try:
             workflow = ConfigWorkflow(config_file=str(bundle.train_config_file), meta_file=str(bundle.meta_file),
-                                      workflow_type="train")
+                                      workflow_type="train", run_id=workflow_run_id(conf) or "run")
             workflow.parser.read_config(f=conf)   # the config as checked above (markers gone, --set applied)
             workflow.initialize()
+            run_at = workflow_run_id(conf) or "run"
+            for i in _leading_plain_items(conf.get(run_at)):
+                # e.g. the run list's "$monai.utils.set_determinism(seed=123)" before "$@train#trainer.run()":
+                # run as MONAI runs it, before the trainer (its network's initial weights) is built below;
+                # workflow.run() finds it resolved and does not run it again.
+                workflow.parser.get_parsed_content(f"{run_at}{ID_SEP}{i}")
             trainer = workflow.parser.get_parsed_content(trainer_id(conf))
             evaluator_at = evaluator_id(conf)
             evaluator = workflow.parser.get_parsed_content(evaluator_at) if evaluator_at else None
@@ -218,6 +224,19 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
     key = getattr(evaluator.state, "key_metric_name", None) or next(iter(metrics), None)
     items = len(getattr(evaluator.data_loader, "dataset", []) or [])
     return EvaluationResult(key, metrics.get(key) if key else None, metrics, items)
+
+
+def _leading_plain_items(items: Any) -> range:
+    """Indices of the run list's first items that refer to no id (``@``/``%``): what MONAI evaluates before
+    the item that builds the trainer."""
+    if not isinstance(items, list):
+        return range(0)
+    count = 0
+    for item in items:
+        if not isinstance(item, str) or "@" in item or "%" in item:
+            break
+        count += 1
+    return range(count)
 
 
 def _empty_loader(conf: dict[str, Any], at: str, engine: Any, arg: str) -> str | None:

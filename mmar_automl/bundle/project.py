@@ -33,6 +33,9 @@ JOB_CONFIG = "configs/train.json"       # a job's concrete config is always writ
 ID_SEP = "#"
 EVALUATOR_ID = "validate#evaluator"     # MONAI's TrainProperties "evaluator"
 TRAINER_ID = "train#trainer"            # MONAI's TrainProperties "trainer"
+# The expressions ConfigWorkflow runs: "run", or "training" in Model Zoo bundles written before MONAI 1.2
+# (run then by `python -m monai.bundle run training ...`).
+RUN_IDS = ("run", "training")
 # Copied into a job folder: small, and what ``monai.bundle run`` reads (code in scripts/ is imported).
 COPIED = ("configs", "scripts", "docs")
 # Never copied nor linked: outputs of this tool and of training (a job writes its own models/, eval/,
@@ -242,6 +245,9 @@ class Bundle:
         if trainer_id(config) is None:
             raise ConfigError(file, TRAINER_ID, "missing: the training workflow needs a trainer at id "
                               f"'{TRAINER_ID}' (MONAI's train properties) or one *Trainer component")
+        if workflow_run_id(config) is None:
+            raise ConfigError(file, RUN_IDS[0], "missing: MONAI's bundle workflow runs the expressions at id 'run' "
+                              "(older bundles: 'training'), e.g. [\"$@train#trainer.run()\"]")
         evaluator_at = evaluator_id(config)
         if evaluator_at is None:
             raise ConfigError(file, EVALUATOR_ID, "missing: nothing to score a job with; expected a "
@@ -292,14 +298,15 @@ class Bundle:
         config_path = job_dir / JOB_CONFIG
         write_json_atomic(config_path, concrete)
         if extra:
-            write_json_atomic(job_dir / "automl_job.json", {**extra, "rerun": rerun_command(job_dir)})
+            write_json_atomic(job_dir / "automl_job.json", {**extra, "rerun": rerun_command(job_dir, workflow_run_id(concrete))})
         return config_path
 
 
-def rerun_command(job_dir: Path) -> str:
+def rerun_command(job_dir: Path, run_at: str | None = RUN_IDS[0]) -> str:
     """The command that runs a job folder again with MONAI alone (what the job process does, less the
     recorder)."""
-    return (f"python -m monai.bundle run --config_file {job_dir / JOB_CONFIG} "
+    run_arg = f"--run_id {run_at} " if run_at not in (None, RUN_IDS[0]) else ""
+    return (f"python -m monai.bundle run {run_arg}--config_file {job_dir / JOB_CONFIG} "
             f"--meta_file {job_dir / METADATA} --bundle_root {job_dir}")
 
 
@@ -362,6 +369,11 @@ def _lookup(config: Any, key: str) -> Any:
         else:
             return None
     return node
+
+
+def workflow_run_id(config: dict[str, Any]) -> str | None:
+    """The id of the expressions the training workflow runs (``RUN_IDS``), None when there are none."""
+    return next((ident for ident in RUN_IDS if ident in config), None)
 
 
 def trainer_id(config: dict[str, Any]) -> str | None:

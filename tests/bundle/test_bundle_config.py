@@ -140,6 +140,8 @@ def test_top_level_search_belongs_in_the_search_file(tmp_path):
     (lambda c: c["train"]["handlers"].pop(0), "train#handlers: no ValidationHandler: the evaluator at "
                                               "'validate#evaluator' would never run"),
     (lambda c: c["train"].pop("trainer"), "train#trainer: missing"),
+    (lambda c: c.pop("run"), "configs/train.json: run: missing: MONAI's bundle workflow runs the expressions at "
+                             "id 'run' (older bundles: 'training')"),
     (lambda c: c.update(dataset_dir="/no/such/data"), "configs/train.json: dataset_dir: data path '/no/such/data' "
                                                       "does not exist"),
 ])

@@ -147,3 +147,18 @@ def test_a_job_that_ended_while_the_orchestrator_was_down_has_one_duration(tmp_p
     child = client.get_run(child.info.run_id)
     assert child.info.status == "FINISHED"
     assert (child.info.end_time - child.info.start_time) / 1000 == pytest.approx(job.duration, abs=0.002)
+
+
+def test_parent_params_of_bundle_ids_are_keys_mlflow_accepts():
+    """--set train#preprocessing#transforms#3={...} on a bundle: "#" in a param key made MLflow refuse the
+    parent run's whole params batch (controller, seed, workers... all lost)."""
+    from mlflow.utils.validation import _validate_param_name
+
+    from mmar_automl.tracking.content import parent_params
+
+    params = parent_params({"controller": {"name": "RandomController"}, "overrides": {
+        "train#preprocessing#transforms#3": {"_target_": "Identityd"}, "dataset_dir": "/data"}})
+    assert params["set.train.preprocessing.transforms.3"] == "{'_target_': 'Identityd'}"
+    assert params["set.dataset_dir"] == "/data"
+    for key in params:
+        _validate_param_name(key)
