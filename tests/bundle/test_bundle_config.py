@@ -89,6 +89,8 @@ def test_deep_ids_aliases_and_disabled(tmp_path):
     ("network_def#chanels", "configs/search.json: search[0].args[0]: 'network_def#chanels': the bundle has no id "
                             "'network_def#chanels' (did you mean 'network_def#channels'?)"),
     ("optimiser#lr", "no id 'optimiser' (did you mean 'optimizer'?)"),
+    ("optimizer#learning_rate", "no id 'optimizer#learning_rate' ('optimizer' is an object with keys _target_, "
+                                "params, lr)"),     # no near spelling: the keys there are
     ("train#preprocessing#transforms#9#prob", "no id 'train#preprocessing#transforms#9'"),
     ("network_def#channels#0", "names a list item: search the whole list ('network_def#channels')"),
     ("learning_rat", "free variable 'learning_rat' is not a first-level key (did you mean 'learning_rate'?)"),
