@@ -50,7 +50,7 @@ def parent_params(header: dict[str, Any], backend: str | None = None) -> dict[st
 
     for key, value in sorted((header.get("overrides") or {}).items()):
         # a bundle id's "#" is not allowed in an MLflow key (and one bad key loses the whole batch)
-        params[safe_key(OVERRIDE_PREFIX + str(key).replace("#", "."))] = str(value)
+        params[safe_key(OVERRIDE_PREFIX + str(key))] = str(value)
     return params
 
 
