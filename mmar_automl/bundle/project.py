@@ -257,6 +257,10 @@ class Bundle:
         if isinstance(evaluator, dict) and "key_val_metric" not in evaluator:
             raise ConfigError(file, f"{evaluator_at}#key_val_metric", "missing: the score of a job is the "
                               "evaluator's key metric (e.g. \"key_val_metric\": \"@validate#key_metric\")")
+        if isinstance(evaluator, dict) and _lower_is_better(evaluator.get("metric_cmp_fn")):
+            raise ConfigError(file, f"{evaluator_at}#metric_cmp_fn", f"{evaluator['metric_cmp_fn']!r}: a key metric "
+                              "where lower is better is not supported: a job's score is its key metric and the search "
+                              "maximizes it (it would look for the worst model); use a key metric where higher is better")
         if not any(_target_name(node) == "ValidationHandler" for _, node in _objects(config)):
             raise ConfigError(file, "train#handlers", "no ValidationHandler: the evaluator at "
                               f"'{evaluator_at}' would never run, so no job would have a score")
@@ -395,6 +399,19 @@ def evaluator_id(config: dict[str, Any]) -> str | None:
         if isinstance(ref, str) and ref.startswith("@") and _lookup(config, ref[1:]) is not None:
             return ref[1:]
     return None
+
+
+_CMP = re.compile(r"^\$\s*lambda\s+(\w+)\s*,\s*(\w+)\s*:\s*(\w+)\s*([<>])=?\s*(\w+)\s*$")
+
+
+def _lower_is_better(cmp_fn: Any) -> bool:
+    """Whether an evaluator's ``metric_cmp_fn`` (MONAI calls it as ``fn(current, best)``) is the Model Zoo's
+    "lower is better" (mednist_reg: ``"$lambda x, y: x < y"``); other expressions are not judged."""
+    match = _CMP.match(cmp_fn) if isinstance(cmp_fn, str) else None
+    if match is None:
+        return False
+    current, best, left, op, right = match.groups()
+    return (left, op, right) in ((current, "<", best), (best, ">", current))
 
 
 def _objects(node: Any, prefix: str = "") -> Any:

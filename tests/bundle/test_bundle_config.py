@@ -142,6 +142,8 @@ def test_top_level_search_belongs_in_the_search_file(tmp_path):
     (lambda c: c["train"]["handlers"].pop(0), "train#handlers: no ValidationHandler: the evaluator at "
                                               "'validate#evaluator' would never run"),
     (lambda c: c["train"].pop("trainer"), "train#trainer: missing"),
+    (lambda c: c["validate"]["evaluator"].update(metric_cmp_fn="$lambda x, y: x < y"),   # mednist_reg's MSE
+     "validate#evaluator#metric_cmp_fn: '$lambda x, y: x < y': a key metric where lower is better is not supported"),
     (lambda c: c.pop("run"), "configs/train.json: run: missing: MONAI's bundle workflow runs the expressions at "
                              "id 'run' (older bundles: 'training')"),
     (lambda c: c.update(dataset_dir="/no/such/data"), "configs/train.json: dataset_dir: data path '/no/such/data' "
