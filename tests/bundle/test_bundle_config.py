@@ -128,6 +128,19 @@ def test_yaml_syntax_errors_and_duplicate_keys_give_line_and_column(tmp_path):
                             "keep only one")
 
 
+def test_yaml_merge_keys_load_as_monai_loads_them(tmp_path):
+    """`<<: *anchor` (YAML merge) was "invalid YAML ... constructor for the tag merge"; yaml.safe_load, which
+    MONAI uses, merges it, and a key after it overrides the merged one. Duplicates stay errors."""
+    from mmar_automl.bundle.files import load_config_file
+
+    path = tmp_path / "train.yaml"
+    path.write_text("base: &net\n  _target_: UNet\n  channels: [8, 16]\nnetwork_def:\n  <<: *net\n  channels: [4, 8]\n")
+    assert load_config_file(path)["network_def"] == {"_target_": "UNet", "channels": [4, 8]}
+    path.write_text("base: &net\n  a: 1\nx:\n  <<: *net\n  b: 2\n  b: 3\n")
+    with pytest.raises(ConfigError, match="duplicate key 'b' at line 6"):
+        load_config_file(path)
+
+
 def test_top_level_search_belongs_in_the_search_file(tmp_path):
     train = read(TEMPLATE / "configs" / "train.json")
     train["search"] = []
