@@ -168,6 +168,7 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
     from mmar_automl.bundle.project import Bundle, apply_ids, evaluator_id, find_id
     from mmar_automl.config.overrides import parse_overrides
     from mmar_automl.search import markers as mk
+    from mmar_automl.search.markers import bundle_id
     from mmar_automl.search.render import strip_markers
 
     bundle = Bundle.at(root)
@@ -191,7 +192,7 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
         merged[key] = value
     conf = merged.get()
     strip_markers(conf, mk.BUNDLE)
-    values = parse_overrides(list(overrides or []))
+    values = {bundle_id(k): v for k, v in parse_overrides(list(overrides or [])).items()}
     for key in values:
         find_id(conf, key, bundle.config_name, what=f"--set {key}")
     conf = apply_ids(conf, values)

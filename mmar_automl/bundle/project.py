@@ -24,6 +24,7 @@ from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, locate
 from mmar_automl.config.overrides import RunKeys, parse_overrides
 from mmar_automl.config.suggest import did_you_mean
 from mmar_automl.errors import ConfigError, UsageError
+from mmar_automl.search.markers import bundle_id
 
 METADATA = "configs/metadata.json"
 TRAIN_NAMES = ("configs/train.json", "configs/train.yaml", "configs/train.yml")
@@ -118,7 +119,7 @@ class Bundle:
             train_config = f"configs/{run_keys.trainconf}"
         bundle = cls.at(root, train_config, automl_config, relative_labels=relative_labels)
         config = bundle.load_config()
-        checked = {key: bundle._absolute(value) for key, value in values.items()}
+        checked = {bundle_id(key): bundle._absolute(value) for key, value in values.items()}
         for key in checked:
             find_id(config, key, bundle.config_name, what=f"--set {key}")
         return replace(bundle, train_config=apply_ids(config, checked), overrides=checked, run_keys=run_keys)

@@ -200,6 +200,8 @@ class _Parser:
         for at, text in items:
             if not isinstance(text, str) or not text.strip():
                 raise self.error(at, f"an arg must be a non-empty name, got {_json(text)}")
+            if self.dialect.ids:
+                text = mk.bundle_id(text)
             if path:
                 arg = self._component_arg(path, node, text, at)
             elif self.dialect.ids and mk.BUNDLE_ID_SEP in text.lstrip(mk.VAR_PREFIX):

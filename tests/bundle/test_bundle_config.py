@@ -313,3 +313,18 @@ def test_free_variables_in_the_search_file_and_apply_beside_target(tmp_path):
     transforms = out["train"]["preprocessing"]["transforms"]
     assert transforms[3]["prob"] == 0.3 and "apply" not in transforms[3]
     assert transforms[2]["_disabled_"] is True and "apply" not in transforms[2]
+
+
+def test_monai_double_colon_ids_are_the_same_ids(tmp_path):
+    """MONAI >= 1.4 writes ids with "::" (train::trainer::max_epochs) and reads "#" alike: so do --set and the
+    search file (they were "no id 'train::trainer::max_epochs'")."""
+    search = {"search": [{"domain": "net", "type": "enum", "args": ["network_def::channels"],
+                          "targets": [[[8, 16, 32]], [[4, 8, 16]]]}]}
+    root = make_bundle(tmp_path / "b", search=search)
+    bundle = Bundle.open(root, overrides=["train::trainer::max_epochs=3"])
+    assert bundle.overrides == {"train#trainer#max_epochs": 3}
+    assert bundle.train_config["train"]["trainer"]["max_epochs"] == 3
+    space = bundle.search_space()
+    assert [d.name for d in space][:1] == ["network_def.channels"]
+    with pytest.raises(UsageError, match="this id is searched"):
+        Bundle.open(root, overrides=["network_def::channels=[2]"]).check_not_searched(space)
