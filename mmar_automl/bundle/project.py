@@ -45,6 +45,11 @@ NOT_LINKED = {"automl", "models", "eval", "results", "logs", "runs", "output", "
               "mlflow.db", "__pycache__", ".git"}
 
 
+# What a job writes in its models/ (bundle/job.py, the bundle's CheckpointSaver, tracking/pytorch_model.py):
+# never linked from the bundle's own models/.
+JOB_MODEL_FILES = {"model.pt", "model.ts", "metrics.jsonl", "train_stats.json", "mlflow_model"}
+
+
 def is_bundle(root: str | Path) -> bool:
     """A folder with configs/metadata.json and configs/train.json (or .yaml)."""
     root = Path(root)
@@ -300,6 +305,11 @@ class Bundle:
         for name in (*TRAIN_NAMES, *ours, AUTOML_FILE):
             (job_dir / name).unlink(missing_ok=True)   # the concrete config replaces them; no search in a job
         (job_dir / "models").mkdir(exist_ok=True)
+        for entry in sorted((self.root / "models").glob("*")) if (self.root / "models").is_dir() else []:
+            # What a bundle reads from its own models/ besides its trained weights (DiNTS's searched
+            # architecture "models/search_code_18590.pt"): linked. Its model.pt is not (the job's own).
+            if entry.name not in JOB_MODEL_FILES and not entry.name.startswith("."):
+                os.symlink(entry, job_dir / "models" / entry.name)
         config_path = job_dir / JOB_CONFIG
         write_json_atomic(config_path, concrete)
         if extra:

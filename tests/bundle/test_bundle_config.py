@@ -328,3 +328,16 @@ def test_monai_double_colon_ids_are_the_same_ids(tmp_path):
     assert [d.name for d in space][:1] == ["network_def.channels"]
     with pytest.raises(UsageError, match="this id is searched"):
         Bundle.open(root, overrides=["network_def::channels=[2]"]).check_not_searched(space)
+
+
+def test_a_job_links_what_the_bundle_reads_from_its_models_folder(tmp_path):
+    """pancreas_ct_dints_segmentation reads its searched architecture from "$@bundle_root +
+    '/models/search_code_18590.pt'": a job's empty models/ made every job fail. Linked; model.pt stays the job's."""
+    root = make_bundle(tmp_path / "b")
+    (root / "models" / "search_code_18590.pt").write_bytes(b"arch")
+    (root / "models" / "model.pt").write_bytes(b"pretrained")
+    bundle = Bundle.open(root)
+    bundle.write_job_folder(tmp_path / "job", bundle.train_config)
+    models = tmp_path / "job" / "models"
+    assert (models / "search_code_18590.pt").is_symlink() and (models / "search_code_18590.pt").read_bytes() == b"arch"
+    assert not (models / "model.pt").exists()
