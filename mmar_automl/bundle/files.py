@@ -61,6 +61,8 @@ def _strict_loader() -> type:
         def construct_mapping(self, node: Any, deep: bool = False) -> dict:
             seen: dict[Any, Any] = {}
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue   # "<<: *base": merged by SafeLoader below, its keys may be overridden here
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     raise _DuplicateKey(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} column "

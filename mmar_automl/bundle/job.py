@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
 def train(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,
           device: str | None = None) -> int:
     """Run one bundle's training workflow with the recorder attached; returns the exit code."""
-    from mmar_automl.bundle.project import Bundle, evaluator_id, trainer_id
+    from mmar_automl.bundle.project import Bundle, evaluator_id, trainer_id, workflow_run_id
     from mmar_automl.search import markers as mk
     from mmar_automl.search.render import strip_markers
 
@@ -95,12 +95,22 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     with _inside_mmar(bundle.root):
         try:
             workflow = ConfigWorkflow(config_file=str(bundle.train_config_file), meta_file=str(bundle.meta_file),
-                                      workflow_type="train")
+                                      workflow_type="train", run_id=workflow_run_id(conf) or "run")
             workflow.parser.read_config(f=conf)   # the config as checked above (markers gone, --set applied)
             workflow.initialize()
+            run_at = workflow_run_id(conf) or "run"
+            for i in _leading_plain_items(conf.get(run_at)):
+                # e.g. the run list's "$monai.utils.set_determinism(seed=123)" before "$@train#trainer.run()":
+                # run as MONAI runs it, before the trainer (its network's initial weights) is built below;
+                # workflow.run() finds it resolved and does not run it again.
+                workflow.parser.get_parsed_content(f"{run_at}{ID_SEP}{i}")
             trainer = workflow.parser.get_parsed_content(trainer_id(conf))
             evaluator_at = evaluator_id(conf)
             evaluator = workflow.parser.get_parsed_content(evaluator_at) if evaluator_at else None
+            empty = _empty_loader(conf, trainer_id(conf), trainer, "train_data_loader") or (
+                _empty_loader(conf, evaluator_at, evaluator, "val_data_loader") if evaluator_at else None)
+            if empty:   # MONAI skips an empty run with a warning: the job would "complete" with no score
+                return _failed(recorder, empty)
             network = getattr(evaluator, "network", None) or getattr(trainer, "network", None)
             # The bundle's own CheckpointSaver writes models/model.pt in the bundle's format (what its
             # inference.json loads); the recorder writes it only when no saver puts the best model there.
@@ -139,6 +149,7 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
     from mmar_automl.bundle.project import Bundle, apply_ids, evaluator_id, find_id
     from mmar_automl.config.overrides import parse_overrides
     from mmar_automl.search import markers as mk
+    from mmar_automl.search.markers import bundle_id
     from mmar_automl.search.render import strip_markers
 
     bundle = Bundle.at(root)
@@ -162,7 +173,7 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
         merged[key] = value
     conf = merged.get()
     strip_markers(conf, mk.BUNDLE)
-    values = parse_overrides(list(overrides or []))
+    values = {bundle_id(k): v for k, v in parse_overrides(list(overrides or [])).items()}
     for key in values:
         find_id(conf, key, bundle.config_name, what=f"--set {key}")
     conf = apply_ids(conf, values)
@@ -195,6 +206,34 @@ def evaluate(root: str | Path, config: str | Path | None = None, overrides: list
     key = getattr(evaluator.state, "key_metric_name", None) or next(iter(metrics), None)
     items = len(getattr(evaluator.data_loader, "dataset", []) or [])
     return EvaluationResult(key, metrics.get(key) if key else None, metrics, items)
+
+
+def _leading_plain_items(items: Any) -> range:
+    """Indices of the run list's first items that refer to no id (``@``/``%``): what MONAI evaluates before
+    the item that builds the trainer."""
+    if not isinstance(items, list):
+        return range(0)
+    count = 0
+    for item in items:
+        if not isinstance(item, str) or "@" in item or "%" in item:
+            break
+        count += 1
+    return range(count)
+
+
+def _empty_loader(conf: dict[str, Any], at: str, engine: Any, arg: str) -> str | None:
+    """The failure line when ``engine`` (at id ``at``) has no data: its data loader is empty, mostly a
+    data location that is not there (the Model Zoo's ``dataset_dir``, globbed by a ``$`` expression)."""
+    from mmar_automl.bundle.project import _lookup
+
+    if getattr(getattr(engine, "state", None), "epoch_length", None) != 0:
+        return None
+    node = _lookup(conf, at)
+    ref = node.get(arg) if isinstance(node, dict) else None
+    # MONAI's parser rewrote the config it read in place: "@train#dataloader" is now "@train::dataloader"
+    what = f"{at}#{arg}" + (f" ({ref.replace('::', ID_SEP)})" if isinstance(ref, str) else "")
+    return (f"no data: {what} is empty; check the data location the bundle reads "
+            "(e.g. --set dataset_dir=/path/to/data)")
 
 
 def _saves_best(evaluator: Any, ckpt_dir: Path) -> bool:

@@ -13,6 +13,7 @@ executor import it; only the job process (bundle/job.py) runs MONAI. Layout (MON
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from mmar_automl.config.mmar import DEFAULT_CKPT_DIR, label_path, locate
 from mmar_automl.config.overrides import RunKeys, parse_overrides
 from mmar_automl.config.suggest import did_you_mean
 from mmar_automl.errors import ConfigError, UsageError
+from mmar_automl.search.markers import bundle_id
 
 METADATA = "configs/metadata.json"
 TRAIN_NAMES = ("configs/train.json", "configs/train.yaml", "configs/train.yml")
@@ -32,12 +34,20 @@ JOB_CONFIG = "configs/train.json"       # a job's concrete config is always writ
 ID_SEP = "#"
 EVALUATOR_ID = "validate#evaluator"     # MONAI's TrainProperties "evaluator"
 TRAINER_ID = "train#trainer"            # MONAI's TrainProperties "trainer"
+# The expressions ConfigWorkflow runs: "run", or "training" in Model Zoo bundles written before MONAI 1.2
+# (run then by `python -m monai.bundle run training ...`).
+RUN_IDS = ("run", "training")
 # Copied into a job folder: small, and what ``monai.bundle run`` reads (code in scripts/ is imported).
 COPIED = ("configs", "scripts", "docs")
 # Never copied nor linked: outputs of this tool and of training (a job writes its own models/, eval/,
 # results/...; a link would make every job write into the bundle's own folder).
 NOT_LINKED = {"automl", "models", "eval", "results", "logs", "runs", "output", "outputs", "mlruns", "mlartifacts",
               "mlflow.db", "__pycache__", ".git"}
+
+
+# What a job writes in its models/ (bundle/job.py, the bundle's CheckpointSaver, tracking/pytorch_model.py):
+# never linked from the bundle's own models/.
+JOB_MODEL_FILES = {"model.pt", "model.ts", "metrics.jsonl", "train_stats.json", "mlflow_model"}
 
 
 def is_bundle(root: str | Path) -> bool:
@@ -114,7 +124,7 @@ class Bundle:
             train_config = f"configs/{run_keys.trainconf}"
         bundle = cls.at(root, train_config, automl_config, relative_labels=relative_labels)
         config = bundle.load_config()
-        checked = {key: bundle._absolute(value) for key, value in values.items()}
+        checked = {bundle_id(key): bundle._absolute(value) for key, value in values.items()}
         for key in checked:
             find_id(config, key, bundle.config_name, what=f"--set {key}")
         return replace(bundle, train_config=apply_ids(config, checked), overrides=checked, run_keys=run_keys)
@@ -235,6 +245,9 @@ class Bundle:
         if trainer_id(config) is None:
             raise ConfigError(file, TRAINER_ID, "missing: the training workflow needs a trainer at id "
                               f"'{TRAINER_ID}' (MONAI's train properties) or one *Trainer component")
+        if workflow_run_id(config) is None:
+            raise ConfigError(file, RUN_IDS[0], "missing: MONAI's bundle workflow runs the expressions at id 'run' "
+                              "(older bundles: 'training'), e.g. [\"$@train#trainer.run()\"]")
         evaluator_at = evaluator_id(config)
         if evaluator_at is None:
             raise ConfigError(file, EVALUATOR_ID, "missing: nothing to score a job with; expected a "
@@ -244,15 +257,23 @@ class Bundle:
         if isinstance(evaluator, dict) and "key_val_metric" not in evaluator:
             raise ConfigError(file, f"{evaluator_at}#key_val_metric", "missing: the score of a job is the "
                               "evaluator's key metric (e.g. \"key_val_metric\": \"@validate#key_metric\")")
+        if isinstance(evaluator, dict) and _lower_is_better(evaluator.get("metric_cmp_fn")):
+            raise ConfigError(file, f"{evaluator_at}#metric_cmp_fn", f"{evaluator['metric_cmp_fn']!r}: a key metric "
+                              "where lower is better is not supported: a job's score is its key metric and the search "
+                              "maximizes it (it would look for the worst model); use a key metric where higher is better")
         if not any(_target_name(node) == "ValidationHandler" for _, node in _objects(config)):
             raise ConfigError(file, "train#handlers", "no ValidationHandler: the evaluator at "
                               f"'{evaluator_at}' would never run, so no job would have a score")
         for key, value in _data_paths(config):
             if not _referenced(config, key):
                 continue   # e.g. a dataset_dir the bundle ships but reads its data lists elsewhere
-            path = Path(value) if os.path.isabs(value) else self.root / value
+            plain = _joined_path(config, value, self.root)
+            if plain is None:
+                continue
+            path = Path(plain) if os.path.isabs(plain) else self.root / plain
             if not path.exists():
-                raise ConfigError(file, key, f"data path {value!r} does not exist: give the data's location "
+                shown = repr(value) if plain == value else f"{value!r} ({path})"
+                raise ConfigError(file, key, f"data path {shown} does not exist: give the data's location "
                                   f"with --set {key}=/path/to/data")
 
     # -- job folders -----------------------------------------------------------------------------------
@@ -278,17 +299,23 @@ class Bundle:
         for name in (*TRAIN_NAMES, *ours, AUTOML_FILE):
             (job_dir / name).unlink(missing_ok=True)   # the concrete config replaces them; no search in a job
         (job_dir / "models").mkdir(exist_ok=True)
+        for entry in sorted((self.root / "models").glob("*")) if (self.root / "models").is_dir() else []:
+            # What a bundle reads from its own models/ besides its trained weights (DiNTS's searched
+            # architecture "models/search_code_18590.pt"): linked. Its model.pt is not (the job's own).
+            if entry.name not in JOB_MODEL_FILES and not entry.name.startswith("."):
+                os.symlink(entry, job_dir / "models" / entry.name)
         config_path = job_dir / JOB_CONFIG
         write_json_atomic(config_path, concrete)
         if extra:
-            write_json_atomic(job_dir / "automl_job.json", {**extra, "rerun": rerun_command(job_dir)})
+            write_json_atomic(job_dir / "automl_job.json", {**extra, "rerun": rerun_command(job_dir, workflow_run_id(concrete))})
         return config_path
 
 
-def rerun_command(job_dir: Path) -> str:
+def rerun_command(job_dir: Path, run_at: str | None = RUN_IDS[0]) -> str:
     """The command that runs a job folder again with MONAI alone (what the job process does, less the
     recorder)."""
-    return (f"python -m monai.bundle run --config_file {job_dir / JOB_CONFIG} "
+    run_arg = f"--run_id {run_at} " if run_at not in (None, RUN_IDS[0]) else ""
+    return (f"python -m monai.bundle run {run_arg}--config_file {job_dir / JOB_CONFIG} "
             f"--meta_file {job_dir / METADATA} --bundle_root {job_dir}")
 
 
@@ -353,6 +380,11 @@ def _lookup(config: Any, key: str) -> Any:
     return node
 
 
+def workflow_run_id(config: dict[str, Any]) -> str | None:
+    """The id of the expressions the training workflow runs (``RUN_IDS``), None when there are none."""
+    return next((ident for ident in RUN_IDS if ident in config), None)
+
+
 def trainer_id(config: dict[str, Any]) -> str | None:
     """Where the bundle's trainer is: MONAI's ``train#trainer``, else the one component whose class is a
     ``...Trainer`` (the Model Zoo's templates keep it at the top level: ``trainer``)."""
@@ -372,6 +404,19 @@ def evaluator_id(config: dict[str, Any]) -> str | None:
         if isinstance(ref, str) and ref.startswith("@") and _lookup(config, ref[1:]) is not None:
             return ref[1:]
     return None
+
+
+_CMP = re.compile(r"^\$\s*lambda\s+(\w+)\s*,\s*(\w+)\s*:\s*(\w+)\s*([<>])=?\s*(\w+)\s*$")
+
+
+def _lower_is_better(cmp_fn: Any) -> bool:
+    """Whether an evaluator's ``metric_cmp_fn`` (MONAI calls it as ``fn(current, best)``) is the Model Zoo's
+    "lower is better" (mednist_reg: ``"$lambda x, y: x < y"``); other expressions are not judged."""
+    match = _CMP.match(cmp_fn) if isinstance(cmp_fn, str) else None
+    if match is None:
+        return False
+    current, best, left, op, right = match.groups()
+    return (left, op, right) in ((current, "<", best), (best, ">", current))
 
 
 def _objects(node: Any, prefix: str = "") -> Any:
@@ -413,6 +458,24 @@ _DATA_WORDS = ("data", "dataset")
 _OUTPUT_WORDS = ("output", "ckpt", "log", "save", "cache", "model")
 
 
+# The Model Zoo's relative data location: "$@bundle_root + '/train_data'" (segmentation_template).
+_JOINED = re.compile(r"""^\$\s*@(\w+)\s*\+\s*(['"])([^'"]*)\2\s*$""")
+
+
+def _joined_path(config: dict[str, Any], value: str, root: Path) -> str | None:
+    """A data location as the job will see it: a plain path, or ``$@ID + '/sub'`` where ID is
+    ``bundle_root`` (the job folder, where the bundle's data folders are linked) or a plain path;
+    None for any other expression (not evaluated before the job runs)."""
+    match = _JOINED.match(value)
+    if match is None:
+        return value
+    ident, _, tail = match.groups()
+    base = str(root) if ident == "bundle_root" else config.get(ident)
+    if not isinstance(base, str) or not base or base[0] in "$@%":
+        return None
+    return base + tail
+
+
 def _data_paths(config: Any, prefix: str = ""):
     """(id, path) for plain-string values the bundle reads data from: keys naming data (``dataset_dir``,
     ``data_list_file_path``, ``data_root``) whose value is a path, not an expression or a reference."""
@@ -420,7 +483,8 @@ def _data_paths(config: Any, prefix: str = ""):
         for key, value in config.items():
             ident = f"{prefix}{ID_SEP}{key}" if prefix else str(key)
             lowered = str(key).lower()
-            if (isinstance(value, str) and value and value[0] not in "$@%" and any(w in lowered for w in _DATA_WORDS)
+            if (isinstance(value, str) and value and (value[0] not in "$@%" or _JOINED.match(value))
+                    and any(w in lowered for w in _DATA_WORDS)
                     and not any(w in lowered for w in _OUTPUT_WORDS) and ("/" in value or os.sep in value)
                     and not any(c in value for c in "*?[{")):
                 yield ident, value

@@ -58,6 +58,12 @@ class Dialect:
 
 CLARA = Dialect("clara", "args", DISABLED_KEY, frozenset(), ids=False)
 BUNDLE_ID_SEP = "#"            # MONAI's id separator: "train#trainer#max_epochs"
+MONAI_ID_SEP = "::"            # the same separator as MONAI >= 1.4 writes it ("train::trainer::max_epochs")
+
+
+def bundle_id(text: str) -> str:
+    """A bundle id with MONAI's "::" written as "#" (MONAI reads both alike)."""
+    return text.replace(MONAI_ID_SEP, BUNDLE_ID_SEP)
 BUNDLE = Dialect("bundle", None, "_disabled_", frozenset({"_target_", "_disabled_", "_requires_", "_desc_", "_mode_"}),
                  ids=True)
 

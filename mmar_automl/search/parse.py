@@ -200,6 +200,8 @@ class _Parser:
         for at, text in items:
             if not isinstance(text, str) or not text.strip():
                 raise self.error(at, f"an arg must be a non-empty name, got {_json(text)}")
+            if self.dialect.ids:
+                text = mk.bundle_id(text)
             if path:
                 arg = self._component_arg(path, node, text, at)
             elif self.dialect.ids and mk.BUNDLE_ID_SEP in text.lstrip(mk.VAR_PREFIX):
@@ -262,10 +264,13 @@ class _Parser:
             missing = f"{parent}{mk.BUNDLE_ID_SEP}{rest[0]}"
             options = ([f"{parent}{mk.BUNDLE_ID_SEP}{k}" for k in node] if isinstance(node, dict)
                        else [f"{parent}{mk.BUNDLE_ID_SEP}{i}" for i in range(len(node))] if isinstance(node, list) else [])
+            hint = did_you_mean(missing, options)
             what = ("an object" if isinstance(node, dict) else f"a list of {len(node)}" if isinstance(node, list)
                     else f"the value {_json(node)}")
-            raise self.error(at, f"{text!r}: the bundle has no id {missing!r}{did_you_mean(missing, options)} "
-                             f"({parent!r} is {what})")
+            if isinstance(node, dict) and not hint:   # no near spelling ('optimizer#learning_rate'): its keys
+                keys = [str(k) for k in node if k != mk.SEARCH_KEY]
+                what += f" with keys {', '.join(keys[:12])}{', ...' if len(keys) > 12 else ''}"
+            raise self.error(at, f"{text!r}: the bundle has no id {missing!r}{hint} ({parent!r} is {what})")
         if len(found) == 1:                   # a first-level key, as in Clara ("learning_rate")
             return self._top_arg(text if alias is None else f"{found[0]}{mk.ALIAS_SEP}{alias}", at)
         if isinstance(found[-1], int):

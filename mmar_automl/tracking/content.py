@@ -30,7 +30,7 @@ def controller_label(header: dict[str, Any]) -> str:
 
 def parent_params(header: dict[str, Any], backend: str | None = None) -> dict[str, str]:
     """``controller``, ``controller.<arg>``, ``seed``, ``workers``, ``backend``, ``max_jobs`` (and the
-    other limits that were given), ``set.<KEY>`` per ``--set``."""
+    other limits that were given), ``set.<KEY>`` per ``--set`` (a bundle id ``a#b`` as ``set.a.b``)."""
     controller = header.get("controller") or {}
     params: dict[str, str] = {"controller": controller_label(header)}
     for arg, value in sorted((controller.get("args") or {}).items()):
@@ -46,8 +46,11 @@ def parent_params(header: dict[str, Any], backend: str | None = None) -> dict[st
     for key in ("max_jobs", "time_limit", "job_timeout", "max_retries"):
         if options.get(key) is not None:
             params[key] = format_value(options[key])
+    from mmar_automl.tracking.limits import safe_key
+
     for key, value in sorted((header.get("overrides") or {}).items()):
-        params[OVERRIDE_PREFIX + str(key)] = str(value)
+        # a bundle id's "#" is not allowed in an MLflow key (and one bad key loses the whole batch)
+        params[safe_key(OVERRIDE_PREFIX + str(key))] = str(value)
     return params
 
 

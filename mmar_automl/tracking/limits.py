@@ -20,11 +20,13 @@ _BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
 
 
 def safe_key(name: str) -> str:
-    """A param/metric/tag key MLflow accepts: ``RandGaussianNoised.@disabled`` -> ``RandGaussianNoised.disabled``.
+    """A param/metric/tag key MLflow accepts: ``RandGaussianNoised.@disabled`` -> ``RandGaussianNoised.disabled``,
+    a bundle id ``train#dataloader#batch_size`` -> ``train.dataloader.batch_size``.
 
     MLflow keys allow letters, digits, ``_ - . / :`` and spaces; other characters become ``_``, and a
     key over the length limit is cut (keys are ours, so a cut key needs no artifact)."""
-    key = _BAD_KEY_CHARS.sub("_", name.replace("@", ""))
+    # a bundle id's "#" reads as the report's dots (train#dataloader#batch_size -> train.dataloader.batch_size)
+    key = _BAD_KEY_CHARS.sub("_", name.replace("@", "").replace("#", "."))
     key = re.sub(r"/+", "/", key).strip("/") or "_"
     # "a/../b" would resolve to another name: MLflow refuses such keys.
     key = "/".join(part if part not in (".", "..") else "_" for part in key.split("/"))

@@ -3,7 +3,7 @@ best job's model can be registered from MLflow's UI.
 
 ``model.pt`` holds a state_dict (key ``model``); an MLflow PyTorch model needs the network itself. The
 network is rebuilt from the job's concrete config (``train.model``, with the run's ``--set`` values)
-by the trainer's own builder, the weights are loaded, and ``mlflow.pytorch.save_model`` writes the
+by the trainer's own builder (a bundle job's: the trainer's ``network`` by MONAI's ConfigParser), the weights are loaded, and ``mlflow.pytorch.save_model`` writes the
 model folder ``<job>/<MMAR_CKPT_DIR>/mlflow_model``. That needs torch and monai, which the
 orchestrator never imports, so it runs in a subprocess:
 ``python -m mmar_automl.tracking.pytorch_model JOB_FOLDER [KEY=VALUE ...]``.
@@ -62,10 +62,16 @@ def save(folder: str | Path, overrides: list[str]) -> Path:
     from mmar_automl.train.run import _inside_mmar
     from mmar_automl.train.wiring import wire
 
-    mmar = Mmar.open(folder, overrides=overrides)  # the job folder's config holds them already: idempotent
-    conf = wire(mmar.substituted_config(), mmar.variables())
-    with _inside_mmar(mmar.root):
-        network = Builder(conf, str(mmar.train_config_file), mmar.root, "cpu", warn=lambda _m: None).get("train", "model")
+    from mmar_automl.bundle import is_bundle
+
+    folder = Path(folder).resolve()
+    with _inside_mmar(folder):
+        if is_bundle(folder):
+            network = _bundle_network(folder, overrides)
+        else:
+            mmar = Mmar.open(folder, overrides=overrides)  # the job folder's config holds them already: idempotent
+            conf = wire(mmar.substituted_config(), mmar.variables())
+            network = Builder(conf, str(mmar.train_config_file), mmar.root, "cpu", warn=lambda _m: None).get("train", "model")
         state = torch.load(JobOutputs.of(folder).model_file, map_location="cpu", weights_only=False)
         network.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
         network.eval()
@@ -83,6 +89,22 @@ def save(folder: str | Path, overrides: list[str]) -> Path:
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
     return out
+
+
+def _bundle_network(folder: str | Path, overrides: list[str]) -> object:
+    """A bundle job's network as MONAI builds it: the trainer's ``network`` of the job's concrete
+    configs/train.json (the point and --set values are in it already), on the CPU."""
+    from monai.bundle import ConfigParser
+
+    from mmar_automl.bundle.project import Bundle, trainer_id
+
+    bundle = Bundle.open(folder, overrides=overrides)
+    conf = bundle.train_config
+    assert conf is not None
+    conf["bundle_root"] = str(bundle.root)
+    conf["device"] = "$torch.device('cpu')"
+    parser = ConfigParser(conf)
+    return parser.get_parsed_content(f"{trainer_id(conf)}#network").to("cpu")
 
 
 def main(argv: list[str]) -> int:

@@ -89,6 +89,8 @@ def test_deep_ids_aliases_and_disabled(tmp_path):
     ("network_def#chanels", "configs/search.json: search[0].args[0]: 'network_def#chanels': the bundle has no id "
                             "'network_def#chanels' (did you mean 'network_def#channels'?)"),
     ("optimiser#lr", "no id 'optimiser' (did you mean 'optimizer'?)"),
+    ("optimizer#learning_rate", "no id 'optimizer#learning_rate' ('optimizer' is an object with keys _target_, "
+                                "params, lr)"),     # no near spelling: the keys there are
     ("train#preprocessing#transforms#9#prob", "no id 'train#preprocessing#transforms#9'"),
     ("network_def#channels#0", "names a list item: search the whole list ('network_def#channels')"),
     ("learning_rat", "free variable 'learning_rat' is not a first-level key (did you mean 'learning_rate'?)"),
@@ -126,6 +128,19 @@ def test_yaml_syntax_errors_and_duplicate_keys_give_line_and_column(tmp_path):
                             "keep only one")
 
 
+def test_yaml_merge_keys_load_as_monai_loads_them(tmp_path):
+    """`<<: *anchor` (YAML merge) was "invalid YAML ... constructor for the tag merge"; yaml.safe_load, which
+    MONAI uses, merges it, and a key after it overrides the merged one. Duplicates stay errors."""
+    from mmar_automl.bundle.files import load_config_file
+
+    path = tmp_path / "train.yaml"
+    path.write_text("base: &net\n  _target_: UNet\n  channels: [8, 16]\nnetwork_def:\n  <<: *net\n  channels: [4, 8]\n")
+    assert load_config_file(path)["network_def"] == {"_target_": "UNet", "channels": [4, 8]}
+    path.write_text("base: &net\n  a: 1\nx:\n  <<: *net\n  b: 2\n  b: 3\n")
+    with pytest.raises(ConfigError, match="duplicate key 'b' at line 6"):
+        load_config_file(path)
+
+
 def test_top_level_search_belongs_in_the_search_file(tmp_path):
     train = read(TEMPLATE / "configs" / "train.json")
     train["search"] = []
@@ -140,6 +155,10 @@ def test_top_level_search_belongs_in_the_search_file(tmp_path):
     (lambda c: c["train"]["handlers"].pop(0), "train#handlers: no ValidationHandler: the evaluator at "
                                               "'validate#evaluator' would never run"),
     (lambda c: c["train"].pop("trainer"), "train#trainer: missing"),
+    (lambda c: c["validate"]["evaluator"].update(metric_cmp_fn="$lambda x, y: x < y"),   # mednist_reg's MSE
+     "validate#evaluator#metric_cmp_fn: '$lambda x, y: x < y': a key metric where lower is better is not supported"),
+    (lambda c: c.pop("run"), "configs/train.json: run: missing: MONAI's bundle workflow runs the expressions at "
+                             "id 'run' (older bundles: 'training')"),
     (lambda c: c.update(dataset_dir="/no/such/data"), "configs/train.json: dataset_dir: data path '/no/such/data' "
                                                       "does not exist"),
 ])
@@ -181,6 +200,10 @@ def test_set_takes_bundle_ids(tmp_path, monkeypatch):
 
 def test_validate_cli_on_a_bundle(tmp_path):
     root = make_bundle(tmp_path / "b", yaml=True)
+    nodata = cli("validate", str(root))     # the template's dataset_dir is "$@bundle_root + '/data'"
+    assert nodata.returncode == 2 and f"dataset_dir: data path \"$@bundle_root + '/data'\" ({root / 'data'}) " \
+        "does not exist" in nodata.stderr
+    (root / "data").mkdir()
     ok = cli("validate", str(root), "--json")
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
@@ -241,10 +264,31 @@ def test_a_data_path_nothing_reads_is_not_checked(tmp_path):
     from label/*.json: only a path that some @reference uses must exist."""
     config = read(TEMPLATE / "configs" / "train.json")
     config["data_root"] = "/no/such/data"                   # referenced by nothing
-    open_bundle(make_bundle(tmp_path / "a", train=config)).check()
+    (make_bundle(tmp_path / "a", train=config) / "data").mkdir()
+    open_bundle(tmp_path / "a").check()
     config["datalist"] = "$json.load(open(@data_root + '/dataset.json'))"
+    (make_bundle(tmp_path / "b", train=config) / "data").mkdir()
     with pytest.raises(ConfigError, match="data_root: data path '/no/such/data' does not exist"):
-        open_bundle(make_bundle(tmp_path / "b", train=config)).check()
+        open_bundle(tmp_path / "b").check()
+
+
+@pytest.mark.parametrize("value, at", [("$@bundle_root + '/train_data'", "BUNDLE/train_data"),
+                                       ('$@data_root + "/images"', "/no/such/root/images")])
+def test_a_data_location_joined_by_an_expression_must_exist(tmp_path, value, at):
+    """segmentation_template (Model Zoo) globs "$@bundle_root + '/train_data'": without that folder every job
+    trained on nothing. ``$@ID + '/sub'`` is checked as the job will see it (bundle_root = the job folder,
+    where the bundle's data folders are linked); other expressions are left to the job."""
+    config = read(TEMPLATE / "configs" / "train.json")
+    config.update(dataset_dir=value, data_root="/no/such/root")
+    root = make_bundle(tmp_path / "b", train=config)
+    with pytest.raises(ConfigError) as info:
+        open_bundle(root).check()
+    assert f"dataset_dir: data path {value!r} ({at.replace('BUNDLE', str(root))}) does not exist" in str(info.value)
+    (root / "train_data").mkdir()
+    if "bundle_root" in value:
+        open_bundle(root).check()
+    config["dataset_dir"] = "$os.path.join(@bundle_root, 'elsewhere')"    # not evaluated before the job
+    open_bundle(make_bundle(tmp_path / "c", train=config)).check()
 
 
 def test_resume_names_the_default_automl_file_which_stays_optional(tmp_path):
@@ -269,3 +313,31 @@ def test_free_variables_in_the_search_file_and_apply_beside_target(tmp_path):
     transforms = out["train"]["preprocessing"]["transforms"]
     assert transforms[3]["prob"] == 0.3 and "apply" not in transforms[3]
     assert transforms[2]["_disabled_"] is True and "apply" not in transforms[2]
+
+
+def test_monai_double_colon_ids_are_the_same_ids(tmp_path):
+    """MONAI >= 1.4 writes ids with "::" (train::trainer::max_epochs) and reads "#" alike: so do --set and the
+    search file (they were "no id 'train::trainer::max_epochs'")."""
+    search = {"search": [{"domain": "net", "type": "enum", "args": ["network_def::channels"],
+                          "targets": [[[8, 16, 32]], [[4, 8, 16]]]}]}
+    root = make_bundle(tmp_path / "b", search=search)
+    bundle = Bundle.open(root, overrides=["train::trainer::max_epochs=3"])
+    assert bundle.overrides == {"train#trainer#max_epochs": 3}
+    assert bundle.train_config["train"]["trainer"]["max_epochs"] == 3
+    space = bundle.search_space()
+    assert [d.name for d in space][:1] == ["network_def.channels"]
+    with pytest.raises(UsageError, match="this id is searched"):
+        Bundle.open(root, overrides=["network_def::channels=[2]"]).check_not_searched(space)
+
+
+def test_a_job_links_what_the_bundle_reads_from_its_models_folder(tmp_path):
+    """pancreas_ct_dints_segmentation reads its searched architecture from "$@bundle_root +
+    '/models/search_code_18590.pt'": a job's empty models/ made every job fail. Linked; model.pt stays the job's."""
+    root = make_bundle(tmp_path / "b")
+    (root / "models" / "search_code_18590.pt").write_bytes(b"arch")
+    (root / "models" / "model.pt").write_bytes(b"pretrained")
+    bundle = Bundle.open(root)
+    bundle.write_job_folder(tmp_path / "job", bundle.train_config)
+    models = tmp_path / "job" / "models"
+    assert (models / "search_code_18590.pt").is_symlink() and (models / "search_code_18590.pt").read_bytes() == b"arch"
+    assert not (models / "model.pt").exists()

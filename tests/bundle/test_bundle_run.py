@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bundle_files import SPLEEN, cli, env, events, make_bundle, synthetic_data, write
+from bundle_files import SPLEEN, TEMPLATE, cli, env, events, make_bundle, read, synthetic_data, write
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,9 @@ def test_json_bundle_search_with_two_workers_then_report_export_and_monai_rerun(
 
     artifacts = sorted((root / "automl" / "mlartifacts").rglob("config/train.json"))
     assert len(artifacts) == 3   # each MLflow child run holds its job's concrete bundle config
+    # The best model is an MLflow PyTorch model (rebuilt from the job's bundle config), not a raw model.pt
+    assert (Path(best["folder"]) / "models" / "mlflow_model" / "MLmodel").is_file()
+    assert len(list((root / "automl" / "mlartifacts").rglob("model/MLmodel"))) == 1
 
     report = cli("report", str(root), "--json")
     assert report.returncode == 0, report.stderr
@@ -140,3 +143,46 @@ def test_spleen_ct_segmentation_as_published_on_small_synthetic_volumes(tmp_path
     assert evaluated.returncode == 0, evaluated.stderr
     key, value = evaluated.stdout.strip().splitlines()[-1].split()[:2]   # the result line comes last
     assert key == "val_mean_dice" and abs(float(value) - best["score"]) < 1e-3
+
+
+@pytest.mark.timeout(300)
+def test_a_job_with_no_data_fails_with_one_line(tmp_path):
+    """MONAI skips an empty run with a warning: a job whose data location globbed nothing (segmentation_template's
+    "$@bundle_root + '/train_data'" with no images there) "completed" with no score. It fails, naming the loader."""
+    root = make_bundle(tmp_path / "b")
+    (root / "data").mkdir()
+    write(root / "data" / "dataset.json", {"training": [], "validation": []})
+    out = cli("train", str(root), "--set", "epochs=1", "train#dataloader#shuffle=false")  # as segmentation_template's
+    assert out.returncode == 1, out.stderr + out.stdout
+    assert "no data: train#trainer#train_data_loader (@train#dataloader) is empty" in out.stderr
+    stats = json.loads((root / "models" / "train_stats.json").read_text())
+    assert stats["status"] == "failed" and stats["reason"].startswith("no data:")
+
+
+@pytest.mark.timeout(600)
+def test_an_older_bundle_with_a_training_list_trains_as_monai_runs_it(tmp_path):
+    """Model Zoo bundles written before MONAI 1.2 (pathology_nuclei_classification) run
+    "training": ["$monai.utils.set_determinism(seed=123)", ..., "$@train#trainer.run()"]. The job failed
+    ("run ID 'run' doesn't exist"); once run, it built the network before the seed was set, so
+    `python -m monai.bundle run --run_id training` on the job folder trained other weights."""
+    config = read(TEMPLATE / "configs" / "train.json")
+    seed = config.pop("initialize")
+    config["training"] = [*seed, "$setattr(torch.backends.cudnn, 'benchmark', True)", *config.pop("run")]
+    transforms = config["train"]["preprocessing"]["transforms"]
+    config["train"]["preprocessing"]["transforms"] = [{k: v for k, v in t.items() if k != "search"} for t in transforms]
+    root = make_bundle(tmp_path / "b", train=config)
+    synthetic_data(root / "data", 4)
+    again = tmp_path / "again"
+    shutil.copytree(root, again)
+    trained = cli("train", str(root), "--set", "epochs=1")
+    assert trained.returncode == 0, trained.stderr + trained.stdout
+    done = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--run_id", "training", "--config_file",
+                           str(again / "configs" / "train.json"), "--meta_file", str(again / "configs" / "metadata.json"),
+                           "--bundle_root", str(again), "--epochs", "1"],
+                          env=env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import torch
+
+    ours = torch.load(root / "models" / "model.pt", map_location="cpu")
+    theirs = torch.load(again / "models" / "model.pt", map_location="cpu")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)

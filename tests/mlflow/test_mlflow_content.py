@@ -162,3 +162,18 @@ def test_each_child_holds_the_jobs_concrete_config_and_environment(tracked_run):
             got = Path(client.download_artifacts(child.info.run_id, "config", tmp))
             for name in ("config_train.json", "environment.json"):
                 assert (got / name).read_bytes() == (folder / "config" / name).read_bytes(), name
+
+
+def test_parent_params_of_bundle_ids_are_keys_mlflow_accepts():
+    """--set train#preprocessing#transforms#3={...} on a bundle: "#" in a param key made MLflow refuse the
+    parent run's whole params batch (controller, seed, workers... all lost)."""
+    from mlflow.utils.validation import _validate_param_name
+
+    from mmar_automl.tracking.content import parent_params
+
+    params = parent_params({"controller": {"name": "RandomController"}, "overrides": {
+        "train#preprocessing#transforms#3": {"_target_": "Identityd"}, "dataset_dir": "/data"}})
+    assert params["set.train.preprocessing.transforms.3"] == "{'_target_': 'Identityd'}"
+    assert params["set.dataset_dir"] == "/data"
+    for key in params:
+        _validate_param_name(key)

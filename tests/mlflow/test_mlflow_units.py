@@ -86,6 +86,7 @@ def test_safe_key_accepted_by_mlflow():
         _validate_metric_name(key)  # raises on a key MLflow refuses
         assert len(key) <= limits.MAX_KEY_LENGTH
     assert limits.safe_key("RandGaussianNoised.@disabled") == "RandGaussianNoised.disabled"
+    assert limits.safe_key("train#dataloader#batch_size") == "train.dataloader.batch_size"   # a bundle id
 
 
 # -- URIs -------------------------------------------------------------------------------------------
