@@ -569,17 +569,23 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 @contextlib.contextmanager
-def exported_mmar_root(root: str | Path) -> Iterator[None]:
-    """``MMAR_ROOT`` (the MMAR's absolute path) in the environment while a run goes, unless already set, as
-    Clara's commands/set_env.sh exported it: BYOC handlers and controllers read ``os.getenv("MMAR_ROOT")``."""
-    if os.environ.get("MMAR_ROOT"):
-        yield
-        return
-    os.environ["MMAR_ROOT"] = str(Path(root).resolve())
+def clara_environment(root: str | Path) -> Iterator[None]:
+    """The environment Clara's BYOC code ran in, while a run goes; a variable already set is kept:
+
+    - ``MMAR_ROOT``, the MMAR's absolute path, as Clara's commands/set_env.sh exported it: BYOC handlers and
+      controllers read ``os.getenv("MMAR_ROOT")``;
+    - ``MLFLOW_ALLOW_FILE_STORE=true``: Clara-era handlers track to a folder
+      (``mlflow.set_tracking_uri("/.../mlruns")``), which MLflow 3 refuses without it (one warning per job,
+      nothing logged). mmar-automl's own tracking still refuses a folder (tracking/uri.py)."""
+    added = {}
+    for name, value in (("MMAR_ROOT", str(Path(root).resolve())), ("MLFLOW_ALLOW_FILE_STORE", "true")):
+        if not os.environ.get(name):
+            os.environ[name] = added[name] = value
     try:
         yield
     finally:
-        os.environ.pop("MMAR_ROOT", None)
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _describe(controller: dict[str, Any]) -> str:

@@ -112,3 +112,17 @@ def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
         if isinstance(interval, int) and not isinstance(interval, bool):
             return interval, ("train", "handlers", i, "args", "interval")
     return None
+
+
+def check_sections(config: dict, file: str | None) -> None:
+    """What every job would fail on at once: no ``train`` section (a misspelt ``trian`` is named with its
+    suggestion) or no ``train.trainer``. One owner for ``train``, ``validate`` and ``run`` (before a run
+    folder exists): a whole search is not spent on jobs that all fail the same way."""
+    from mmar_automl.config.suggest import did_you_mean
+
+    if not isinstance(config.get("train"), dict):
+        raise ConfigError(file, ("train",), "missing: a Clara 4.x config needs a train section"
+                          f"{did_you_mean('train', [k for k, v in config.items() if isinstance(v, dict)])}")
+    if "trainer" not in config["train"]:
+        raise ConfigError(file, ("train", "trainer"), "missing: a Clara 4.x config needs train.trainer"
+                          f"{did_you_mean('trainer', config['train'])}")

@@ -9,11 +9,12 @@ import sys
 
 
 def root_cause(err: BaseException) -> BaseException:
-    """ignite/MONAI may wrap a handler's exception; report the innermost one."""
+    """ignite/MONAI may wrap a handler's exception; report the innermost one. An error raised ``from None``
+    is itself the cause: its author hid the context on purpose (a KeyError behind "image has no spacing")."""
     seen = set()
-    while (err.__cause__ or err.__context__) is not None and id(err) not in seen:
+    while id(err) not in seen:
         seen.add(id(err))
-        inner = err.__cause__ or err.__context__
+        inner = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
         if inner is None:
             break
         err = inner

@@ -244,3 +244,22 @@ def test_args_whose_meaning_changed_say_what_to_write(tmp_path, node, message):
 
     with pytest.raises(ConfigError, match=message):
         _build(tmp_path, node, [])
+
+
+def test_an_error_raised_from_none_is_its_own_cause():
+    """``raise X from None`` hides its context on purpose: the reason is X, not the KeyError behind it."""
+    from mmar_automl.train.failures import failure_reason, root_cause
+
+    def load():
+        try:
+            {}["pixdim"]
+        except KeyError:
+            raise ValueError("image has no spacing: give pixdim") from None
+
+    with pytest.raises(ValueError) as caught:
+        load()
+    assert failure_reason(root_cause(caught.value)) == "ValueError: image has no spacing: give pixdim"
+    try:
+        raise RuntimeError("applying transform") from caught.value   # an explicit wrapper is still looked through
+    except RuntimeError as wrapper:
+        assert failure_reason(root_cause(wrapper)) == "ValueError: image has no spacing: give pixdim"
