@@ -61,11 +61,11 @@ def run(
 
     from mmar_automl.cli.console import console, stdout
     from mmar_automl.config.overrides import set_items
-    from mmar_automl.run.setup import RunOptions, clara_environment, prepare_run
+    from mmar_automl.run.setup import RunOptions, exported_mmar_root, prepare_run
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    with clara_environment(mmar):  # BYOC code may read $MMAR_ROOT at import time already
+    with exported_mmar_root(mmar):  # BYOC code may read $MMAR_ROOT at import time already
         prepared = prepare_run(RunOptions(
             mmar=mmar, run_id=run_id, resume=resume, train_config=train_config, automl_config=automl_config,
             workers=workers, overrides=set_items(overrides, extra, "run"), seed=seed, max_jobs=max_jobs,

@@ -252,6 +252,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     from mmar_automl.config.project import project_kind
     from mmar_automl.run.journal import config_hash
     from mmar_automl.search import parse_search_space
+    from mmar_automl.train.config import check_sections
 
     train_name = mmar.label(mmar.train_config_file)
     if project_kind(mmar) == "bundle":
@@ -266,6 +267,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
         if len(space) == 0:
             raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
         check_not_searched(mmar.overrides, space, train_name)
+        check_sections(mmar.train_config, train_name, required=False)  # "trian": every job would fail on it
     train_hash = config_hash(load_config_file(mmar.train_config_file, train_name))
 
     automl_file = mmar.automl_config_file
@@ -569,23 +571,17 @@ def _space_diff(old: dict[str, Any], new: dict[str, Any]) -> str | None:
 
 
 @contextlib.contextmanager
-def clara_environment(root: str | Path) -> Iterator[None]:
-    """The environment Clara's BYOC code ran in, while a run goes; a variable already set is kept:
-
-    - ``MMAR_ROOT``, the MMAR's absolute path, as Clara's commands/set_env.sh exported it: BYOC handlers and
-      controllers read ``os.getenv("MMAR_ROOT")``;
-    - ``MLFLOW_ALLOW_FILE_STORE=true``: Clara-era handlers track to a folder
-      (``mlflow.set_tracking_uri("/.../mlruns")``), which MLflow 3 refuses without it (one warning per job,
-      nothing logged). mmar-automl's own tracking still refuses a folder (tracking/uri.py)."""
-    added = {}
-    for name, value in (("MMAR_ROOT", str(Path(root).resolve())), ("MLFLOW_ALLOW_FILE_STORE", "true")):
-        if not os.environ.get(name):
-            os.environ[name] = added[name] = value
+def exported_mmar_root(root: str | Path) -> Iterator[None]:
+    """``MMAR_ROOT`` (the MMAR's absolute path) in the environment while a run goes, unless already set, as
+    Clara's commands/set_env.sh exported it: BYOC handlers and controllers read ``os.getenv("MMAR_ROOT")``."""
+    if os.environ.get("MMAR_ROOT"):
+        yield
+        return
+    os.environ["MMAR_ROOT"] = str(Path(root).resolve())
     try:
         yield
     finally:
-        for name in added:
-            os.environ.pop(name, None)
+        os.environ.pop("MMAR_ROOT", None)
 
 
 def _describe(controller: dict[str, Any]) -> str:

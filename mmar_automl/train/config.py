@@ -114,15 +114,15 @@ def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
     return None
 
 
-def check_sections(config: dict, file: str | None) -> None:
-    """What every job would fail on at once: no ``train`` section (a misspelt ``trian`` is named with its
-    suggestion) or no ``train.trainer``. One owner for ``train``, ``validate`` and ``run`` (before a run
-    folder exists): a whole search is not spent on jobs that all fail the same way."""
+def check_sections(config: dict, file: str | None, required: bool = True) -> None:
+    """No ``train`` section: every job would fail on it at once; a misspelt one (``trian``) is named with its
+    suggestion. One owner for ``train`` (``required``) and for ``validate`` and ``run`` (before a run folder
+    exists), which refuse only a misspelt section: they also read search-space fragments and Clara's
+    TensorFlow-era configs, whose spaces they show, so a whole search is not spent on a typo."""
     from mmar_automl.config.suggest import did_you_mean
 
-    if not isinstance(config.get("train"), dict):
-        raise ConfigError(file, ("train",), "missing: a Clara 4.x config needs a train section"
-                          f"{did_you_mean('train', [k for k, v in config.items() if isinstance(v, dict)])}")
-    if "trainer" not in config["train"]:
-        raise ConfigError(file, ("train", "trainer"), "missing: a Clara 4.x config needs train.trainer"
-                          f"{did_you_mean('trainer', config['train'])}")
+    if isinstance(config.get("train"), dict):
+        return
+    suggestion = did_you_mean("train", [k for k, v in config.items() if isinstance(v, dict)])
+    if required or suggestion:
+        raise ConfigError(file, ("train",), f"missing: a Clara 4.x config needs a train section{suggestion}")

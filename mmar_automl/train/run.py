@@ -104,6 +104,7 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     ``compile``/``fast_paths``: see mmar_automl.train.fastpaths (docs/gpu.md). ``nproc`` > 1 (or
     ``multi_gpu: true`` with several visible GPUs) trains as that many DDP ranks (train/distributed.py)."""
     from mmar_automl.config.mmar import Mmar
+    from mmar_automl.config.suggest import did_you_mean
     from mmar_automl.train.config import check_sections
     from mmar_automl.train.wiring import wire
 
@@ -114,6 +115,9 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     conf = wire(mmar.substituted_config(), mmar.variables())  # Clara 4.0's implicit args written out (train/wiring.py)
     file = mmar.label(mmar.train_config_file)
     check_sections(conf, file)
+    if "trainer" not in conf["train"]:
+        raise ConfigError(file, ("train", "trainer"), "missing: a Clara 4.x config needs train.trainer"
+                          f"{did_you_mean('trainer', conf['train'])}")
 
     from mmar_automl.train import distributed
 
