@@ -29,7 +29,9 @@ ENVIRONMENT_KEYS = ("DATA_ROOT", "DATASET_JSON", "MMAR_CKPT_DIR", "MMAR_CKPT", "
                     "PROCESSING_TASK")
 # First-level keys the trainer reads with a default (train/run.py, train/fastpaths.py, report/export.py):
 # Clara's train.sh passes some of them (multi_gpu=false cudnn_benchmark=false dont_load_ckpt_model=true).
-TRAINER_KEYS = ("use_gpu", "multi_gpu", "cudnn_benchmark", "determinism", "dont_load_ckpt_model", "fast_paths")
+# final_validation (train/run.py): docs/training.md and the job's own note say "--set final_validation=false".
+TRAINER_KEYS = ("use_gpu", "multi_gpu", "cudnn_benchmark", "determinism", "dont_load_ckpt_model", "fast_paths",
+                "final_validation")
 COMPONENT_ATTRIBUTES = ("disabled", "rank")   # optional keys of a component, beside name/path/args
 # Clara's automl.sh: --set run_id=a trainconf=config_train.json workers=0:1 traceout=both
 RUN_KEYS = ("run_id", "trainconf", "workers", "traceout")
