@@ -38,7 +38,12 @@ def failure_reason(err: BaseException) -> str:
                 kind, _, message = line.partition(": ")
                 where = text.split(".", 1)[0].removeprefix("Caught ").split(" ", 1)[-1]  # "in DataLoader worker process 0"
                 return f"{kind}: {message.strip()} ({where})" if message else f"{kind} ({where})"
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    if first.endswith(":") and len(lines) > 1:
+        # a header whose substance is on the next line: torch's "Error(s) in loading state_dict for UNet:"
+        # then "size mismatch for ...: copying a param with shape ..."
+        first = f"{first} {lines[1][:300]}"
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
