@@ -79,6 +79,7 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     from mmar_automl.run.setup import check_components
     from mmar_automl.config.project import project_kind
     from mmar_automl.search.parse import parse_search_space
+    from mmar_automl.train.config import check_sections
 
     train_path = mmar.train_config_file
     kind = project_kind(mmar)
@@ -89,6 +90,7 @@ def check_mmar(mmar: Any, automl_path: Path | None) -> dict[str, Any]:
     else:
         space = parse_search_space(mmar.train_config, train_path)
         check_not_searched(mmar.overrides, space, str(train_path))
+        check_sections(mmar.train_config, str(train_path), required=False)  # as run checks it
     automl = load_automl_config(automl_path, mmar.root) if automl_path is not None else None
     if automl is not None:
         check_runs_dir(mmar.runs_dir, automl)

@@ -191,7 +191,7 @@ def no_effect_notes(config: AutomlConfig) -> list[str]:
         named = {n for n, p in inspect.signature(cls).parameters.items() if p.kind is not p.VAR_KEYWORD}
         for arg in spec.args:
             if arg not in named and arg not in reasons:
-                reasons[arg] = f"{spec.label} does not use it"
+                reasons[arg] = f"{spec.label} does not use it{did_you_mean(arg, named)}"  # a typo is named
         for arg, why in reasons.items():
             notes.append(f"{spec.file}: {spec.json_path}.args.{arg} is accepted and has no effect: {why}")
     return notes

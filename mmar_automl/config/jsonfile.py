@@ -43,7 +43,8 @@ def load_json(path: str | Path, label: str | Path | None = None) -> Any:
 def loads_json(text: str, file: str | Path | None = None) -> Any:
     """Parse JSON text with the same checks as :func:`load_json`; ``file`` only labels the errors."""
     if not text.strip():
-        raise ConfigError(file, None, "file is empty: expected a JSON object such as {\"train\": {...}}")
+        # no example: the same reader loads environment.json and config_automl.json, which hold no "train"
+        raise ConfigError(file, None, "file is empty: expected a JSON object")
     try:
         return _build(json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant,
                                  parse_float=_finite_float), (), file)

@@ -29,6 +29,7 @@ ENVIRONMENT_KEYS = ("DATA_ROOT", "DATASET_JSON", "MMAR_CKPT_DIR", "MMAR_CKPT", "
                     "PROCESSING_TASK")
 # First-level keys the trainer reads with a default (train/run.py, train/fastpaths.py, report/export.py):
 # Clara's train.sh passes some of them (multi_gpu=false cudnn_benchmark=false dont_load_ckpt_model=true).
+# final_validation (train/run.py): docs/training.md and the job's own note say "--set final_validation=false".
 TRAINER_KEYS = ("use_gpu", "multi_gpu", "cudnn_benchmark", "determinism", "dont_load_ckpt_model", "fast_paths",
                 "final_validation")
 COMPONENT_ATTRIBUTES = ("disabled", "rank")   # optional keys of a component, beside name/path/args

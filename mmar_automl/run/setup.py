@@ -254,6 +254,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     from mmar_automl.config.project import project_kind
     from mmar_automl.run.journal import config_hash
     from mmar_automl.search import parse_search_space
+    from mmar_automl.train.config import check_sections
 
     train_name = mmar.label(mmar.train_config_file)
     if project_kind(mmar) == "bundle":
@@ -268,6 +269,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
         if len(space) == 0:
             raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
         check_not_searched(mmar.overrides, space, train_name)
+        check_sections(mmar.train_config, train_name, required=False)  # "trian": every job would fail on it
     train_hash = config_hash(load_config_file(mmar.train_config_file, train_name))
 
     automl_file = mmar.automl_config_file

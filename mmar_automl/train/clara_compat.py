@@ -110,13 +110,30 @@ class _Decollated:
 def load_state(network: Any, ckpt_path: str | Path) -> Any:
     """Load a checkpoint into ``network``: our ``model.pt`` ({"model": state_dict, ...}), a Clara/MONAI
     CheckpointSaver file with a ``model`` key, or a bare state_dict."""
-    import torch
-
-    checkpoint = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(ckpt_path)
     state = checkpoint["model"] if isinstance(checkpoint, dict) and "model" in checkpoint else checkpoint
-    network.load_state_dict(state)
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as err:  # torch's message: a header line, then one line per missing/mismatched key
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise RuntimeError(f"checkpoint {ckpt_path} does not fit the model {type(network).__name__} "
+                           f"(trained with other args?): {detail[:300]}") from None
     network._mmar_loaded_from = str(ckpt_path)  # evaluate: weights loaded, no CheckpointLoader needed
     return network
+
+
+def read_checkpoint(ckpt_path: str | Path) -> Any:
+    """``torch.load`` on the CPU; a damaged file is one line that names it (torch's own words do not: a text
+    file gives "ValueError: invalid literal for int() with base 10: ...")."""
+    import torch
+
+    try:
+        return torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - whatever torch raised, the file is what the user must fix
+        first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), "")
+        raise RuntimeError(f"cannot read checkpoint {ckpt_path} (damaged, or not a PyTorch checkpoint): "
+                           f"{type(err).__name__}: {first}") from None
 
 
 def load_torchscript(ts_path: str) -> Any:
@@ -132,15 +149,13 @@ def load_checkpoint_model(ckpt_path: str, mmar_root: str) -> Any:
     """Clara's ``"model": {"ckpt_path": "{MMAR_CKPT}"}``: the network of the config the checkpoint was
     trained with (``train_conf`` in it, as Clara saved) or else of the MMAR's config_train.json, with the
     checkpoint's weights."""
-    import torch
-
     from mmar_automl.config.mmar import Mmar
     from mmar_automl.train.resolver import Builder
     from mmar_automl.train.wiring import wire
 
     if not Path(ckpt_path).is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} not found (train first)")
-    checkpoint = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(ckpt_path)
     mmar = Mmar.open(mmar_root)
     conf, variables = mmar.substituted_config(), mmar.variables()
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("train_conf"), dict):

@@ -112,3 +112,17 @@ def validation_interval(config: dict) -> tuple[int, JsonPath] | None:
         if isinstance(interval, int) and not isinstance(interval, bool):
             return interval, ("train", "handlers", i, "args", "interval")
     return None
+
+
+def check_sections(config: dict, file: str | None, required: bool = True) -> None:
+    """No ``train`` section: every job would fail on it at once; a misspelt one (``trian``) is named with its
+    suggestion. One owner for ``train`` (``required``) and for ``validate`` and ``run`` (before a run folder
+    exists), which refuse only a misspelt section: they also read search-space fragments and Clara's
+    TensorFlow-era configs, whose spaces they show, so a whole search is not spent on a typo."""
+    from mmar_automl.config.suggest import did_you_mean
+
+    if isinstance(config.get("train"), dict):
+        return
+    suggestion = did_you_mean("train", [k for k, v in config.items() if isinstance(v, dict)])
+    if required or suggestion:
+        raise ConfigError(file, ("train",), f"missing: a Clara 4.x config needs a train section{suggestion}")

@@ -29,11 +29,28 @@ def load_datalist(node: dict, root: Path, file: str | None, path: JsonPath) -> l
     try:
         items = load_decathlon_datalist(str(list_file), is_segmentation=True, data_list_key=key, base_dir=str(base_dir))
     except ValueError as err:
+        lists = _list_keys(list_file)
+        if lists is not None and key not in lists:  # a misspelt "trainig": name the lists it could have meant
+            from mmar_automl.config.suggest import did_you_mean
+
+            raise ConfigError(file, (*path, "data_list_key"), f"{list_file.name} has no list {key!r}"
+                              f"{did_you_mean(str(key), lists)}; its lists: {', '.join(lists)}") from None
         raise ConfigError(file, (*path, "data_list_key"), f"{list_file.name}: {err}") from None
     if not items:
         raise ConfigError(file, (*path, "data_list_key"), f"{list_file.name}: list {key!r} is empty")
     _check_files(items, list_file, key, file, path)
     return items
+
+
+def _list_keys(list_file: Path) -> list[str] | None:
+    """The keys of a datalist that hold lists (``training``, ``validation``...), None when unreadable."""
+    import json
+
+    try:
+        data = json.loads(list_file.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    return [k for k, v in data.items() if isinstance(v, list)] if isinstance(data, dict) else None
 
 
 def _check_files(items: list[dict[str, Any]], list_file: Path, key: str, file: str | None, path: JsonPath) -> None:

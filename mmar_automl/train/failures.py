@@ -9,11 +9,12 @@ import sys
 
 
 def root_cause(err: BaseException) -> BaseException:
-    """ignite/MONAI may wrap a handler's exception; report the innermost one."""
+    """ignite/MONAI may wrap a handler's exception; report the innermost one. An error raised ``from None``
+    is itself the cause: its author hid the context on purpose (a KeyError behind "image has no spacing")."""
     seen = set()
-    while (err.__cause__ or err.__context__) is not None and id(err) not in seen:
+    while id(err) not in seen:
         seen.add(id(err))
-        inner = err.__cause__ or err.__context__
+        inner = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
         if inner is None:
             break
         err = inner
@@ -37,7 +38,12 @@ def failure_reason(err: BaseException) -> str:
                 kind, _, message = line.partition(": ")
                 where = text.split(".", 1)[0].removeprefix("Caught ").split(" ", 1)[-1]  # "in DataLoader worker process 0"
                 return f"{kind}: {message.strip()} ({where})" if message else f"{kind} ({where})"
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    if first.endswith(":") and len(lines) > 1:
+        # a header whose substance is on the next line: torch's "Error(s) in loading state_dict for UNet:"
+        # then "size mismatch for ...: copying a param with shape ..."
+        first = f"{first} {lines[1][:300]}"
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 

@@ -105,6 +105,7 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
     ``multi_gpu: true`` with several visible GPUs) trains as that many DDP ranks (train/distributed.py)."""
     from mmar_automl.config.mmar import Mmar
     from mmar_automl.config.suggest import did_you_mean
+    from mmar_automl.train.config import check_sections
     from mmar_automl.train.wiring import wire
 
     mmar = Mmar.open(mmar_root, config, overrides=overrides or [])
@@ -113,9 +114,7 @@ def train(mmar_root: str | Path, config: str | Path | None = None, overrides: li
             _out(f"note: --set {key}: a run option of `mmar-automl run`; no effect on train")
     conf = wire(mmar.substituted_config(), mmar.variables())  # Clara 4.0's implicit args written out (train/wiring.py)
     file = mmar.label(mmar.train_config_file)
-    if not isinstance(conf.get("train"), dict):
-        raise ConfigError(file, ("train",), "missing: a Clara 4.x config needs a train section"
-                          f"{did_you_mean('train', [k for k, v in conf.items() if isinstance(v, dict)])}")
+    check_sections(conf, file)
     if "trainer" not in conf["train"]:
         raise ConfigError(file, ("train", "trainer"), "missing: a Clara 4.x config needs train.trainer"
                           f"{did_you_mean('trainer', conf['train'])}")

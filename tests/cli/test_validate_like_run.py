@@ -41,6 +41,13 @@ def _nan_in_train_config(root):
     path.write_text(path.read_text().replace('"learning_rate": 2e-4', '"learning_rate": NaN', 1))
 
 
+def _misspelt_train_section(root):
+    path = root / "config" / "config_train.json"
+    config = json.loads(path.read_text())
+    config["trian"] = config.pop("train")   # every job would fail on "train: missing"
+    path.write_text(json.dumps(config))
+
+
 def _automl(root, data):
     (root / "config" / "config_automl.json").write_text(json.dumps(data, indent=2))
 
@@ -53,6 +60,8 @@ CASES = [
     (_executor_of_another_kind, r"config_automl\.json: executor: MyExecutor must subclass mmar_automl\.run\.executor\.MMARExecutor"),
     (_misspelt_key, r"config_automl\.json: controler: unknown key 'controler' \(did you mean 'controller'\?\)"),
     (_nan_in_train_config, r"config_train\.json: invalid JSON at line 8 column 20: NaN is not a JSON number"),
+    (_misspelt_train_section, r"config_train\.json: train: missing: a Clara 4\.x config needs a train section "
+                              r"\(did you mean 'trian'\?\)"),
 ]
 
 

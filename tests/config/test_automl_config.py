@@ -127,3 +127,15 @@ def test_clara_extra_args_of_handlers_and_executor_still_load(tmp_path):
         "executor": {"name": "MMARExecutor", "args": {"msg_destination": "file", "remove_search_augs": True}},
         "handlers": [{"name": "MMARHandler", "args": {"work_dir": "/x", "key_mmar_content_only": True}}]}))
     assert load_automl_config(path).controller.args == {"max_rounds": 8}
+
+
+def test_a_misspelt_handler_arg_is_named_in_its_note(tmp_path):
+    """MMARHandler takes Clara's extra args, so a typo loads; its note says which arg was meant."""
+    from mmar_automl.config.automl_config import no_effect_notes
+
+    path = tmp_path / "config_automl.json"
+    path.write_text(json.dumps({"controller": {"name": "RandomController"},
+                                "handlers": [{"name": "MMARHandler", "args": {"num_mmar_to_keep": 3}}]}))
+    notes = no_effect_notes(load_automl_config(path))
+    assert notes == [f"{path}: handlers[0].args.num_mmar_to_keep is accepted and has no effect: MMARHandler does "
+                     "not use it (did you mean 'num_mmars_to_keep'?)"]

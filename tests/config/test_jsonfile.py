@@ -75,3 +75,12 @@ def test_empty_overflowing_and_too_deep(tmp_path, text, where, fragment):
         load_json(write(tmp_path, text))
     assert "\n" not in str(info.value)
     assert info.value.json_path == where
+
+
+def test_an_empty_environment_json_is_not_told_to_hold_a_train_section(tmp_path):
+    """One reader for every MMAR JSON file: its message for an empty file fits environment.json too."""
+    path = tmp_path / "environment.json"
+    path.write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_json(path)
+    assert str(info.value).endswith("environment.json: file is empty: expected a JSON object")

@@ -111,6 +111,12 @@ def test_set_writes_values_in_by_one_rule(tmp_path):
     assert Mmar.open(root, overrides={"epochs": 7}).train_config["epochs"] == 7
 
 
+def test_documented_trainer_switches_can_be_set_where_the_config_lacks_them(tmp_path):
+    """docs/training.md and a job's own note say `--set final_validation=false`: the key is the trainer's."""
+    root = _mmar(tmp_path / "m", CONFIG)
+    assert Mmar.open(root, overrides=["final_validation=false"]).train_config["final_validation"] is False
+
+
 @pytest.mark.parametrize("item,message", [
     ("epoch=2", r"--set epoch: not a key of config/config_train.json or environment.json \(did you mean 'epochs'\?\)"),
     ("DATA_RUT=x", r"did you mean 'DATA_ROOT'\?"),

@@ -244,3 +244,35 @@ def test_args_whose_meaning_changed_say_what_to_write(tmp_path, node, message):
 
     with pytest.raises(ConfigError, match=message):
         _build(tmp_path, node, [])
+
+
+def test_an_error_raised_from_none_is_its_own_cause():
+    """``raise X from None`` hides its context on purpose: the reason is X, not the KeyError behind it."""
+    from mmar_automl.train.failures import failure_reason, root_cause
+
+    def load():
+        try:
+            {}["pixdim"]
+        except KeyError:
+            raise ValueError("image has no spacing: give pixdim") from None
+
+    with pytest.raises(ValueError) as caught:
+        load()
+    assert failure_reason(root_cause(caught.value)) == "ValueError: image has no spacing: give pixdim"
+    try:
+        raise RuntimeError("applying transform") from caught.value   # an explicit wrapper is still looked through
+    except RuntimeError as wrapper:
+        assert failure_reason(root_cause(wrapper)) == "ValueError: image has no spacing: give pixdim"
+
+
+def test_a_message_whose_first_line_is_a_header_keeps_its_substance():
+    """MONAI's CheckpointLoader re-raises torch's "Error(s) in loading state_dict for UNet:" whose
+    substance (which key, which shapes) is on the next line: both go into the one-line reason."""
+    from mmar_automl.train.failures import failure_reason
+
+    err = RuntimeError("Error(s) in loading state_dict for UNet:\n\tsize mismatch for model.0.conv.weight: "
+                       "copying a param with shape [16] from checkpoint, the shape in current model is [8].\n\t"
+                       "Missing key(s) in state_dict: \"model.1.bias\".")
+    assert failure_reason(err) == ("RuntimeError: Error(s) in loading state_dict for UNet: size mismatch for "
+                                   "model.0.conv.weight: copying a param with shape [16] from checkpoint, the "
+                                   "shape in current model is [8].")

@@ -86,3 +86,27 @@ def test_export_without_checkpoint_is_one_line(tmp_path, capsys):
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "no checkpoint to export" in line and "model.pt" in line
     assert not (root / "models" / "model.ts").exists()
+
+
+def test_a_damaged_or_foreign_checkpoint_is_one_line_naming_the_file(tmp_path):
+    """torch's words for a text file ("invalid literal for int()") or another network's weights (a
+    header line, then one line per key) become one line that names the checkpoint and what is wrong."""
+    import torch
+
+    from mmar_automl.train.clara_compat import load_state
+    from mmar_automl.train.failures import failure_reason, root_cause
+
+    damaged = tmp_path / "model.pt"
+    damaged.write_text("garbage\n")
+    with pytest.raises(RuntimeError) as caught:
+        load_state(torch.nn.Linear(2, 2), damaged)
+    reason = failure_reason(root_cause(caught.value))
+    assert reason.startswith(f"RuntimeError: cannot read checkpoint {damaged} (damaged, or not a PyTorch checkpoint)")
+    other = tmp_path / "other.pt"
+    torch.save({"model": torch.nn.Linear(3, 2).state_dict()}, other)
+    with pytest.raises(RuntimeError) as caught:
+        load_state(torch.nn.Linear(2, 2), other)
+    reason = failure_reason(root_cause(caught.value))
+    assert reason.startswith(f"RuntimeError: checkpoint {other} does not fit the model Linear (trained with other args?): "
+                             "size mismatch for weight")
+    assert "\n" not in reason

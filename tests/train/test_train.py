@@ -169,6 +169,9 @@ BROKEN = [
     ("train.handlers[1].rank", "abc", r"train\.handlers\[1\]\.rank: rank must be a process number .*'abc'"),
     ("train.handlers[1].rank", "{RANK}", r"train\.handlers\[1\]\.rank: unknown variable \{RANK\}"),
     ("validate.handlers[0].name", "TransformInverter", r"validate\.handlers\[0\]\.name: TransformInverter was removed from MONAI: .*Invertd"),
+    # MONAI's own words ('Data list trainig not specified in "/abs/path"') named neither the fix nor the lists.
+    ("train.dataset.data_list_key", "trainig", r"train\.dataset\.data_list_key: dataset\.json has no list 'trainig' "
+                                               r"\(did you mean 'training'\?\); its lists: training, validation"),
 ]
 
 
