@@ -87,7 +87,7 @@ def train(root: str | Path, config: str | Path | None = None, overrides: list[st
     # The MMAR trainer's process hygiene and job end, shared rather than copied: cwd and sys.path in the
     # project (undone afterwards, the launcher's next job may be another), library logs to stdout, one
     # failure line.
-    from mmar_automl.train.run import (_inside_mmar, _last_epoch_unvalidated, _out, job_completed, job_failed,
+    from mmar_automl.train.run import (_failed, _inside_mmar, _last_epoch_unvalidated, _out, job_completed, job_failed,
                                        one_line_logs)
 
     recorder = JobRecorder(bundle.ckpt_dir)

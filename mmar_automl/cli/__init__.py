@@ -53,8 +53,6 @@ _add_commands()
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit code."""
-    from mmar_automl.errors import MmarAutomlError
-
     args = sys.argv[1:] if argv is None else argv
     saved = {"debug": _state["debug"], "env": os.environ.get("MMAR_AUTOML_DEBUG")}
     if "--debug" in args:

@@ -37,14 +37,14 @@ def evaluate(
             raise UsageError(f"evaluate: unexpected argument {item!r} (overrides are KEY=VALUE after --set)")
     if device not in (None, "cpu", "cuda"):
         raise UsageError(f"evaluate: --device must be cpu or cuda, got {device!r}")
-    from mmar_automl.train.evaluate import describe
-    from mmar_automl.train.evaluate import evaluate as run_evaluation
-    from mmar_automl.train.failures import print_failure
-
     from mmar_automl.bundle import is_bundle
+    from mmar_automl.train.evaluate import describe
+    from mmar_automl.train.failures import print_failure
 
     if is_bundle(mmar_root):  # a MONAI bundle: its configs/evaluate.json over train.json (docs/bundles.md)
         from mmar_automl.bundle.job import evaluate as run_evaluation
+    else:
+        from mmar_automl.train.evaluate import evaluate as run_evaluation
     try:
         result = run_evaluation(mmar_root, config=config, overrides=pairs, device=device)
     except MmarAutomlError:

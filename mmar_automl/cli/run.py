@@ -61,7 +61,7 @@ def run(
     --workers, --backend and --jobs-per-gpu included)."""
     import logging
 
-    from mmar_automl.cli.console import console, stdout
+    from mmar_automl.cli.console import console
     from mmar_automl.config.overrides import set_items
     from mmar_automl.config.mmar import clara_automlconf
     from mmar_automl.run.setup import RunOptions, clara_environment, prepare_run

@@ -21,7 +21,6 @@ from typing import Any
 from mmar_automl.context import Context, ContextKey
 from mmar_automl.handlers.base import Handler
 from mmar_automl.recommendation import JobState
-from mmar_automl.run.exits import final_jobs
 from mmar_automl.run.job import JobRecord, is_better
 from mmar_automl.search.format import display_name, format_point_value, format_value
 

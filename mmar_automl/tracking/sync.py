@@ -212,8 +212,6 @@ class MlflowSink:
         completed from its folder (FINISHED, with score and artifacts); any other is KILLED. Its end
         time is its start plus its journaled duration (``durations``, from a resume), else plus the time
         until it wrote train_stats.json: never the time of the reap."""
-        import json
-
         count = 0
         for run in self.find_runs({TAG_RUN_UID: run_uid}, status="RUNNING"):
             tags, run_id = run.data.tags, run.info.run_id
