@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.bundle.project import ID_SEP
-from mmar_automl.errors import ConfigError, MmarAutomlError, UsageError
+from mmar_automl.errors import ConfigError, UsageError
 
 
 def preload() -> None:
@@ -40,25 +40,18 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str]) -> int:
     """``BUNDLE_ROOT [--config FILE] [--set ID=VALUE ...]``; never raises, never exits."""
-    from mmar_automl.train.run import _error
+    from mmar_automl.train.run import one_line_entry
 
     parser = _Parser(prog="mmar-automl train", add_help=False)
     parser.add_argument("bundle_root")
     parser.add_argument("--config", default=None)
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="ID=VALUE")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    try:
+    def call() -> int:
         opts, _unknown = parser.parse_known_args(argv)
         return train(opts.bundle_root, config=opts.config, overrides=opts.overrides, device=opts.device)
-    except MmarAutomlError as err:
-        _error(str(err))
-        return err.exit_code
-    except KeyboardInterrupt:
-        _error("train: interrupted")
-        return 130
-    except Exception as err:  # noqa: BLE001 - one line, exit 1
-        _error(f"train failed: {type(err).__name__}: {err}")
-        return 1
+
+    return one_line_entry(call)
 
 
 def train(root: str | Path, config: str | Path | None = None, overrides: list[str] | None = None,

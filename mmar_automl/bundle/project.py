@@ -369,15 +369,11 @@ def find_id(config: Any, key: str, file: str, what: str) -> Any:
 
 
 def _lookup(config: Any, key: str) -> Any:
-    node = config
-    for part in key.split(ID_SEP):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
+    """The value at a bundle id, or None where there is none (find_id's walk, without its error)."""
+    try:
+        return find_id(config, key, "", "")
+    except UsageError:
+        return None
 
 
 def workflow_run_id(config: dict[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """``mmar-automl train MMAR_ROOT [--config PATH] [--set KEY=VALUE ...] [--device cpu|cuda]``."""
-    try:
+    def call() -> int:
         opts = _parser().parse_args(argv)
         if opts.nproc is not None and opts.nproc < 1:
             raise UsageError(f"train: --nproc {opts.nproc}: must be >= 1")
         return train(opts.mmar_root, config=opts.config, overrides=opts.overrides, device=opts.device,
                      compile=opts.compile, fast_paths=opts.fast_paths, nproc=opts.nproc)
+
+    return one_line_entry(call)
+
+
+def one_line_entry(call: Callable[[], int]) -> int:
+    """A job entry's last line of defence (the MMAR trainer's and a bundle job's): a usage or config error
+    is its one line and exit code, Ctrl-C is 130, anything else one line and exit 1; never sys.exit."""
+    try:
+        return call()
     except MmarAutomlError as err:
         _error(str(err))
         return err.exit_code
