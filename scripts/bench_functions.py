@@ -228,7 +228,10 @@ def main(argv: list[str]) -> int:
     sleep = float(config.get("bench_sleep", 0.0))
     if sleep:
         time.sleep(sleep * random.Random(root.name).uniform(0.5, 1.5))
-    score = -fn.f(config)
+    value = fn.f(config)
+    noise = float(config.get("bench_noise", 0.0))
+    # a training run's score is noisy: add N(0, noise), drawn per job (folder path: same on a resume)
+    score = -(value + (random.Random(str(root)).gauss(0.0, noise) if noise else 0.0))
     models = root / "models"
     models.mkdir(exist_ok=True)
     with open(models / "metrics.jsonl", "a") as out:
@@ -238,7 +241,7 @@ def main(argv: list[str]) -> int:
     stats = {"best_validation_metric": score, "best_validation_epoch": 1, "key_metric": "val_score",
              "total_epochs": 1, "total_iterations": 1, "total_time": 0.0,
              "validations": [{"epoch": 1, "iteration": 1, "metrics": {"val_score": score}}],
-             "status": "complete", "reason": ""}
+             "status": "complete", "reason": "", "bench_true_value": value}
     tmp = models / "train_stats.json.tmp"
     tmp.write_text(json.dumps(stats))
     os.replace(tmp, models / "train_stats.json")

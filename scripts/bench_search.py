@@ -59,7 +59,7 @@ QUICK_FUNCTIONS = ["branin", "intnet3", "enum60", "conditional6"]
 QUICK_CONTENDERS = ["default", "random", "tpe", "gp"]
 REFERENCE_JOBS = 100
 BUDGET = 50
-CHECKPOINTS = (20, 30, 50)
+CHECKPOINTS = (20, 30, 50, 100, 150)
 TARGET = {1: 20, 4: 30}       # issue 18: the default reaches random@100 within these many jobs
 SLEEP_4 = 0.1                 # mean seconds per job with several workers (out-of-order finishing)
 
@@ -69,8 +69,8 @@ def _env() -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)]), "OMP_NUM_THREADS": "1"}
 
 
-def make_mmar(root: Path, fname: str, sleep: float) -> Path:
-    config = {**FUNCTIONS[fname].config, "bench_function": fname, "bench_sleep": sleep}
+def make_mmar(root: Path, fname: str, sleep: float, noise: float = 0.0) -> Path:
+    config = {**FUNCTIONS[fname].config, "bench_function": fname, "bench_sleep": sleep, "bench_noise": noise}
     files = {"config/config_train.json": config,
              "config/environment.json": {"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json",
                                          "MMAR_CKPT_DIR": "models"},
@@ -103,19 +103,26 @@ def run_one(work: Path, fname: str, contender: str, workers: int, seed: int, job
         if event["op"] == "run_started":
             header = event
         elif event["op"] == "job_ended":
-            ended[event["job"]["number"]] = event["job"]["score"]
-    values = [(-ended[n] if ended[n] is not None else math.inf) for n in sorted(ended)]
+            ended[event["job"]["number"]] = event["job"]
+    values, true = [], []       # observed (noisy) and noise-free values, in start order
+    for n in sorted(ended):
+        job = ended[n]
+        values.append(-job["score"] if job["score"] is not None else math.inf)
+        stats = Path(job["folder"]) / "models" / "train_stats.json"
+        true.append(json.loads(stats.read_text())["bench_true_value"] if stats.is_file() else math.inf)
     controller = header["controller"] if header else None
-    return {"values": values, "controller": controller, "choice": (header or {}).get("controller_choice"),
+    return {"values": values, "true": true, "controller": controller, "choice": (header or {}).get("controller_choice"),
             "seconds": seconds}
 
 
-def best_curve(values: list[float], n: int) -> list[float]:
-    out, best = [], math.inf
+def best_curve(values: list[float], true: list[float], n: int) -> list[float]:
+    """After each of the first n jobs: the noise-free value of the job with the best observed value
+    (what a user would pick: with --noise the observed values are noisy)."""
+    out, best, pick = [], math.inf, math.inf
     for k in range(n):
-        if k < len(values):
-            best = min(best, values[k])
-        out.append(best)
+        if k < len(values) and values[k] < best:
+            best, pick = values[k], true[k]
+        out.append(pick)
     return out
 
 
@@ -128,14 +135,14 @@ def describe(controller: dict[str, Any] | None) -> str:
 
 
 def benchmark(functions: list[str], contenders: list[str], workers_list: list[int], seeds: range,
-              parallel: int, work: Path) -> dict[str, Any]:
+              parallel: int, work: Path, noise: float = 0.0) -> dict[str, Any]:
     for contender in contenders:
         spec = CONTENDERS[contender]
         if spec is not None:
             (work / f"automl-{contender}.json").write_text(json.dumps({"controller": spec}))
     for fname in functions:
-        for w in workers_list:
-            make_mmar(work / f"{fname}-w{w}", fname, SLEEP_4 if w > 1 else 0.0)
+        for w in {1, *workers_list}:       # random's reference runs with 1 worker
+            make_mmar(work / f"{fname}-w{w}", fname, SLEEP_4 if w > 1 else 0.0, noise)
     tasks = [(f, "random", 1, s, REFERENCE_JOBS) for f in functions for s in seeds]
     # random's own rows are the reference run's first jobs: its points do not depend on the workers
     tasks += [(f, c, w, s, BUDGET) for f in functions for w in workers_list for c in contenders
@@ -155,14 +162,15 @@ def benchmark(functions: list[str], contenders: list[str], workers_list: list[in
     results: dict[str, Any] = {}
     for fname in functions:
         fn = FUNCTIONS[fname]
-        targets = [min(done[(fname, "random", 1, s, REFERENCE_JOBS)]["values"]) for s in seeds]
+        targets = [best_curve(r["values"], r["true"], REFERENCE_JOBS)[-1]
+                   for r in (done[(fname, "random", 1, s, REFERENCE_JOBS)] for s in seeds)]
         per_w: dict[str, Any] = {}
         for w in workers_list:
             rows = {}
             for c in contenders:
                 runs = [done[(fname, c, w, s, BUDGET) if c != "random" else (fname, c, 1, s, REFERENCE_JOBS)]
                         for s in seeds]
-                curves = [best_curve(r["values"], BUDGET) for r in runs]
+                curves = [best_curve(r["values"], r["true"], BUDGET) for r in runs]
                 needed = [next((k + 1 for k, v in enumerate(curve) if v <= targets[s] + 1e-12), math.inf)
                           for s, curve in zip(range(len(curves)), curves)]
                 rows[c] = {
@@ -226,10 +234,11 @@ def report(results: dict[str, Any], seeds: int) -> dict[str, Any]:
     for fname, res in results.items():
         print(f"\n{fname} ({res['kind']}); random@100 median regret {res['random100_regret']:.4g}")
         for w, rows in res["workers"].items():
-            print(f"  {w} worker(s)    trials->R100   regret@20   regret@30   regret@50   controller")
+            shown = [k for k in CHECKPOINTS if k <= BUDGET]
+            print(f"  {w} worker(s)    trials->R100 " + "".join(f"{f'regret@{k}':>12s}" for k in shown)
+                  + "   controller")
             for c, r in rows.items():
-                regrets = " ".join(f"{r[f'regret{k}']:11.4g}" if f"regret{k}" in r else f"{'-':>11s}"
-                                   for k in CHECKPOINTS)
+                regrets = " ".join(f"{r[f'regret{k}']:11.4g}" for k in shown)
                 print(f"    {c:13s} {_fmt(r['trials_to_random100']):>12s} {regrets}   {r['controller']}")
             if "default" in rows:
                 limit = TARGET.get(int(w))
@@ -255,7 +264,14 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (to add seeds later)")
     parser.add_argument("--functions", nargs="*", default=None, choices=list(FUNCTIONS))
     parser.add_argument("--contenders", nargs="*", default=None, choices=list(CONTENDERS))
+    parser.add_argument("--extra", nargs="*", default=[], metavar="NAME=JSON",
+                        help='more contenders: a name and a config_automl.json "controller" object, e.g. '
+                             'gpdet=\'{"name": "OptunaController", "args": {"sampler": "gp", "sampler_args": '
+                             '{"deterministic_objective": true}}}\'')
     parser.add_argument("--workers", nargs="*", type=int, default=[1, 4])
+    parser.add_argument("--noise", type=float, default=0.0, help="standard deviation of a noise added to each "
+                        "job's score (as training is noisy); regret stays noise-free, taken at the job with the "
+                        "best observed score")
     parser.add_argument("--budget", type=int, default=BUDGET, help="jobs per contender run (default %(default)s)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (each is one process + its jobs)")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
@@ -267,10 +283,15 @@ def main() -> None:
         sys.path.insert(0, str(REPO))
         print(json.dumps(overhead(args.contenders or [c for c in CONTENDERS if c != "default"]), indent=1))
         return
+    builtin = list(CONTENDERS)
+    extra = [item.partition("=")[0] for item in args.extra]
+    for item in args.extra:
+        name, _, spec = item.partition("=")
+        CONTENDERS[name] = json.loads(spec)
     seeds = args.seeds or (3 if args.quick else 10)
     BUDGET = args.budget
     functions = args.functions or (QUICK_FUNCTIONS if args.quick else list(FUNCTIONS))
-    contenders = args.contenders or (QUICK_CONTENDERS if args.quick else list(CONTENDERS))
+    contenders = (args.contenders or (QUICK_CONTENDERS if args.quick else builtin)) + extra
     if "random" not in contenders:
         contenders = ["random", *contenders]
     t0 = time.perf_counter()
@@ -278,7 +299,7 @@ def main() -> None:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         results = benchmark(functions, contenders, args.workers, range(args.first_seed, args.first_seed + seeds),
-                            args.parallel, work)
+                            args.parallel, work, args.noise)
     targets = report(results, seeds)
     total = time.perf_counter() - t0
     print(f"\nTotal {total:.0f} s")

@@ -4,13 +4,14 @@ rule that scripts/bench_search.py backs (docs/controllers.md, "The default contr
 The rule, first match wins:
 1. only enum dimensions (and int ranges small enough to grid) and the whole grid fits the budget:
    GridController, every combination once (it reaches the best point within the grid size);
-2. a conditional space (a switch disables components whose args are searched): Optuna TPE,
-   multivariate with ``group`` (TPE models each branch of the switches apart; the GP sampler has no
-   notion of inactive dimensions);
-3. a budget of at most GP_MAX_BUDGET jobs: Optuna's GP sampler (a Gaussian process with expected
-   improvement: the fewest trials to a good point on small continuous, integer, log and mixed
-   spaces); its cost grows with the cube of the trials, so
-4. otherwise Optuna TPE (multivariate).
+2. a budget of at most GP_MAX_BUDGET jobs: Optuna's GP sampler (a Gaussian process with expected
+   improvement: the fewest trials to a good point on small continuous, integer, log, mixed and
+   conditional spaces). In a conditional space (a switch disables components whose args are
+   searched) it samples every dimension in every trial (``sample_inactive``) and the job ignores the
+   inactive ones: the GP then models one fixed space, in which an inactive dimension has no effect,
+   instead of sampling the conditional dimensions at random as it does define-by-run;
+3. otherwise Optuna TPE, multivariate (and ``group``ed by branch in a conditional space): the GP's
+   refits grow with the cube of the trials.
 Both Optuna samplers start from STARTUP_TRIALS random points, fewer than Optuna's 10, because the
 budgets here are tens of jobs. With several workers, both account for the running jobs: TPE by its
 constant liar (running trials count as bad ones, so parallel asks spread out), the GP sampler by
@@ -50,14 +51,15 @@ def choose_default(space: SearchSpace, max_jobs: int | None, warm_start: bool = 
         return DefaultChoice({"name": "GridController", "args": {}},
                              f"only enum choices ({grid} combinations): every combination once")
     n_trials = {} if max_jobs is not None else {"n_trials": DEFAULT_TRIALS}
-    if is_conditional(space):
-        return DefaultChoice(_tpe(n_trials), "a conditional space (switches disable searched components): "
-                             "Optuna TPE, multivariate and grouped by branch")
+    conditional = is_conditional(space)
     if budget <= GP_MAX_BUDGET:
+        flat = {"sample_inactive": True} if conditional else {}
         return DefaultChoice({"name": "OptunaController", "args": {
-            "sampler": "gp", "sampler_args": {"n_startup_trials": STARTUP_TRIALS}, **n_trials}},
-            f"{len(space)} dimension(s), budget {budget} jobs (<= {GP_MAX_BUDGET}): Optuna's GP sampler")
-    return DefaultChoice(_tpe(n_trials), f"budget {budget} jobs (> {GP_MAX_BUDGET}): Optuna TPE, multivariate")
+            "sampler": "gp", "sampler_args": {"n_startup_trials": STARTUP_TRIALS}, **flat, **n_trials}},
+            f"{len(space)} dimension(s){', conditional' if conditional else ''}, budget {budget} jobs "
+            f"(<= {GP_MAX_BUDGET}): Optuna's GP sampler")
+    return DefaultChoice(_tpe(n_trials), f"budget {budget} jobs (> {GP_MAX_BUDGET}): Optuna TPE, multivariate"
+                         + (" and grouped by branch" if conditional else ""))
 
 
 def _tpe(n_trials: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
-from mmar_automl.controllers._points import ordered
+from mmar_automl.controllers._points import float_middles, ordered
 from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
 from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
@@ -61,7 +61,10 @@ def study_storage(run_dir: str | Path | None) -> Any:
 
 class OptunaController(PrunerMixin, Controller):
     """Args: ``sampler``, ``sampler_args``, ``n_trials`` (left out: unbounded, the engine's
-    ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``. A PRUNED job is told to the sampler as a
+    ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``, ``sample_inactive`` (default false: see
+    ``_sample``), ``startup_trials`` (default 0: see ``_ask``), ``start_at_center`` (default false: the
+    first trial puts every float and int dimension at the middle of its range, as Clara's
+    Reinforcement controller begins; enums are left to the sampler). A PRUNED job is told to the sampler as a
     complete trial valued at its last intermediate value; a job without a score (failed, never
     validated) as a FAIL trial, which the samplers ignore. Learns from a warm start (earlier jobs added
     as complete trials before the first ask)."""
@@ -69,7 +72,8 @@ class OptunaController(PrunerMixin, Controller):
     accepts_warm_start = True
 
     def __init__(self, seed: int | None = None, sampler: str = "tpe", sampler_args: dict[str, Any] | None = None,
-                 n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None):
+                 n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None,
+                 sample_inactive: bool = False, startup_trials: int = 0, start_at_center: bool = False):
         super().__init__(seed=seed)
         if sampler not in SAMPLERS:
             raise ConfigError(AUTOML_CONFIG, "controller.args.sampler",
@@ -80,12 +84,22 @@ class OptunaController(PrunerMixin, Controller):
         if sampler_args is not None and not isinstance(sampler_args, dict):
             raise ConfigError(AUTOML_CONFIG, "controller.args.sampler_args",
                               f"sampler_args must be an object, got {sampler_args!r}")
+        for name, flag in (("sample_inactive", sample_inactive), ("start_at_center", start_at_center)):
+            if not isinstance(flag, bool):
+                raise ConfigError(AUTOML_CONFIG, f"controller.args.{name}", f"{name} must be true or false, got {flag!r}")
+        self.sample_inactive = sample_inactive
+        self.start_at_center = start_at_center
+        if not isinstance(startup_trials, int) or isinstance(startup_trials, bool) or startup_trials < 0:
+            raise ConfigError(AUTOML_CONFIG, "controller.args.startup_trials",
+                              f"startup_trials must be an integer >= 0, got {startup_trials!r}")
+        self.startup_trials = startup_trials
         self.sampler_name = sampler
         self.sampler_args = dict(sampler_args or {})
         self.n_trials = n_trials
         self._init_pruner(pruner, pruner_args)
         self._study: Any = None
         self._trials: dict[int, Any] = {}  # rec_id -> optuna Trial still running
+        self._warm_trials = 0              # complete trials added from an earlier run (warm start)
         self._make_sampler(seed)           # fail on bad sampler_args now (validate), not mid-run
 
     def _make_sampler(self, seed: int | None) -> Any:
@@ -117,12 +131,16 @@ class OptunaController(PrunerMixin, Controller):
 
         assert self.space is not None, "set_search_space first"
         run_id = ctx.get_prop(ContextKey.RUN_ID)
-        self._study = optuna.create_study(direction="maximize", sampler=self._make_sampler(self.seed),
+        self._sampler = self._make_sampler(self.seed)
+        self._startup_sampler = optuna.samplers.RandomSampler(seed=None if self.seed is None else self.seed % 2**32)
+        self._study = optuna.create_study(direction="maximize", sampler=self._sampler,
                                           study_name=run_id or "mmar-automl",
                                           storage=study_storage(ctx.get_prop(ContextKey.RUN_DIR)))
         if run_id:
             self._study.set_user_attr("mmar_run_id", run_id)
         self._warm_start(ctx.get_prop(ContextKey.WARM_START) or [])
+        if self.start_at_center and not self._warm_trials:
+            self._study.enqueue_trial(float_middles(self.space))   # ask() hands these values to trial 0
         return self._ask(max(1, int(ctx.get_prop(ContextKey.NUM_WORKERS, 1) or 1)))
 
     def _warm_start(self, trials: list[dict[str, Any]]) -> None:
@@ -131,6 +149,7 @@ class OptunaController(PrunerMixin, Controller):
         import optuna
 
         assert self.space is not None
+        self._warm_trials = len(trials)
         for item in trials:
             params, dists = {}, {}
             for name, value in item["point"].items():
@@ -189,6 +208,11 @@ class OptunaController(PrunerMixin, Controller):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for _ in range(max(0, count)):
+                # startup_trials: the first points are random, counted when *asked* (with the warm
+                # start's trials). The samplers' own n_startup_trials counts *finished* trials, so with
+                # W workers the model would take over only after about n + W - 1 random jobs.
+                started = self._next_rec_id + self._warm_trials
+                self._study.sampler = self._startup_sampler if started < self.startup_trials else self._sampler
                 trial = self._study.ask()
                 rec = self._recommend(self._sample(trial), trial=trial.number)
                 self._trials[rec.rec_id] = trial
@@ -196,17 +220,23 @@ class OptunaController(PrunerMixin, Controller):
         return recs
 
     def _sample(self, trial: Any) -> dict[str, Any]:
-        """Define-by-run: switches first, then only the dimensions active at the switches' values."""
+        """Define-by-run: switches first, then only the dimensions active at the switches' values.
+
+        With ``sample_inactive`` every dimension is sampled in every trial and the inactive ones are
+        then left out of the point (the job's config keeps its own value for them). The study then has
+        one fixed search space, which the GP sampler needs to model all dimensions jointly (it models
+        only the dimensions every trial has; an inactive dimension's value simply has no effect on the
+        score there); define-by-run suits TPE's ``group`` mode instead."""
         assert self.space is not None
         point: dict[str, Any] = {}
         switches = [d for d in self.space if any(c.arg == DISABLED_ARG for c in d.consumers)]
         for dim in switches:
             point[dim.name] = self._suggest(trial, dim)
-        inactive = self.space.inactive(point)
+        inactive = self.space.inactive(point) - {d.name for d in switches}
         for dim in self.space:
-            if dim.name not in point and dim.name not in inactive:
+            if dim.name not in point and (dim.name not in inactive or self.sample_inactive):
                 point[dim.name] = self._suggest(trial, dim)
-        return ordered(self.space, point)
+        return ordered(self.space, {k: v for k, v in point.items() if k not in inactive})
 
     @staticmethod
     def _suggest(trial: Any, dim: Any) -> Any:

@@ -31,16 +31,20 @@ def test_small_int_ranges_count_as_grid_but_floats_do_not():
     assert choose_default(ints_only, None).spec["name"] == "GridController"
 
 
-def test_conditional_spaces_get_grouped_tpe_and_others_gp_within_budget():
+def test_gp_within_budget_sampling_inactive_dimensions_of_conditional_spaces_and_tpe_beyond():
     cond = spaces.conditional()
     assert is_conditional(cond) and not is_conditional(spaces.mixed())
     assert is_conditional(spaces.parsed(spaces.PARSED_CONDITIONAL))
-    tpe = choose_default(cond, 20).spec["args"]
-    assert tpe["sampler"] == "tpe" and tpe["sampler_args"]["group"] and tpe["sampler_args"]["constant_liar"]
+    flat = choose_default(cond, 20)
+    assert flat.spec["args"]["sampler"] == "gp" and flat.spec["args"]["sample_inactive"] is True
+    assert "conditional" in flat.reason
     gp = choose_default(spaces.float_only(), 20)
-    assert gp.spec["args"]["sampler"] == "gp" and "GP" in gp.reason
+    assert gp.spec["args"]["sampler"] == "gp" and "GP" in gp.reason and "sample_inactive" not in gp.spec["args"]
     assert choose_default(spaces.float_only(), None).spec["args"]["n_trials"] == 30
     assert choose_default(spaces.float_only(), 500).spec["args"]["sampler"] == "tpe"   # GP refits cost too much
+    tpe = choose_default(cond, 500).spec["args"]
+    assert tpe["sampler"] == "tpe" and tpe["sampler_args"]["group"] and tpe["sampler_args"]["constant_liar"]
+    assert "sample_inactive" not in tpe           # define-by-run: TPE's group mode models each branch apart
 
 
 @pytest.mark.slow
@@ -72,7 +76,7 @@ def test_default_sampler_with_four_workers_sees_running_jobs_and_replays(space_n
     space = spaces.ALL[space_name]()
     spec = choose_default(space, 20).spec["args"]
     args = {k: v for k, v in spec.items() if k != "n_trials"}
-    assert spec["sampler"] == "gp" or spec["sampler_args"]["constant_liar"]
+    assert spec["sampler"] == "gp"
     running_at_ask: list[int] = []
     real_ask = OptunaController._ask
 

@@ -24,6 +24,57 @@ def test_inactive_dimension_is_neither_sampled_nor_reported():
         assert ("loss_a.alpha" in trial.params) == (not choice[0])
 
 
+def test_sample_inactive_gives_the_study_one_space_but_points_keep_the_contract():
+    """With ``sample_inactive`` (the default's GP on conditional spaces) every trial has every
+    dimension, so the GP models them all; the points still leave the inactive ones out."""
+    space = spaces.conditional()
+    ctrl = OptunaController(seed=0, sampler="gp", sample_inactive=True, sampler_args={"n_startup_trials": 3})
+    run = FakeRun(ctrl, space, seed=0).run(8)
+    disabled = set()
+    for rec in run.issued:
+        a_disabled = rec.point["lossA,lossB"][0]
+        disabled.add(a_disabled)
+        assert ("loss_a.alpha" in rec.point) == (not a_disabled)
+        space.validate_point(rec.point)
+    assert disabled == {True, False}
+    assert all(set(t.params) == set(space.names) for t in ctrl.study.trials)
+    again = replay(OptunaController(seed=0, sampler="gp", sample_inactive=True,
+                                    sampler_args={"n_startup_trials": 3}), space, run.journal, seed=0)
+    assert [r.point for r in again] == [r.point for r in run.issued]
+
+
+def test_startup_trials_are_counted_when_asked_so_parallel_workers_do_not_prolong_them():
+    """With 4 workers and ``startup_trials=5`` the 6th point is the GP's although only 2 jobs have
+    finished when it is asked (Optuna's own ``n_startup_trials`` counts finished trials only). The
+    startup points are those of Optuna's RandomSampler with the run's seed."""
+    space = spaces.float_only()
+    make = lambda: OptunaController(seed=4, sampler="gp", startup_trials=5,  # noqa: E731
+                                    sampler_args={"n_startup_trials": 2})
+    pure_random = FakeRun(OptunaController(seed=4, sampler="random"), space, workers=1, seed=4).run(9)
+    one = FakeRun(make(), space, workers=1, seed=4).run(9)    # the GP could start at 2 finished: it waits
+    assert [r.point for r in one.issued[:5]] == [r.point for r in pure_random.issued[:5]]
+    assert one.issued[5].point != pure_random.issued[5].point
+    run = FakeRun(make(), space, workers=4, seed=4).run(9)
+    assert [r.point for r in run.issued[:5]] == [r.point for r in pure_random.issued[:5]]
+    assert run.issued[5].point != pure_random.issued[5].point  # 2 finished, 3 running: the GP's
+    again = replay(make(), space, run.journal, workers=4, seed=4)
+    assert [r.point for r in again] == [r.point for r in run.issued[:len(again)]]
+
+
+def test_start_at_center_puts_the_first_trial_at_the_middle_of_every_range():
+    from mmar_automl.controllers._points import float_middles
+
+    space = spaces.parsed(spaces.PARSED_SCALED)            # log float, stepped int, log int, wide int, enum
+    make = lambda: OptunaController(seed=1, sampler="tpe", start_at_center=True)  # noqa: E731
+    run = FakeRun(make(), space, workers=2, seed=1).run(6)
+    middles = float_middles(space)
+    assert {k: v for k, v in run.issued[0].point.items() if k in middles} == middles
+    assert run.issued[0].point.keys() == set(space.names)      # the enum drawn by the sampler
+    assert {k: run.issued[1].point[k] for k in middles} != middles
+    again = replay(make(), space, run.journal, workers=2, seed=1)
+    assert [r.point for r in again] == [r.point for r in run.issued[:len(again)]]
+
+
 def test_n_trials_bounds_the_run():
     run = FakeRun(OptunaController(seed=0, n_trials=5), spaces.mixed(), workers=3).run(50)
     assert len(run.issued) == 5 and run.ctrl.is_exhausted()
@@ -51,6 +102,9 @@ def test_pruned_outcome_is_learned_at_its_last_value():
     ({"sampler": "tpe", "sampler_args": {"n_startup": 3}}, "controller.args.sampler_args"),
     ({"n_trials": 0}, "controller.args.n_trials"),
     ({"pruner": "asha"}, "controller.args.pruner"),
+    ({"sample_inactive": "yes"}, "controller.args.sample_inactive"),
+    ({"startup_trials": -1}, "controller.args.startup_trials"),
+    ({"start_at_center": 1}, "controller.args.start_at_center"),
 ])
 def test_bad_args_are_config_errors(args, path):
     with pytest.raises(ConfigError) as err:
