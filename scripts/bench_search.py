@@ -10,13 +10,18 @@ default_controller picks the sampler); the others name their controller in a con
 For each function, workers (1 and 4) and seed, the table gives the median over seeds of:
 - trials->R100: jobs (in start order) the contender needed to reach random search's best after 100
   jobs with the same seed (">50" when not within its budget);
-- regret@20/30/50: best value found after 20/30/50 jobs minus the function's minimum.
+- regret@20/30/50 (and @100/@150 with --budget 100/150): best value found after that many jobs minus the
+  function's minimum.
 Random search's 100-job reference runs with 1 worker; its rows are that run's first jobs (its points
 do not depend on outcomes, so the same seed gives the same points with any number of workers). With 4
 workers each job sleeps 0.05-0.15 s (drawn per job) so that jobs finish out of order, as real ones do.
 
 Last, the target of issue 18: the default reaches random@100 within 20 jobs with 1 worker and within 30
 with 4 workers (median over seeds), per function.
+
+`--noise SD` adds N(0, SD) to every job's value (training is noisy): the regret then stays noise-free,
+taken at the job with the best observed value (the one a user would pick). `--extra NAME=JSON` adds a
+contender given as a config_automl.json "controller" object, to try a configuration side by side.
 
     .venv/bin/python scripts/bench_search.py --quick          # 4 functions, 3 seeds, 3 contenders
     nice -n 10 .venv/bin/python scripts/bench_search.py --parallel 2 --json out.json   # the suite

@@ -32,7 +32,7 @@ from mmar_automl.controllers.grid import gridded_ints
 from mmar_automl.search.space import DISABLED_ARG, SearchSpace
 
 DEFAULT_TRIALS = 30           # jobs of a run without --max-jobs (and without a grid to finish)
-GP_MAX_BUDGET = 100           # above this the GP sampler's refits (cubic in the trials) cost too much
+GP_MAX_BUDGET = 150           # measured up to here (GP best at 100 and 150 jobs); its refits grow with the cube of the trials
 STARTUP_TRIALS = 5            # random trials before the model-based samplers take over
 
 
@@ -55,7 +55,8 @@ def choose_default(space: SearchSpace, max_jobs: int | None, warm_start: bool = 
     if budget <= GP_MAX_BUDGET:
         flat = {"sample_inactive": True} if conditional else {}
         return DefaultChoice({"name": "OptunaController", "args": {
-            "sampler": "gp", "sampler_args": {"n_startup_trials": STARTUP_TRIALS}, **flat, **n_trials}},
+            "sampler": "gp", "sampler_args": {"n_startup_trials": STARTUP_TRIALS, "deterministic_objective": True},
+            "start_at_center": True, **flat, **n_trials}},
             f"{len(space)} dimension(s){', conditional' if conditional else ''}, budget {budget} jobs "
             f"(<= {GP_MAX_BUDGET}): Optuna's GP sampler")
     return DefaultChoice(_tpe(n_trials), f"budget {budget} jobs (> {GP_MAX_BUDGET}): Optuna TPE, multivariate"

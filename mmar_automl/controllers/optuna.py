@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mmar_automl.context import Context, ContextKey
-from mmar_automl.controllers._points import float_middles, ordered
+from mmar_automl.controllers._points import float_middles, middle, ordered
 from mmar_automl.controllers.base import AUTOML_CONFIG, Controller
 from mmar_automl.controllers.pruning import PrunerMixin, learning_score
 from mmar_automl.errors import ConfigError
@@ -62,7 +62,7 @@ def study_storage(run_dir: str | Path | None) -> Any:
 class OptunaController(PrunerMixin, Controller):
     """Args: ``sampler``, ``sampler_args``, ``n_trials`` (left out: unbounded, the engine's
     ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``, ``sample_inactive`` (default false: see
-    ``_sample``), ``startup_trials`` (default 0: see ``_ask``), ``start_at_center`` (default false: the
+    ``_sample``), ``start_at_center`` (default false: the
     first trial puts every float and int dimension at the middle of its range, as Clara's
     Reinforcement controller begins; enums are left to the sampler). A PRUNED job is told to the sampler as a
     complete trial valued at its last intermediate value; a job without a score (failed, never
@@ -73,7 +73,7 @@ class OptunaController(PrunerMixin, Controller):
 
     def __init__(self, seed: int | None = None, sampler: str = "tpe", sampler_args: dict[str, Any] | None = None,
                  n_trials: int | None = None, pruner: str = "none", pruner_args: dict[str, Any] | None = None,
-                 sample_inactive: bool = False, startup_trials: int = 0, start_at_center: bool = False):
+                 sample_inactive: bool = False, start_at_center: bool = False):
         super().__init__(seed=seed)
         if sampler not in SAMPLERS:
             raise ConfigError(AUTOML_CONFIG, "controller.args.sampler",
@@ -89,10 +89,6 @@ class OptunaController(PrunerMixin, Controller):
                 raise ConfigError(AUTOML_CONFIG, f"controller.args.{name}", f"{name} must be true or false, got {flag!r}")
         self.sample_inactive = sample_inactive
         self.start_at_center = start_at_center
-        if not isinstance(startup_trials, int) or isinstance(startup_trials, bool) or startup_trials < 0:
-            raise ConfigError(AUTOML_CONFIG, "controller.args.startup_trials",
-                              f"startup_trials must be an integer >= 0, got {startup_trials!r}")
-        self.startup_trials = startup_trials
         self.sampler_name = sampler
         self.sampler_args = dict(sampler_args or {})
         self.n_trials = n_trials
@@ -131,9 +127,7 @@ class OptunaController(PrunerMixin, Controller):
 
         assert self.space is not None, "set_search_space first"
         run_id = ctx.get_prop(ContextKey.RUN_ID)
-        self._sampler = self._make_sampler(self.seed)
-        self._startup_sampler = optuna.samplers.RandomSampler(seed=None if self.seed is None else self.seed % 2**32)
-        self._study = optuna.create_study(direction="maximize", sampler=self._sampler,
+        self._study = optuna.create_study(direction="maximize", sampler=self._make_sampler(self.seed),
                                           study_name=run_id or "mmar-automl",
                                           storage=study_storage(ctx.get_prop(ContextKey.RUN_DIR)))
         if run_id:
@@ -152,7 +146,14 @@ class OptunaController(PrunerMixin, Controller):
         self._warm_trials = len(trials)
         for item in trials:
             params, dists = {}, {}
-            for name, value in item["point"].items():
+            point = dict(item["point"])
+            if self.sample_inactive:
+                # The earlier job left its inactive dimensions out; give them a value (any: they had
+                # no effect) so the trial spans the study's one space, as this run's own trials do.
+                inactive = self.space.inactive(point)
+                point.update({d.name: middle(d) if not isinstance(d, EnumDimension) else list(d.choices[0])
+                              for d in self.space if d.name in inactive and d.name not in point})
+            for name, value in point.items():
                 dim = self.space[name]
                 dists[name] = _distribution(dim)
                 params[name] = dim.index_of(value) if isinstance(dim, EnumDimension) else value
@@ -208,11 +209,6 @@ class OptunaController(PrunerMixin, Controller):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for _ in range(max(0, count)):
-                # startup_trials: the first points are random, counted when *asked* (with the warm
-                # start's trials). The samplers' own n_startup_trials counts *finished* trials, so with
-                # W workers the model would take over only after about n + W - 1 random jobs.
-                started = self._next_rec_id + self._warm_trials
-                self._study.sampler = self._startup_sampler if started < self.startup_trials else self._sampler
                 trial = self._study.ask()
                 rec = self._recommend(self._sample(trial), trial=trial.number)
                 self._trials[rec.rec_id] = trial

@@ -43,22 +43,20 @@ def test_sample_inactive_gives_the_study_one_space_but_points_keep_the_contract(
     assert [r.point for r in again] == [r.point for r in run.issued]
 
 
-def test_startup_trials_are_counted_when_asked_so_parallel_workers_do_not_prolong_them():
-    """With 4 workers and ``startup_trials=5`` the 6th point is the GP's although only 2 jobs have
-    finished when it is asked (Optuna's own ``n_startup_trials`` counts finished trials only). The
-    startup points are those of Optuna's RandomSampler with the run's seed."""
-    space = spaces.float_only()
-    make = lambda: OptunaController(seed=4, sampler="gp", startup_trials=5,  # noqa: E731
-                                    sampler_args={"n_startup_trials": 2})
-    pure_random = FakeRun(OptunaController(seed=4, sampler="random"), space, workers=1, seed=4).run(9)
-    one = FakeRun(make(), space, workers=1, seed=4).run(9)    # the GP could start at 2 finished: it waits
-    assert [r.point for r in one.issued[:5]] == [r.point for r in pure_random.issued[:5]]
-    assert one.issued[5].point != pure_random.issued[5].point
-    run = FakeRun(make(), space, workers=4, seed=4).run(9)
-    assert [r.point for r in run.issued[:5]] == [r.point for r in pure_random.issued[:5]]
-    assert run.issued[5].point != pure_random.issued[5].point  # 2 finished, 3 running: the GP's
-    again = replay(make(), space, run.journal, workers=4, seed=4)
-    assert [r.point for r in again] == [r.point for r in run.issued[:len(again)]]
+def test_sample_inactive_warm_start_fills_the_earlier_jobs_inactive_dimensions():
+    from mmar_automl.context import Context, ContextKey
+
+    space = spaces.conditional()
+    earlier = FakeRun(OptunaController(seed=0, sampler="random"), space, seed=0).run(6)
+    warm = [{"point": dict(o.recommendation.point), "score": o.score, "job": o.job_name} for o in earlier.journal]
+    assert any("loss_a.alpha" not in w["point"] for w in warm)
+    ctrl = OptunaController(seed=1, sampler="gp", sample_inactive=True, start_at_center=True)
+    ctx = Context(**{ContextKey.NUM_WORKERS: 1, ContextKey.SEED: 1, ContextKey.WARM_START: warm})
+    ctrl.set_search_space(space, ctx)
+    ctrl.initial_recommendation(ctx)
+    added = [t for t in ctrl.study.trials if t.user_attrs.get("warm_start")]
+    assert len(added) == len(warm) and all(set(t.params) == set(space.names) for t in added)
+    assert [t.value for t in added] == [w["score"] for w in warm]
 
 
 def test_start_at_center_puts_the_first_trial_at_the_middle_of_every_range():
@@ -103,7 +101,6 @@ def test_pruned_outcome_is_learned_at_its_last_value():
     ({"n_trials": 0}, "controller.args.n_trials"),
     ({"pruner": "asha"}, "controller.args.pruner"),
     ({"sample_inactive": "yes"}, "controller.args.sample_inactive"),
-    ({"startup_trials": -1}, "controller.args.startup_trials"),
     ({"start_at_center": 1}, "controller.args.start_at_center"),
 ])
 def test_bad_args_are_config_errors(args, path):
