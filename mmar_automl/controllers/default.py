@@ -7,10 +7,10 @@ The rule, first match wins:
 2. a budget of at most GP_MAX_BUDGET jobs: Optuna's GP sampler (a Gaussian process with expected
    improvement: the fewest trials to a good point on small continuous, integer, log, mixed and
    conditional spaces), its first job at the middle of every range (``start_at_center``: users draw
-   ranges around what they expect to work; Clara's Reinforcement controller starts there too), and
-   ``deterministic_objective`` (a GP that interpolates, rather than fitting a noise level to a few
-   tens of points: fewer jobs to random@100 on most benchmark functions, little loss with noisy
-   scores). In a conditional space (a switch disables components whose args are
+   ranges around what they expect to work; Clara's Reinforcement controller starts there too). The
+   GP estimates a noise level, as training scores are noisy (``deterministic_objective`` was measured:
+   it gained a few jobs on two noise-free functions and lost more with noisy scores). In a
+   conditional space (a switch disables components whose args are
    searched) it samples every dimension in every trial (``sample_inactive``) and the job ignores the
    inactive ones: the GP then models one fixed space, in which an inactive dimension has no effect,
    instead of sampling the conditional dimensions at random as it does define-by-run;
@@ -59,7 +59,7 @@ def choose_default(space: SearchSpace, max_jobs: int | None, warm_start: bool = 
     if budget <= GP_MAX_BUDGET:
         flat = {"sample_inactive": True} if conditional else {}
         return DefaultChoice({"name": "OptunaController", "args": {
-            "sampler": "gp", "sampler_args": {"n_startup_trials": STARTUP_TRIALS, "deterministic_objective": True},
+            "sampler": "gp", "sampler_args": {"n_startup_trials": STARTUP_TRIALS},
             "start_at_center": True, **flat, **n_trials}},
             f"{len(space)} dimension(s){', conditional' if conditional else ''}, budget {budget} jobs "
             f"(<= {GP_MAX_BUDGET}): Optuna's GP sampler")
