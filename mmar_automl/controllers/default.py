@@ -9,7 +9,7 @@ The rule, first match wins:
    conditional spaces), its first job at the middle of every range (``start_at_center``: users draw
    ranges around what they expect to work; Clara's Reinforcement controller starts there too). The
    GP estimates a noise level, as training scores are noisy (``deterministic_objective`` was measured:
-   it gained a few jobs on two noise-free functions and lost more with noisy scores). In a
+   no clear gain, noise-free or with noisy scores). In a
    conditional space (a switch disables components whose args are
    searched) it samples every dimension in every trial (``sample_inactive``) and the job ignores the
    inactive ones: the GP then models one fixed space, in which an inactive dimension has no effect,
