@@ -215,6 +215,14 @@ class Bundle:
         return parse_search_space(merged, self.config_name, dialect=mk.BUNDLE,
                                   search_file=self.label(self.search_file) if self.search_file else None)
 
+    def config_values(self, space: Any) -> dict[str, Any]:
+        """As ``Mmar.config_values``, read with the bundle dialect."""
+        from mmar_automl.search import markers as mk
+        from mmar_automl.search.render import config_value
+
+        config = self.train_config if self.train_config is not None else self.load_config()
+        return {d.name: config_value(config, d, mk.BUNDLE) for d in space}
+
     def check_not_searched(self, space: Any) -> None:
         """A searched id fixed with --set would hide the search: exit 2."""
         searched = {ID_SEP.join(str(p) for p in (*c.component, c.arg)): d.name for d in space for c in d.consumers}

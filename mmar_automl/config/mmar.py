@@ -226,6 +226,13 @@ class Mmar:
         variables.setdefault("MMAR_CKPT_DIR", str(self.ckpt_dir))
         return variables
 
+    def config_values(self, space: Any) -> dict[str, Any]:
+        """Each dimension's value in the train config itself (None where it holds none the dimension
+        contains): what a job runs with when the dimension is not searched (run/warmstart.py)."""
+        from mmar_automl.search.render import config_value
+
+        return {d.name: config_value(self.train_config or {}, d) for d in space}
+
     def substituted_config(self) -> dict[str, Any]:
         """The train config with every ``{VAR}`` substituted: what the trainer builds from."""
         if self.train_config is None:

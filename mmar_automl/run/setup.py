@@ -100,6 +100,7 @@ class RunInputs:
     handler_specs: list[Any]
     notes: list[str]                    # config_automl.json keys accepted with no effect (Clara's), one line each
     controller_choice: str | None = None  # why the default controller was picked (no config_automl.json)
+    values_hash: str | None = None      # of the train config without its search markers (--warm-start compares it)
 
     @property
     def root(self) -> Path:
@@ -254,6 +255,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     from mmar_automl.config.project import project_kind
     from mmar_automl.run.journal import config_hash
     from mmar_automl.search import parse_search_space
+    from mmar_automl.search.render import without_search_markers
     from mmar_automl.train.config import check_sections
 
     train_name = mmar.label(mmar.train_config_file)
@@ -270,7 +272,8 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
             raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
         check_not_searched(mmar.overrides, space, train_name)
         check_sections(mmar.train_config, train_name, required=False)  # "trian": every job would fail on it
-    train_hash = config_hash(load_config_file(mmar.train_config_file, train_name))
+    written = load_config_file(mmar.train_config_file, train_name)
+    train_hash, values_hash = config_hash(written), config_hash(without_search_markers(written))
 
     automl_file = mmar.automl_config_file
     if automl_file.is_file():
@@ -288,7 +291,7 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     check_runs_dir(mmar.runs_dir, acfg)  # <MMAR>/automl, or Clara's MMARHandler work_dir: creatable?
     return RunInputs(mmar, train_name, train_hash, space, mmar.label(automl_file), automl_data,
                      controller_spec, executor_spec, handler_specs, notes,
-                     None if automl_file.is_file() else default.reason)
+                     None if automl_file.is_file() else default.reason, values_hash)
 
 
 # -- 4. the run folder, seed and --set values ---------------------------------------------------------------
@@ -461,7 +464,8 @@ def warm_start(opts: RunOptions, inputs: RunInputs, session: RunSession, compone
     if not getattr(components.controller, "accepts_warm_start", False):
         raise UsageError(f"--warm-start: {inputs.controller_spec.label} does not learn from earlier jobs; use "
                          "OptunaController (or no config_automl.json)")
-    loaded = load_warm_start(inputs.mmar.runs_dir, opts.warm_start, inputs.space, inputs.train_hash)
+    loaded = load_warm_start(inputs.mmar.runs_dir, opts.warm_start, inputs.space, inputs.values_hash,
+                             inputs.mmar.config_values(inputs.space))
     return loaded.to_json(), list(loaded.notes)
 
 
@@ -527,7 +531,8 @@ def start_engine(plan: Any, inputs: RunInputs, session: RunSession, components: 
                        run_marker=str(plan.run_dir), space=inputs.space)
     header = {
         "controller": _controller_json(inputs.controller_spec), "mmar_root": str(inputs.root),
-        "config_hashes": {"train": inputs.train_hash, "automl": config_hash(inputs.automl_data)},
+        "config_hashes": {"train": inputs.train_hash, "train_values": inputs.values_hash,
+                          "automl": config_hash(inputs.automl_data)},
         "train_config": inputs.train_name, "automl_config": inputs.automl_name, "entry": entry,
         "overrides": session.overrides, "project": project_kind(inputs.mmar),
     }

@@ -7,8 +7,11 @@ What carries over, dimension by dimension (matched by readable name):
   contains it, so a widened range or an added choice keeps every job; a job with a value the new
   dimension excludes (a narrowed range, a removed choice) is left out whole, since its score came
   from a point outside the new space;
-- a dimension only in the new space: the earlier jobs have no value for it (their trials leave it
-  out; Optuna samples it freely);
+- a dimension only in the new space: the earlier jobs ran with the train config's own value for it
+  (a user who adds a search block usually leaves that value as it was), so they carry that value when
+  the config holds one the dimension contains (``config_values``: ``Mmar.config_values``). Without
+  one their trials leave it out, and the GP sampler (which models only the parameters every trial
+  has) then draws it at random for the whole run;
 - a dimension only in the old space, or one that changed kind: dropped from the earlier points.
 Each of these is named in one line (``WarmStart.notes``). Only COMPLETE jobs with a score count.
 
@@ -18,6 +21,7 @@ reading the earlier run again (it may have been deleted since).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,8 @@ class WarmStart:
         return {"run_id": self.run_id, "trials": self.trials}
 
 
-def load_warm_start(runs_dir: Path, run_id: str, space: SearchSpace, train_hash: str | None = None) -> WarmStart:
+def load_warm_start(runs_dir: Path, run_id: str, space: SearchSpace, values_hash: str | None = None,
+                    config_values: dict[str, Any] | None = None) -> WarmStart:
     """Read ``<runs_dir>/<run_id>/journal.jsonl`` (``Mmar.runs_dir``: ``automl/`` or MMARHandler work_dir);
     raise UsageError when there is no such run."""
     from mmar_automl.run.jobfolder import validate_run_id
@@ -51,10 +56,17 @@ def load_warm_start(runs_dir: Path, run_id: str, space: SearchSpace, train_hash:
     old_dims = {d["name"]: dimension_from_json(d) for d in state.header.get("space", {}).get("dimensions", [])}
     out = WarmStart(run_id)
     kept: list[str] = []
+    filled: dict[str, Any] = {}       # new dimension -> the config's value, which the earlier jobs ran with
     for dim in space:
         old = old_dims.get(dim.name)
-        if old is None:
-            out.notes.append(f"warm start: {dim.name!r} is new: the jobs of {run_id} did not search it")
+        value = (config_values or {}).get(dim.name)
+        if old is None and value is not None:
+            filled[dim.name] = value
+            out.notes.append(f"warm start: {dim.name!r} is new: the jobs of {run_id} ran with the config's value "
+                             f"{json.dumps(value)}, which they carry")
+        elif old is None:
+            out.notes.append(f"warm start: {dim.name!r} is new: the jobs of {run_id} did not search it, and the "
+                             "config holds no value in its range")
         elif old.type != dim.type:
             out.notes.append(f"warm start: {dim.name!r} was {old.type}, now {dim.type}: its earlier values are dropped")
         else:
@@ -62,7 +74,9 @@ def load_warm_start(runs_dir: Path, run_id: str, space: SearchSpace, train_hash:
     for name in old_dims:
         if name not in {d.name for d in space}:
             out.notes.append(f"warm start: {name!r} is no longer searched: its earlier values are dropped")
-    if train_hash is not None and state.header.get("config_hashes", {}).get("train") not in (None, train_hash):
+    # the config outside its search markers (runs journaled before this hash existed are not compared:
+    # their whole-file hash differs whenever the search changed, which is what a warm start is for)
+    if values_hash is not None and state.header.get("config_hashes", {}).get("train_values") not in (None, values_hash):
         out.notes.append(f"warm start: config_train.json changed outside the search blocks since {run_id}: "
                          "its scores may not carry over")
     outside: dict[str, int] = {}
@@ -75,6 +89,7 @@ def load_warm_start(runs_dir: Path, run_id: str, space: SearchSpace, train_hash:
         if bad:
             outside[bad[0]] = outside.get(bad[0], 0) + 1
             continue
+        point.update({name: value for name, value in filled.items() if name not in space.inactive(point)})
         out.trials.append({"point": point, "score": float(job.score), "job": job.name})
     for name, count in outside.items():
         out.notes.append(f"warm start: {count} job(s) of {run_id} left out: their {name!r} is outside the new "

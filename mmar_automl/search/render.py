@@ -39,6 +39,44 @@ def render_config(train_config: dict[str, Any], space: SearchSpace, point: Mappi
     return out
 
 
+def config_value(train_config: dict[str, Any], dim: Any, dialect: mk.Dialect = mk.CLARA) -> Any:
+    """The value ``dim`` has in ``train_config`` itself (what a job runs with when the dimension is not
+    searched): ``render_config``'s inverse, read where it writes. None when the config holds no
+    value there, or one the dimension does not contain (an enum: no choice matches every consumer)."""
+    found = []
+    for c in dim.consumers:
+        try:
+            node = _at(train_config, c.component)
+        except (KeyError, IndexError, TypeError):
+            return None
+        if c.arg == DISABLED_ARG:
+            found.append(bool(node.get(dialect.disabled_key, False)) if isinstance(node, dict) else None)
+            continue
+        args = node if not c.component else (node.get(dialect.args_key, {}) if dialect.args_key else node)
+        if not isinstance(args, dict) or c.arg not in args:
+            return None
+        found.append(args[c.arg])
+    if isinstance(dim, EnumDimension):
+        for choice in dim.choices:
+            if all(choice[c.index] == v for c, v in zip(dim.consumers, found)):
+                return list(choice)
+        return None
+    value = found[0] if found else None
+    return value if value is not None and all(v == value for v in found) and dim.contains(value) else None
+
+
+def without_search_markers(value: Any) -> Any:
+    """A copy of a config with every ``search``/``apply`` key (and ``lr_search``) removed at any depth,
+    in either dialect: what the jobs' configs share whatever the search, for comparing two versions of
+    a config (run/warmstart.py)."""
+    markers = {mk.SEARCH_KEY, mk.APPLY_KEY, mk.LEGACY_LR_KEY}
+    if isinstance(value, dict):
+        return {k: without_search_markers(v) for k, v in value.items() if k not in markers}
+    if isinstance(value, list):
+        return [without_search_markers(v) for v in value]
+    return value
+
+
 def strip_markers(config: dict[str, Any], dialect: mk.Dialect = mk.CLARA) -> None:
     """Delete, in place, every ``search`` and ``apply`` marker and the legacy ``lr_search``."""
     found = list(mk.iter_components(config, dialect=dialect))  # collect first: we delete while walking otherwise

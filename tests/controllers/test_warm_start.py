@@ -53,6 +53,11 @@ def test_widened_space_keeps_earlier_jobs_and_names_changes(tmp_path):
                for e in _events(mmar, "a") if e["op"] == "job_ended"}
     assert {t["point"]["score"]: t["score"] for t in warm["trials"]} == earlier
     assert all("batch" not in t["point"] for t in warm["trials"])
+    # the earlier jobs ran with the config's own depth (1): they carry it, so the new dimension is
+    # in every trial (the GP sampler models only the parameters all trials have)
+    assert "'depth' is new: the jobs of a ran with the config's value 1, which they carry" in err
+    assert all(t["point"]["depth"] == 1 for t in warm["trials"])
+    assert "config_train.json changed outside the search blocks since a" in err   # the new 'depth': 1 key
     study = _load(mmar / "automl" / "b")
     seeded = [t for t in study.trials if t.user_attrs.get("warm_start")]
     assert len(seeded) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in seeded)
@@ -77,6 +82,7 @@ def test_narrowed_range_leaves_out_jobs_outside_it(tmp_path):
     _set_space(mmar, score={"targets": [0.0, 0.5]})
     proc = _run(mmar, "--seed", "6", "--max-jobs", "1", "--run-id", "b", "--warm-start", "a")
     assert proc.returncode == 0, proc.stderr
+    assert "changed outside the search blocks" not in proc.stderr      # only a search block changed
     outside = sum(s > 0.5 for s in scores)
     kept = _events(mmar, "b")[0]["warm_start"]["trials"]
     assert len(kept) == len(scores) - outside

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mmar_automl.config.jsonfile import load_json
 from mmar_automl.search import parse_search_space, render_config
+from mmar_automl.search.render import config_value
 from mmar_automl.search.space import EnumDimension
 
 
@@ -187,6 +188,13 @@ def test_render_properties(generated, data):
             parent = _get(want, loc[:-1])
             parent[loc[-1]] = value
     assert out == want                                       # everything else equal to the input
+    for dim in space:                                        # config_value reads back what render wrote
+        got = config_value(out, dim)
+        if isinstance(dim, EnumDimension):                   # (two choices may hold the same values)
+            assert got is not None and [got[c.index] for c in dim.consumers] == \
+                [point[dim.name][c.index] for c in dim.consumers]
+        else:
+            assert got == point[dim.name]
 
 
 def test_inactive_dimensions_may_be_missing_but_active_ones_may_not():
@@ -210,3 +218,28 @@ def test_inactive_dimensions_may_be_missing_but_active_ones_may_not():
     # DiceLoss enabled: its smooth is active and must be there
     with pytest.raises(ValueError, match="DiceLoss.smooth"):
         render_config(config, space, {"offA,offB": [False, True]})
+
+
+def test_config_value_is_what_a_job_runs_with_when_the_dimension_is_not_searched():
+    from mmar_automl.search import markers as mk
+
+    config = {"learning_rate": 0.001, "epochs": 7,
+              "search": [{"domain": "lr", "type": "float", "args": ["learning_rate"], "targets": [1e-5, 1e-2]},
+                         {"domain": "x", "type": "int", "args": ["epochs"], "targets": [1, 5]},
+                         {"domain": "loss", "type": "enum", "args": ["offA", "offB"],
+                          "targets": [[False, True], [True, False]]}],
+              "train": {"loss": [{"name": "DiceLoss", "args": {}, "apply": {"@disabled": "offA"}},
+                                 {"name": "FocalLoss", "args": {"gamma": 2.0}, "disabled": True,
+                                  "apply": {"@disabled": "offB"},
+                                  "search": [{"domain": "loss", "type": "float", "args": ["gamma"],
+                                              "targets": [1.0, 3.0]}]}]}}
+    space = parse_search_space(config)
+    assert config_value(config, space["learning_rate"]) == 0.001
+    assert config_value(config, space["epochs"]) is None                  # 7: outside [1, 5]
+    assert config_value(config, space["offA,offB"]) == [False, True]      # Dice on, Focal disabled
+    assert config_value(config, space["FocalLoss.gamma"]) == 2.0
+    bundle = {"optimizer": {"_target_": "torch.optim.Adam", "lr": 0.01,
+                            "search": [{"domain": "lr", "type": "float", "args": ["lr"], "targets": [1e-4, 0.1]}]}}
+    bspace = parse_search_space(bundle, dialect=mk.BUNDLE)
+    assert [config_value(bundle, d, mk.BUNDLE) for d in bspace] == [0.01]
+    assert [config_value({"optimizer": {"_target_": "x"}}, d, mk.BUNDLE) for d in bspace] == [None]
