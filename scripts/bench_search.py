@@ -289,14 +289,12 @@ def main() -> None:
         print(json.dumps(overhead(args.contenders or [c for c in CONTENDERS if c != "default"]), indent=1))
         return
     builtin = list(CONTENDERS)
-    extra = [item.partition("=")[0] for item in args.extra]
-    for item in args.extra:
-        name, _, spec = item.partition("=")
-        CONTENDERS[name] = json.loads(spec)
+    extra = {name: json.loads(spec) for name, _, spec in (item.partition("=") for item in args.extra)}
+    CONTENDERS.update(extra)
     seeds = args.seeds or (3 if args.quick else 10)
     BUDGET = args.budget
     functions = args.functions or (QUICK_FUNCTIONS if args.quick else list(FUNCTIONS))
-    contenders = (args.contenders or (QUICK_CONTENDERS if args.quick else builtin)) + extra
+    contenders = (args.contenders or (QUICK_CONTENDERS if args.quick else builtin)) + list(extra)
     if "random" not in contenders:
         contenders = ["random", *contenders]
     t0 = time.perf_counter()

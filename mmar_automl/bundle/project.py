@@ -153,6 +153,12 @@ class Bundle:
         return self.runs_dir / run_id
 
     # -- reading ------------------------------------------------------------------------------------
+    def opened_config(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``config`` when given, else the train config as opened (--set values in), else as written."""
+        if config is not None:
+            return config
+        return self.train_config if self.train_config is not None else self.load_config()
+
     def load_config(self) -> dict[str, Any]:
         """The training config as written (no --set), JSON or YAML."""
         from mmar_automl.bundle.files import load_config_file
@@ -205,7 +211,7 @@ class Bundle:
         from mmar_automl.search import markers as mk
         from mmar_automl.search.parse import parse_search_space
 
-        config = config if config is not None else self.train_config if self.train_config is not None else self.load_config()
+        config = self.opened_config(config)
         if isinstance(config.get(mk.SEARCH_KEY), list):
             raise ConfigError(self.config_name, (mk.SEARCH_KEY,), "top-level search entries of a bundle go in "
                               "configs/search.json (args are ids such as 'optimizer#lr'); inline ones beside "
@@ -220,8 +226,7 @@ class Bundle:
         from mmar_automl.search import markers as mk
         from mmar_automl.search.render import config_value
 
-        config = self.train_config if self.train_config is not None else self.load_config()
-        return {d.name: config_value(config, d, mk.BUNDLE) for d in space}
+        return {d.name: config_value(self.opened_config(), d, mk.BUNDLE) for d in space}
 
     def check_not_searched(self, space: Any) -> None:
         """A searched id fixed with --set would hide the search: exit 2."""
@@ -248,7 +253,7 @@ class Bundle:
     def check(self, config: dict[str, Any] | None = None) -> None:
         """What would make every job useless: nothing to train, nothing to score, data not there.
         ``config``: default the train config as opened (--set values in)."""
-        config = config if config is not None else self.train_config if self.train_config is not None else self.load_config()
+        config = self.opened_config(config)
         file = self.config_name
         if trainer_id(config) is None:
             raise ConfigError(file, TRAINER_ID, "missing: the training workflow needs a trainer at id "

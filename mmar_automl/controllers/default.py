@@ -9,11 +9,11 @@ The rule, first match wins:
    conditional spaces), its first job at the middle of every range (``start_at_center``: users draw
    ranges around what they expect to work; Clara's Reinforcement controller starts there too). The
    GP estimates a noise level, as training scores are noisy (``deterministic_objective`` was measured:
-   no clear gain, noise-free or with noisy scores). In a
-   conditional space (a switch disables components whose args are
-   searched) it samples every dimension in every trial (``sample_inactive``) and the job ignores the
-   inactive ones: the GP then models one fixed space, in which an inactive dimension has no effect,
-   instead of sampling the conditional dimensions at random as it does define-by-run;
+   no clear gain, noise-free or with noisy scores). In a conditional space (a switch disables
+   components whose args are searched) it samples every dimension in every trial
+   (``sample_inactive``) and the job ignores the inactive ones: the GP then models one fixed space,
+   in which an inactive dimension has no effect, instead of sampling the conditional dimensions at
+   random as it does define-by-run;
 3. otherwise Optuna TPE, multivariate (and ``group``ed by branch in a conditional space): the GP's
    refits grow with the cube of the trials.
 Both Optuna samplers start from STARTUP_TRIALS random points, fewer than Optuna's 10, because the
@@ -36,7 +36,7 @@ from mmar_automl.controllers.grid import gridded_ints
 from mmar_automl.search.space import DISABLED_ARG, SearchSpace
 
 DEFAULT_TRIALS = 30           # jobs of a run without --max-jobs (and without a grid to finish)
-GP_MAX_BUDGET = 150           # measured up to here (GP best at 100 and 150 jobs); its refits grow with the cube of the trials
+GP_MAX_BUDGET = 150           # measured up to here (GP best at 100 and 150 jobs); refits: cubic in the trials
 STARTUP_TRIALS = 5            # random trials before the model-based samplers take over
 
 

@@ -64,8 +64,9 @@ class OptunaController(PrunerMixin, Controller):
     ``--max-jobs`` ends the run), ``pruner``, ``pruner_args``, ``sample_inactive`` (default false: see
     ``_sample``), ``start_at_center`` (default false: the first trial puts every float and int
     dimension at the middle of its range, as Clara's Reinforcement controller begins; enums are left
-    to the sampler; skipped after a warm start, whose jobs already tell the sampler where to look). A PRUNED job is told to the sampler as a complete trial valued at its last intermediate value; a job without a score (failed, never
-    validated) as a FAIL trial, which the samplers ignore. Learns from a warm start (earlier jobs added
+    to the sampler; skipped after a warm start, whose jobs already tell the sampler where to look).
+    A PRUNED job is told to the sampler as a complete trial valued at its last intermediate value; a
+    job without a score (failed, never validated) as a FAIL trial, which the samplers ignore. Learns from a warm start (earlier jobs added
     as complete trials before the first ask)."""
 
     accepts_warm_start = True

@@ -254,12 +254,14 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
     from mmar_automl.config.jsonfile import load_json
     from mmar_automl.config.project import project_kind
     from mmar_automl.run.journal import config_hash
+    from mmar_automl.search import markers as mk
     from mmar_automl.search import parse_search_space
-    from mmar_automl.search.render import without_search_markers
+    from mmar_automl.search.render import strip_markers
     from mmar_automl.train.config import check_sections
 
     train_name = mmar.label(mmar.train_config_file)
     if project_kind(mmar) == "bundle":
+        dialect = mk.BUNDLE
         space = mmar.search_space()
         if len(space) == 0:
             raise ConfigError(train_name, None, "no search entries: nothing to search (add configs/search.json "
@@ -267,13 +269,16 @@ def load_inputs(opts: RunOptions, mmar: Mmar) -> RunInputs:
         mmar.check_not_searched(space)
         mmar.check()   # nothing to score, data not there: every job would fail the same way
     else:
+        dialect = mk.CLARA
         space = parse_search_space(mmar.train_config, train_name)
         if len(space) == 0:
             raise ConfigError(train_name, None, "no search blocks: nothing to search (add a \"search\" list)")
         check_not_searched(mmar.overrides, space, train_name)
         check_sections(mmar.train_config, train_name, required=False)  # "trian": every job would fail on it
     written = load_config_file(mmar.train_config_file, train_name)
-    train_hash, values_hash = config_hash(written), config_hash(without_search_markers(written))
+    train_hash = config_hash(written)
+    strip_markers(written, dialect)       # what the jobs' configs share whatever the search (--warm-start)
+    values_hash = config_hash(written)
 
     automl_file = mmar.automl_config_file
     if automl_file.is_file():

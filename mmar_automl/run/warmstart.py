@@ -89,7 +89,8 @@ def load_warm_start(runs_dir: Path, run_id: str, space: SearchSpace, values_hash
         if bad:
             outside[bad[0]] = outside.get(bad[0], 0) + 1
             continue
-        point.update({name: value for name, value in filled.items() if name not in space.inactive(point)})
+        inactive = space.inactive(point)
+        point.update({name: value for name, value in filled.items() if name not in inactive})
         out.trials.append({"point": point, "score": float(job.score), "job": job.name})
     for name, count in outside.items():
         out.notes.append(f"warm start: {count} job(s) of {run_id} left out: their {name!r} is outside the new "

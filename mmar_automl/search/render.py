@@ -52,7 +52,7 @@ def config_value(train_config: dict[str, Any], dim: Any, dialect: mk.Dialect = m
         if c.arg == DISABLED_ARG:
             found.append(bool(node.get(dialect.disabled_key, False)) if isinstance(node, dict) else None)
             continue
-        args = node if not c.component else (node.get(dialect.args_key, {}) if dialect.args_key else node)
+        args = node if not c.component else dialect.args_of(node)
         if not isinstance(args, dict) or c.arg not in args:
             return None
         found.append(args[c.arg])
@@ -63,18 +63,6 @@ def config_value(train_config: dict[str, Any], dim: Any, dialect: mk.Dialect = m
         return None
     value = found[0] if found else None
     return value if value is not None and all(v == value for v in found) and dim.contains(value) else None
-
-
-def without_search_markers(value: Any) -> Any:
-    """A copy of a config with every ``search``/``apply`` key (and ``lr_search``) removed at any depth,
-    in either dialect: what the jobs' configs share whatever the search, for comparing two versions of
-    a config (run/warmstart.py)."""
-    markers = {mk.SEARCH_KEY, mk.APPLY_KEY, mk.LEGACY_LR_KEY}
-    if isinstance(value, dict):
-        return {k: without_search_markers(v) for k, v in value.items() if k not in markers}
-    if isinstance(value, list):
-        return [without_search_markers(v) for v in value]
-    return value
 
 
 def strip_markers(config: dict[str, Any], dialect: mk.Dialect = mk.CLARA) -> None:
